@@ -1,0 +1,47 @@
+/**
+ * The one interface every layer speaks (DESIGN.md "Layers and rooms"): the NBD client, the
+ * file and memory backends, the cache and the EncryptedDevice all implement it, so layers
+ * stack like nbdkit filters and each is testable alone.
+ */
+import { NbdcryptError } from '../errors.js';
+
+export interface BlockCaps {
+  /** flush() makes every completed write durable. */
+  readonly flush: boolean;
+  /** write(..., fua=true) is durable when it resolves. */
+  readonly fua: boolean;
+  /** trim() may deallocate. */
+  readonly trim: boolean;
+  /** writeZeroes() is native (cheaper than writing zeroes). */
+  readonly zeroes: boolean;
+  /** A flush through one handle covers writes completed through any other. */
+  readonly multiConn: boolean;
+  readonly readOnly: boolean;
+}
+
+export interface BlockDevice {
+  /** Size in bytes; at most 2^53. */
+  readonly size: number;
+  readonly caps: BlockCaps;
+  read(offset: number, length: number): Promise<Buffer>;
+  write(offset: number, data: Buffer, fua?: boolean): Promise<void>;
+  flush(): Promise<void>;
+  trim(offset: number, length: number): Promise<void>;
+  writeZeroes(offset: number, length: number, fua?: boolean): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Throws ERANGE unless [offset, offset+length) lies inside a device of `size` bytes. */
+export function checkRange(size: number, offset: number, length: number, what = 'request'): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw new NbdcryptError('ERANGE', `${what}: offset ${offset} and length ${length} must be non-negative integers`);
+  }
+  if (offset + length > size) {
+    throw new NbdcryptError('ERANGE', `${what}: bytes ${offset}..${offset + length} lie past the end of the ${size}-byte device`);
+  }
+}
+
+/** Throws EROFS for a write-type call on a read-only device. */
+export function checkWritable(dev: { caps: BlockCaps }, what: string): void {
+  if (dev.caps.readOnly) throw new NbdcryptError('EROFS', `${what}: the device is read-only`);
+}

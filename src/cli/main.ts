@@ -1,0 +1,80 @@
+/**
+ * `nbdcrypt COMMAND ...`: finds the command module and maps errors to exit statuses.
+ * Each command lives in src/cli/commands/NAME.ts and exports `run(argv): Promise<number>`
+ * plus a `help` string shown by `nbdcrypt NAME --help`.
+ */
+import { isNbdcryptError, type ErrorCode } from '../errors.js';
+import { log } from '../log.js';
+
+interface CommandModule {
+  run(argv: string[]): Promise<number>;
+  help: string;
+}
+
+const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  serve: { summary: 'open a LUKS2 volume and serve its plaintext over NBD', load: () => import('./commands/serve.js') },
+  format: { summary: 'create a LUKS2 volume (cryptsetup-compatible)', load: () => import('./commands/format.js') },
+  dump: { summary: 'print the LUKS2 header like cryptsetup luksDump', load: () => import('./commands/dump.js') },
+  key: { summary: 'add, remove or change a passphrase (keyslot)', load: () => import('./commands/key.js') },
+  header: { summary: 'back up or restore the LUKS2 header', load: () => import('./commands/header.js') },
+  bench: { summary: 'measure cipher and end-to-end throughput against peers', load: () => import('./commands/bench.js') },
+  demo: { summary: 'serve a local encrypted demo image (no remote needed)', load: () => import('./commands/demo.js') },
+};
+
+/** Exit statuses by error code: 1 generic, 2 usage, the rest grouped by cause. */
+const exitCodes: Partial<Record<ErrorCode, number>> = {
+  EUSAGE: 2,
+  ENOKEY: 3,
+  EBADHDR: 4,
+  EEXIST: 5,
+  EHOSTKEY: 6,
+  EAUTH: 6,
+  ECONNECT: 7,
+  ENOEXPORT: 7,
+  EPROTO: 7,
+};
+
+export const usage = `Usage: nbdcrypt COMMAND [OPTIONS]
+
+An encrypting NBD proxy: serves the plaintext of a LUKS2 (aes-xts-plain64) volume to the
+kernel's nbd-client on localhost while the remote only ever stores ciphertext.
+
+Commands:
+${Object.entries(commands)
+  .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
+  .join('\n')}
+
+Run 'nbdcrypt COMMAND --help' for a command's options.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write('nbdcrypt 0.1.0\n');
+    return 0;
+  }
+  const entry = commands[name];
+  if (!entry) {
+    log.error(`unknown command '${name}'; run 'nbdcrypt --help' for the list`);
+    return 2;
+  }
+  const mod = await entry.load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(mod.help);
+    return 0;
+  }
+  try {
+    return await mod.run(rest);
+  } catch (e) {
+    if (isNbdcryptError(e)) {
+      log.error(e.message);
+      return exitCodes[e.code] ?? 1;
+    }
+    log.error(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Diagnostics on standard error, one line each, prefixed with the program name. Standard
+ * output is kept for what a command produces (dump, bench --json). Never log secrets.
+ */
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+const order: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+let threshold: LogLevel = (process.env.NBDCRYPT_LOG as LogLevel | undefined) ?? 'info';
+if (!(threshold in order)) threshold = 'info';
+
+export function setLogLevel(level: LogLevel): void {
+  threshold = level;
+}
+
+function emit(level: LogLevel, msg: string): void {
+  if (order[level] > order[threshold]) return;
+  const tag = level === 'info' ? '' : `${level}: `;
+  process.stderr.write(`nbdcrypt: ${tag}${msg}\n`);
+}
+
+export const log = {
+  error: (msg: string) => emit('error', msg),
+  warn: (msg: string) => emit('warn', msg),
+  info: (msg: string) => emit('info', msg),
+  debug: (msg: string) => emit('debug', msg),
+};

@@ -1,0 +1,174 @@
+/**
+ * A bounded, write-through cache of whole blocks in front of another BlockDevice. Stacked
+ * above EncryptedDevice it holds plaintext, so a hit skips the remote round trip and the
+ * decryption. Bounded in bytes by an LRU (npm lru-cache).
+ *
+ * Concurrency rule: once calls settle, the cache never holds a block that differs from what
+ * the device below returns. Every write, trim or zero stamps the blocks it touches with a new
+ * epoch when it starts and again when it ends; a read fills the cache only with blocks not
+ * stamped since it started, and a finished write fills it only with whole blocks that no
+ * other call touched meanwhile.
+ */
+import { LRUCache } from 'lru-cache';
+import type { BlockCaps, BlockDevice } from './block-device.js';
+
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  bytes: number;
+}
+
+export class SectorCache implements BlockDevice {
+  readonly size: number;
+  readonly caps: BlockCaps;
+  private readonly lru: LRUCache<number, Buffer>;
+  private epoch = 0;
+  /** block → epoch of the last write that touched it; pruned when nothing is in flight. */
+  private readonly touched = new Map<number, number>();
+  private inFlight = 0;
+  private hits = 0;
+  private misses = 0;
+
+  constructor(
+    private readonly lower: BlockDevice,
+    private readonly blockSize: number,
+    maxBytes: number,
+  ) {
+    if (!Number.isInteger(blockSize) || blockSize < 512 || (blockSize & (blockSize - 1)) !== 0) {
+      throw new RangeError(`blockSize must be a power of two ≥ 512, got ${blockSize}`);
+    }
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < blockSize) {
+      throw new RangeError(`maxBytes must be at least one block (${blockSize}), got ${maxBytes}`);
+    }
+    this.size = lower.size;
+    this.caps = lower.caps;
+    this.lru = new LRUCache<number, Buffer>({ maxSize: maxBytes, sizeCalculation: (b) => b.length });
+  }
+
+  get stats(): CacheStats {
+    return { hits: this.hits, misses: this.misses, bytes: this.lru.calculatedSize };
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    const first = Math.floor(offset / this.blockSize);
+    const last = Math.floor((offset + length - 1) / this.blockSize);
+    if (length > 0 && offset + length <= this.size) {
+      const cached = this.fromCache(offset, length, first, last);
+      if (cached) {
+        this.hits++;
+        return cached;
+      }
+    }
+    this.misses++;
+    return this.track(async () => {
+      const start = this.epoch;
+      // Widen to whole blocks so the result can fill the cache, unless that passes the end.
+      const wideStart = first * this.blockSize;
+      const wideEnd = Math.min((last + 1) * this.blockSize, this.size);
+      if (length === 0 || wideEnd - wideStart > 4 * length + 2 * this.blockSize) {
+        return this.lower.read(offset, length);
+      }
+      const wide = await this.lower.read(wideStart, wideEnd - wideStart);
+      for (let b = first; b <= last; b++) {
+        const at = (b - first) * this.blockSize;
+        if (at + this.blockSize > wide.length) break; // a short last block is not cached
+        if ((this.touched.get(b) ?? -1) < start) this.lru.set(b, Buffer.from(wide.subarray(at, at + this.blockSize)));
+      }
+      return wide.subarray(offset - wideStart, offset - wideStart + length);
+    });
+  }
+
+  async write(offset: number, data: Buffer, fua?: boolean): Promise<void> {
+    const started = this.invalidate(offset, data.length);
+    try {
+      await this.track(() => this.lower.write(offset, data, fua));
+    } finally {
+      this.settle(offset, data.length, started, data);
+    }
+  }
+
+  async flush(): Promise<void> {
+    return this.lower.flush();
+  }
+
+  async trim(offset: number, length: number): Promise<void> {
+    const started = this.invalidate(offset, length);
+    try {
+      await this.track(() => this.lower.trim(offset, length));
+    } finally {
+      this.settle(offset, length, started);
+    }
+  }
+
+  async writeZeroes(offset: number, length: number, fua?: boolean): Promise<void> {
+    const started = this.invalidate(offset, length);
+    try {
+      await this.track(() => this.lower.writeZeroes(offset, length, fua));
+    } finally {
+      this.settle(offset, length, started);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.lru.clear();
+    await this.lower.close();
+  }
+
+  private fromCache(offset: number, length: number, first: number, last: number): Buffer | undefined {
+    const parts: Buffer[] = [];
+    for (let b = first; b <= last; b++) {
+      const blk = this.lru.get(b);
+      if (!blk) return undefined;
+      parts.push(blk);
+    }
+    const skip = offset - first * this.blockSize;
+    const whole = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    return Buffer.from(whole.subarray(skip, skip + length));
+  }
+
+  /** Drops the blocks a write-type call touches and stamps them; returns the new epoch. */
+  private invalidate(offset: number, length: number): number {
+    const e = ++this.epoch;
+    this.forBlocks(offset, length, (b) => {
+      this.lru.delete(b);
+      this.touched.set(b, e);
+    });
+    return e;
+  }
+
+  /**
+   * After a write-type call finished: stamp its blocks again (so reads that raced with it do
+   * not cache what they saw) and drop them, except whole blocks of a write that no other call
+   * touched meanwhile, which go into the cache (write-through).
+   */
+  private settle(offset: number, length: number, started: number, data?: Buffer): void {
+    const e = ++this.epoch;
+    this.forBlocks(offset, length, (b) => {
+      const current = this.touched.get(b) === started;
+      this.touched.set(b, e);
+      const at = b * this.blockSize - offset;
+      if (data && current && at >= 0 && at + this.blockSize <= length) {
+        this.lru.set(b, Buffer.from(data.subarray(at, at + this.blockSize)));
+      } else {
+        this.lru.delete(b);
+      }
+    });
+    if (this.inFlight === 0) this.touched.clear();
+  }
+
+  private forBlocks(offset: number, length: number, fn: (block: number) => void): void {
+    if (length === 0) return;
+    const first = Math.floor(offset / this.blockSize);
+    const last = Math.floor((offset + length - 1) / this.blockSize);
+    for (let b = first; b <= last; b++) fn(b);
+  }
+
+  private async track<T>(fn: () => Promise<T>): Promise<T> {
+    this.inFlight++;
+    try {
+      return await fn();
+    } finally {
+      this.inFlight--;
+    }
+  }
+}

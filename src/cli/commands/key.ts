@@ -1,8 +1,96 @@
-/** Placeholder until the 'key' command lands; replaced by its owner. */
+/**
+ * `nbdcrypt key add|remove|change TARGET`: keyslot management like cryptsetup's luksAddKey,
+ * luksRemoveKey / luksKillSlot and luksChangeKey. The existing passphrase comes from
+ * --key-file, the new one from --new-key-file (either may be '-' for standard input, not
+ * both), otherwise from prompts without echo. Spec: cryptsetup(8).
+ */
+import { parseArgs } from 'node:util';
+import type { BlockDevice } from '../../block/block-device.js';
 import { NbdcryptError } from '../../errors.js';
+import { log } from '../../log.js';
+import { addKey, changeKey, removeKey } from '../../luks2/volume.js';
+import { openTarget } from '../../target/open-target.js';
+import { getPassphrase } from '../passphrase.js';
+import { intArg, kdfArgOptions, kdfFromArgs, usageError } from './format.js';
 
-export const help = 'nbdcrypt key: not built yet\n';
+export const help = `Usage: nbdcrypt key add|remove|change TARGET [OPTIONS]
 
-export async function run(_argv: string[]): Promise<number> {
-  throw new NbdcryptError('ENOTSUP', "'key' is not built yet");
+Manage the passphrases (keyslots, at most 32) of the LUKS2 volume on TARGET. Every change
+needs an existing passphrase. The volume key and the data are never touched.
+
+  add       add a keyslot for a new passphrase (like cryptsetup luksAddKey)
+  remove    remove the keyslot the given passphrase opens (luksRemoveKey), or with
+            --key-slot N remove slot N, authorised by any passphrase (luksKillSlot)
+  change    replace the passphrase of the keyslot it opens, keeping the slot number
+            (luksChangeKey)
+
+Options:
+  --key-file FILE        the existing passphrase; the whole file is the key, '-' = stdin
+  --new-key-file FILE    the new passphrase (add, change); '-' = stdin
+  --key-slot N           add: use slot N; remove: remove slot N; change: the slot to change
+  --force                remove: allow removing the last keyslot (the data is then lost)
+  --pbkdf, --iter-time, --pbkdf-memory, --pbkdf-parallel, --pbkdf-force-iterations
+                         KDF of the new keyslot, as for 'nbdcrypt format'
+  -h, --help             show this help
+
+Without --key-file/--new-key-file the passphrases are asked on the terminal without echo
+(the new one twice).
+
+Examples:
+  nbdcrypt key add disk.img --key-file old.key --new-key-file new.key
+  nbdcrypt key remove disk.img --key-slot 1 --key-file old.key
+  nbdcrypt key change disk.img
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        ...kdfArgOptions,
+        'key-file': { type: 'string' },
+        'new-key-file': { type: 'string' },
+        'key-slot': { type: 'string' },
+        force: { type: 'boolean' },
+      },
+    });
+  } catch (e) {
+    throw usageError(e);
+  }
+  const v = parsed.values;
+  const [action, target, ...extra] = parsed.positionals;
+  if (action !== 'add' && action !== 'remove' && action !== 'change') throw new NbdcryptError('EUSAGE', "key needs an action: add, remove or change; see nbdcrypt key --help");
+  if (target === undefined || extra.length > 0) throw new NbdcryptError('EUSAGE', `key ${action} needs exactly one TARGET; see nbdcrypt key --help`);
+  if (v['key-file'] === '-' && v['new-key-file'] === '-') throw new NbdcryptError('EUSAGE', "--key-file and --new-key-file cannot both be '-' (standard input)");
+  if (action === 'remove' && v['new-key-file'] !== undefined) throw new NbdcryptError('EUSAGE', '--new-key-file makes no sense with key remove');
+  const keySlot = intArg(v['key-slot'], 'key-slot');
+  const kdf = kdfFromArgs(v);
+  const secrets: Buffer[] = [];
+  let dev: BlockDevice | undefined;
+  try {
+    dev = await openTarget(target);
+    const existingPrompt = action === 'remove' && keySlot === undefined ? 'Enter passphrase to be deleted: ' : action === 'change' ? 'Enter passphrase to be changed: ' : 'Enter any existing passphrase: ';
+    const existing = await getPassphrase({ keyFile: v['key-file'], prompt: existingPrompt });
+    secrets.push(existing);
+    if (action === 'remove') {
+      const slot = await removeKey(dev, existing, { keySlot, force: v.force ?? false });
+      log.info(`keyslot ${slot} removed from ${target}`);
+      return 0;
+    }
+    const fresh = await getPassphrase({ keyFile: v['new-key-file'], prompt: 'Enter new passphrase: ', confirm: true });
+    secrets.push(fresh);
+    if (action === 'add') {
+      const slot = await addKey(dev, existing, fresh, { ...kdf, keySlot });
+      log.info(`keyslot ${slot} added to ${target}`);
+    } else {
+      const slot = await changeKey(dev, existing, fresh, { ...kdf, keySlot });
+      log.info(`passphrase of keyslot ${slot} of ${target} changed`);
+    }
+    return 0;
+  } finally {
+    for (const s of secrets) s.fill(0);
+    await dev?.close();
+  }
 }

@@ -1,0 +1,63 @@
+/**
+ * The replay log: every write-type request the remote acknowledged since the last
+ * successful flush, in acknowledgement order. A remote that restarts (or a link that drops)
+ * may lose writes it acknowledged but never flushed; after a reconnect these are re-sent
+ * before anything newer (DESIGN.md "Durability"). A flush that succeeds on every connection
+ * drops the entries acknowledged before that flush was issued. Spec:
+ * ../shared/reference/nbd-protocol.md §4 (FLUSH semantics) and §5.
+ */
+
+export interface LoggedWrite {
+  /** Acknowledgement sequence number (monotonic). */
+  seq: number;
+  type: number; // Cmd.WRITE, Cmd.WRITE_ZEROES or Cmd.TRIM
+  flags: number;
+  offset: number;
+  length: number;
+  /** WRITE payload. Held by reference: callers must not modify a buffer after write() resolved. */
+  data?: Buffer;
+}
+
+export class ReplayLog {
+  private entries: LoggedWrite[] = [];
+  private head = 0;
+  private nextSeq = 1;
+  /** Payload bytes held (what --replay-limit bounds). */
+  bytes = 0;
+
+  get size(): number {
+    return this.entries.length - this.head;
+  }
+
+  /** Sequence number of the newest entry so far (0 if none was ever added). */
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  add(e: Omit<LoggedWrite, 'seq'>): void {
+    this.entries.push({ ...e, seq: this.nextSeq++ });
+    this.bytes += e.data?.length ?? 0;
+  }
+
+  /** Forgets every entry with seq ≤ `seq` (they are durable now). */
+  dropThrough(seq: number): void {
+    while (this.head < this.entries.length && this.entries[this.head]!.seq <= seq) {
+      this.bytes -= this.entries[this.head]!.data?.length ?? 0;
+      this.entries[this.head] = undefined as unknown as LoggedWrite; // release the payload
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Entries in acknowledgement order (a snapshot). */
+  list(): LoggedWrite[] {
+    return this.entries.slice(this.head);
+  }
+
+  clear(): void {
+    this.dropThrough(Number.MAX_SAFE_INTEGER);
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * SSH transport through OpenSSH itself: each NBD connection runs `ssh -W HOST:PORT host`
+ * (or `-W /path/to/socket`) and speaks NBD over its standard input and output, so every
+ * OpenSSH feature applies: ProxyJump, ControlMaster multiplexing, certificates, FIDO keys,
+ * ~/.ssh/config in full. ssh asks for passwords on the terminal itself; without a terminal
+ * it runs in BatchMode. ssh's exit status and message are mapped to ECONNECT, EAUTH or
+ * EHOSTKEY. Spec: ssh(1) -W.
+ */
+import { spawn } from 'node:child_process';
+import { Duplex } from 'node:stream';
+import { NbdcryptError } from '../errors.js';
+import type { RemoteEndpoint } from './ssh.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type Transport } from './transport.js';
+
+export interface SshCommandOptions {
+  host: string;
+  port?: number;
+  user?: string;
+  remote?: RemoteEndpoint;
+  /** Path of the ssh binary (default "ssh" from PATH). */
+  sshPath?: string;
+  sshConfigPath?: string;
+  knownHostsPath?: string;
+  acceptNewHostKey?: boolean;
+  identity?: string[];
+  connectTimeoutMs?: number;
+  /** Extra arguments placed before the host (e.g. ["-o", "Ciphers=aes128-gcm@openssh.com"]). */
+  extraArgs?: string[];
+}
+
+export function sshCommandArgs(o: SshCommandOptions): string[] {
+  const remote = o.remote ?? { host: '127.0.0.1', port: 10809 };
+  const w = 'socket' in remote ? remote.socket : `${remote.host.includes(':') ? `[${remote.host}]` : remote.host}:${remote.port}`;
+  const args = ['-W', w, '-o', 'ServerAliveInterval=15', '-o', `ConnectTimeout=${Math.ceil((o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS) / 1000)}`];
+  if (!process.stdin.isTTY) args.push('-o', 'BatchMode=yes');
+  if (o.port) args.push('-p', String(o.port));
+  if (o.user) args.push('-l', o.user);
+  if (o.sshConfigPath) args.push('-F', o.sshConfigPath);
+  if (o.knownHostsPath) args.push('-o', `UserKnownHostsFile=${o.knownHostsPath}`);
+  args.push('-o', `StrictHostKeyChecking=${o.acceptNewHostKey ? 'accept-new' : 'yes'}`);
+  for (const i of o.identity ?? []) args.push('-i', i);
+  args.push(...(o.extraArgs ?? []), '--', o.host);
+  return args;
+}
+
+function mapSshFailure(stderr: string, code: number | null, what: string): NbdcryptError {
+  const msg = stderr.trim().split('\n').filter((l) => l && !/^Warning: Permanently added/.test(l)).slice(-3).join(' / ') || `ssh exited with status ${code}`;
+  if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key .* (?:revoked|changed)/i.test(stderr)) {
+    return new NbdcryptError('EHOSTKEY', `${what}: OpenSSH refused the host key (${msg}); check known_hosts or use --accept-new-host-key`);
+  }
+  if (/Permission denied|Too many authentication failures/i.test(stderr)) {
+    return new NbdcryptError('EAUTH', `${what}: SSH authentication failed (${msg}); check the user and key`);
+  }
+  return new NbdcryptError('ECONNECT', `${what}: ssh failed (${msg}); check the host, port and that nbd-server listens on the remote`);
+}
+
+export function sshCommandTransport(o: SshCommandOptions): Transport {
+  const description = `ssh+cmd://${o.user ? `${o.user}@` : ''}${o.host}${o.port ? `:${o.port}` : ''}`;
+  const children = new Set<ReturnType<typeof spawn>>();
+  return {
+    description,
+    open: () =>
+      new Promise<Duplex>((resolve, reject) => {
+        const child = spawn(o.sshPath ?? 'ssh', sshCommandArgs(o), { stdio: ['pipe', 'pipe', 'pipe'] });
+        children.add(child);
+        let stderr = '';
+        let settled = false;
+        child.stderr!.on('data', (d: Buffer) => {
+          if (stderr.length < 8192) stderr += d.toString();
+        });
+        const timeoutMs = (o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS) + 2000;
+        const timer = setTimeout(() => fail(new NbdcryptError('ECONNECT', `${description}: no answer within ${timeoutMs} ms`)), timeoutMs);
+        const fail = (e: NbdcryptError): void => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          child.kill('SIGKILL');
+          reject(e);
+        };
+        child.on('error', (e) => fail(new NbdcryptError('ECONNECT', `${description}: cannot run ssh (${e.message}); install openssh-client`, { cause: e })));
+        child.on('exit', (code) => {
+          children.delete(child);
+          // Let stderr drain before judging.
+          setImmediate(() => fail(mapSshFailure(stderr, code, description)));
+        });
+        // The NBD server speaks first (greeting), so the first byte proves the tunnel is up.
+        child.stdout!.once('data', (first: Buffer) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          child.stdout!.pause();
+          child.stdout!.unshift(first);
+          const d = Duplex.from({ readable: child.stdout!, writable: child.stdin! });
+          d.on('close', () => child.kill('SIGTERM'));
+          child.on('exit', () => d.destroy());
+          resolve(d);
+        });
+      }),
+    close: async () => {
+      for (const c of children) c.kill('SIGTERM');
+      children.clear();
+    },
+  };
+}

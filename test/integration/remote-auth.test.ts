@@ -1,0 +1,76 @@
+/**
+ * SSH user authentication against a real sshd: an encrypted identity file unlocked through
+ * the passphrase callback (asked once, not again on reconnect), keys held by a real
+ * ssh-agent (SSH_AUTH_SOCK), and a wrong passphrase ending in a clear EAUTH.
+ */
+import assert from 'node:assert/strict';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isNbdcryptError } from '../../src/errors.js';
+import type { NbdClient } from '../../src/nbd/client.js';
+import { openTarget } from '../../src/target/open-target.js';
+import { startNbdServer, type NbdServerPeer } from '../peers/nbd-server.js';
+import { keygen, startSshd, type SshdPeer } from '../peers/sshd.js';
+import { requireTool, run, startProcess, waitFor, type Proc } from '../peers/tools.js';
+
+describe('ssh authentication methods', () => {
+  let sshd: SshdPeer;
+  let nbd: NbdServerPeer;
+  let knownHosts: string;
+  let encKey: string;
+  let agent: Proc | undefined;
+  const uri = (): string => `ssh://${sshd.user}@${sshd.host}:${sshd.port}/${nbd.exportName}?nbd=127.0.0.1:${nbd.port}`;
+  before(async () => {
+    delete process.env.SSH_AUTH_SOCK;
+    sshd = await startSshd();
+    nbd = await startNbdServer({ size: 1 << 20 });
+    knownHosts = join(sshd.dir, 'known_hosts');
+    writeFileSync(knownHosts, `${sshd.knownHostsLine}\n`);
+    encKey = join(sshd.dir, 'encrypted_ed25519');
+    appendFileSync(join(sshd.dir, 'authorized_keys'), `${keygen(encKey, 'ed25519', 'correct horse')}\n`);
+  });
+  after(async () => {
+    delete process.env.SSH_AUTH_SOCK;
+    await agent?.stop();
+    await sshd?.stop();
+    await nbd?.stop();
+  });
+
+  it('unlocks an encrypted identity through the passphrase callback, once, even across a reconnect', async () => {
+    const asked: string[] = [];
+    const dev = (await openTarget(uri(), {
+      knownHostsPath: knownHosts,
+      identity: [encKey],
+      sshConfigPath: '/dev/null',
+      connections: 1,
+      askPassphrase: async (path) => {
+        asked.push(path);
+        return 'correct horse';
+      },
+    })) as NbdClient;
+    await dev.write(0, Buffer.alloc(4096, 9));
+    assert.ok((await sshd.killConnections()) > 0);
+    assert.ok((await dev.read(0, 4096)).equals(Buffer.alloc(4096, 9)), 'works after the reconnect');
+    await dev.close();
+    assert.deepEqual(asked, [encKey]);
+  });
+
+  it('a wrong passphrase ends in EAUTH naming what was tried', async () => {
+    await assert.rejects(
+      openTarget(uri(), { knownHostsPath: knownHosts, identity: [encKey], sshConfigPath: '/dev/null', connections: 1, askPassphrase: async () => 'wrong' }),
+      (e) => isNbdcryptError(e, 'EAUTH') && /authentication/.test((e as Error).message),
+    );
+  });
+
+  it('uses keys held by ssh-agent (SSH_AUTH_SOCK)', async () => {
+    const sock = join(sshd.dir, 'agent.sock');
+    agent = startProcess(requireTool('ssh-agent', 'openssh-client'), ['-D', '-a', sock]);
+    await waitFor('ssh-agent socket', () => existsSync(sock), 10_000);
+    run('ssh-add', [sshd.userKey], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
+    process.env.SSH_AUTH_SOCK = sock;
+    // No identity given: only the agent holds an authorized key (the default ~/.ssh keys are not authorized).
+    const dev = await openTarget(uri(), { knownHostsPath: knownHosts, sshConfigPath: '/dev/null', connections: 1 });
+    await dev.close();
+  });
+});

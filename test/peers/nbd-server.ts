@@ -1,0 +1,182 @@
+/**
+ * Starts Debian's nbd-server 3.24 on loopback with a private config file, for integration
+ * tests. It runs as a daemon (its `-d` mode serves one connection and exits), so it is
+ * tracked by its PID file and stopped, killed or restarted by PID, together with the
+ * per-connection children it forks. Spec: ../shared/reference/nbd-protocol.md §7.
+ */
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { freePort, requireTool, run, scratchDir, sleep, waitFor } from './tools.js';
+
+export interface NbdServerOptions {
+  /** Export size in bytes (default 64 MiB); ignored when `file` exists. */
+  size?: number;
+  exportName?: string;
+  /** Listen on a unix socket instead of TCP (nbd-server 3.24 does one or the other). */
+  unixSocket?: boolean;
+  readOnly?: boolean;
+}
+
+export interface NbdServerPeer {
+  host: string;
+  port: number;
+  exportName: string;
+  /** The exported file (what the remote holds). */
+  file: string;
+  /** The unix socket path when `unixSocket` was asked for. */
+  socketPath?: string;
+  dir: string;
+  uri: string;
+  /** PID of the listening daemon. */
+  pid(): number;
+  /** SIGKILL the daemon and every connection child (a crash). */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and file. */
+  start(): Promise<void>;
+  /** kill() then start(). */
+  restart(): Promise<void>;
+  /** Stops it and removes its directory. */
+  stop(): Promise<void>;
+}
+
+/** PIDs whose parent is `pid` (from /proc). */
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // Field 4 (ppid) follows the parenthesised command name, which may contain spaces.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(name));
+    } catch {
+      // the process went away while we looked
+    }
+  }
+  return out;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}
+
+function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export async function startNbdServer(opts: NbdServerOptions = {}): Promise<NbdServerPeer> {
+  const bin = requireTool('nbd-server', 'nbd-server');
+  const dir = scratchDir('nbdcrypt-nbd-server-');
+  const host = '127.0.0.1';
+  const port = await freePort();
+  const exportName = opts.exportName ?? 'disk';
+  const file = join(dir.path, 'export.img');
+  const pidFile = join(dir.path, 'nbd-server.pid');
+  const socketPath = opts.unixSocket ? join(dir.path, 'nbd.sock') : undefined;
+  writeFileSync(file, '');
+  run('truncate', ['-s', String(opts.size ?? 64 * 1024 * 1024), file]);
+  const config = join(dir.path, 'config');
+  writeFileSync(
+    config,
+    [
+      '[generic]',
+      `listenaddr = ${host}`,
+      ...(socketPath ? [`unixsock = ${socketPath}`] : [`port = ${port}`]),
+      'allowlist = true',
+      `[${exportName}]`,
+      `exportname = ${file}`,
+      'flush = true',
+      'fua = true',
+      'trim = true',
+      `readonly = ${opts.readOnly ? 'true' : 'false'}`,
+      '',
+    ].join('\n'),
+  );
+  let daemonPid = -1;
+
+  const start = async (): Promise<void> => {
+    rmSync(pidFile, { force: true });
+    if (socketPath) rmSync(socketPath, { force: true });
+    const deadline = Date.now() + 10_000;
+    // Right after a kill the port may still be held by a dying child: retry briefly.
+    for (;;) {
+      const r = run(bin, ['-C', config, '-p', pidFile], { allowFail: true, timeoutMs: 10_000 });
+      if (r.status === 0) break;
+      if (Date.now() > deadline) throw new Error(`nbd-server failed to start: ${r.stderr.trim()}`);
+      await sleep(100);
+    }
+    await waitFor('nbd-server pid file', () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 10_000);
+    daemonPid = Number(readFileSync(pidFile, 'utf8').trim());
+    if (socketPath) await waitFor('nbd-server unix socket', () => existsSync(socketPath), 10_000);
+    else await waitFor(`nbd-server listening on ${host}:${port}`, () => canConnect(host, port), 10_000);
+  };
+
+  const kill = async (): Promise<void> => {
+    if (daemonPid <= 0) return;
+    const pids = [daemonPid, ...childrenOf(daemonPid)];
+    for (const p of pids) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await waitFor('nbd-server processes to exit', () => pids.every((p) => !isAlive(p)), 10_000, 20);
+    daemonPid = -1;
+  };
+
+  // The daemon outlives a test process that exits without stop(): kill it on the way out.
+  const onExit = (): void => {
+    if (daemonPid <= 0) return;
+    for (const p of [daemonPid, ...childrenOf(daemonPid)]) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  process.on('exit', onExit);
+  try {
+    await start();
+  } catch (e) {
+    process.off('exit', onExit);
+    await kill();
+    dir.remove();
+    throw e;
+  }
+  return {
+    host,
+    port,
+    exportName,
+    file,
+    socketPath,
+    dir: dir.path,
+    uri: socketPath ? `nbd+unix:///${exportName}?socket=${socketPath}` : `nbd://${host}:${port}/${exportName}`,
+    pid: () => daemonPid,
+    kill,
+    start,
+    restart: async () => {
+      await kill();
+      await start();
+    },
+    stop: async () => {
+      process.off('exit', onExit);
+      await kill();
+      dir.remove();
+    },
+  };
+}

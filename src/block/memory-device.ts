@@ -22,10 +22,12 @@ export class MemoryDevice implements BlockDevice {
   async read(offset: number, length: number): Promise<Buffer> {
     this.checkOpen();
     checkRange(this.size, offset, length, 'read');
-    const out = Buffer.alloc(length);
+    // allocUnsafe: every byte is written below (copied, or zero for unallocated chunks).
+    const out = Buffer.allocUnsafe(length);
     this.forEachChunk(offset, length, (chunk, at, pos, n) => {
       const c = this.chunks.get(chunk);
       if (c) c.copy(out, pos, at, at + n);
+      else out.fill(0, pos, pos + n);
     });
     return out;
   }

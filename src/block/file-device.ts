@@ -1,0 +1,154 @@
+/**
+ * A BlockDevice over a regular file or a block device, with positional reads and writes on
+ * one descriptor (libuv thread pool, so requests overlap). The FileHandle owns the descriptor
+ * (open, stat, fdatasync, close); the data path uses callback fs.read/fs.write on its fd,
+ * which costs measurably less per 4 KiB request than FileHandle.read. flush and FUA
+ * are fdatasync. Node has no fallocate(2), so TRIM cannot punch holes without native code:
+ * it is advertised and accepted as the hint the NBD spec allows it to be, and does nothing
+ * (writing zeroes instead would un-sparse the file, the opposite of a discard). Zeroing
+ * writes real zeroes (caps.zeroes = false, so FAST_ZERO requests fail fast as they should).
+ */
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { constants, read as fsRead, write as fsWrite } from 'node:fs';
+import { NbdcryptError } from '../errors.js';
+import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from './block-device.js';
+
+const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
+
+export interface FileDeviceOptions {
+  readOnly?: boolean;
+  /** If the file does not exist, create it sparse with this size. */
+  createSize?: number;
+}
+
+export class FileDevice implements BlockDevice {
+  readonly caps: BlockCaps;
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly fh: FileHandle,
+    readonly size: number,
+    readonly isBlockDevice: boolean,
+    readOnly: boolean,
+  ) {
+    this.caps = { flush: true, fua: true, trim: true, zeroes: false, multiConn: true, readOnly };
+  }
+
+  static async open(path: string, opts: FileDeviceOptions = {}): Promise<FileDevice> {
+    const readOnly = opts.readOnly ?? false;
+    let fh: FileHandle;
+    try {
+      if (opts.createSize !== undefined && !readOnly) {
+        fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+        const st = await fh.stat();
+        if (st.isFile() && st.size === 0 && opts.createSize > 0) await fh.truncate(opts.createSize);
+      } else {
+        fh = await open(path, readOnly ? constants.O_RDONLY : constants.O_RDWR);
+      }
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code ?? String(e);
+      throw new NbdcryptError('EIO', `cannot open ${path} (${why}); check the path and its permissions`, { cause: e });
+    }
+    try {
+      const st = await fh.stat();
+      let size: number;
+      if (st.isFile()) size = st.size;
+      else if (st.isBlockDevice()) size = await blockDeviceSize(st.rdev, path);
+      else throw new NbdcryptError('EUSAGE', `${path} is neither a regular file nor a block device`);
+      return new FileDevice(path, fh, size, st.isBlockDevice(), readOnly);
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    this.checkOpen();
+    checkRange(this.size, offset, length, 'read');
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const bytesRead = await new Promise<number>((resolve, reject) =>
+        fsRead(this.fh.fd, buf, done, length - done, offset + done, (e, n) => (e ? reject(e) : resolve(n))),
+      );
+      if (bytesRead === 0) {
+        // The file shrank under us: the missing tail reads as zeroes would hide that, so fail.
+        throw new NbdcryptError('EIO', `read: ${this.path} ended at ${offset + done}, before its size ${this.size} at open; was it truncated?`);
+      }
+      done += bytesRead;
+    }
+    return buf;
+  }
+
+  async write(offset: number, data: Buffer, fua = false): Promise<void> {
+    this.checkOpen();
+    checkWritable(this, 'write');
+    checkRange(this.size, offset, data.length, 'write');
+    await this.writeAll(offset, data);
+    if (fua) await this.fh.datasync();
+  }
+
+  async flush(): Promise<void> {
+    this.checkOpen();
+    if (!this.caps.readOnly) await this.fh.datasync();
+  }
+
+  async trim(offset: number, length: number): Promise<void> {
+    this.checkOpen();
+    checkWritable(this, 'trim');
+    checkRange(this.size, offset, length, 'trim');
+  }
+
+  async writeZeroes(offset: number, length: number, fua = false): Promise<void> {
+    this.checkOpen();
+    checkWritable(this, 'write zeroes');
+    checkRange(this.size, offset, length, 'write zeroes');
+    for (let at = 0; at < length; at += ZERO_CHUNK.length) {
+      await this.writeAll(offset + at, ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, length - at)));
+    }
+    if (fua) await this.fh.datasync();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.fh.close();
+  }
+
+  private async writeAll(offset: number, data: Buffer): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const bytesWritten = await new Promise<number>((resolve, reject) =>
+        fsWrite(this.fh.fd, data, done, data.length - done, offset + done, (e, n) => (e ? reject(e) : resolve(n))),
+      );
+      done += bytesWritten;
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new NbdcryptError('ECLOSED', `file device ${this.path}: already closed`);
+  }
+}
+
+/** Size of a block device from sysfs (no ioctl from JS): /sys/dev/block/MAJ:MIN/size is in 512-byte units. */
+async function blockDeviceSize(rdev: number, path: string): Promise<number> {
+  const major = ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+  const minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+  const sys = `/sys/dev/block/${major}:${minor}/size`;
+  try {
+    const sectors = Number((await readFile(sys, 'utf8')).trim());
+    if (!Number.isSafeInteger(sectors)) throw new Error(`unexpected content`);
+    return sectors * 512;
+  } catch (e) {
+    throw new NbdcryptError('EIO', `cannot determine the size of block device ${path} from ${sys}: ${(e as Error).message}`);
+  }
+}
+
+/** True if `path` exists (for callers deciding whether to create). */
+export async function pathExists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}

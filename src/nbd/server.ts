@@ -1,0 +1,134 @@
+/**
+ * The NBD front end: serves one or more BlockDevices to any number of clients on unix and
+ * TCP listeners. Transmission flags are derived from each device's caps in one place
+ * (`transmissionFlagsOf`), so the server only advertises what the stack below can honour.
+ * Spec: https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md and
+ * ../shared/reference/nbd-protocol.md.
+ */
+import { createServer, type Server } from 'node:net';
+import { unlink } from 'node:fs/promises';
+import type { BlockCaps, BlockDevice } from '../block/block-device.js';
+import { NbdcryptError } from '../errors.js';
+import type { BlockSizeInfo } from './codec.js';
+import { Connection, defaultLimits, type ConnectionLimits, type ServedExport, type ServerStats } from './connection.js';
+import { bind, parseListenSpec } from './listen.js';
+import { MAX_PAYLOAD, TF } from './protocol.js';
+
+export interface ExportSpec {
+  name: string;
+  description?: string;
+  device: BlockDevice;
+  blockSize?: BlockSizeInfo;
+}
+
+export type { ServerStats } from './connection.js';
+
+export const defaultBlockSize: BlockSizeInfo = { minimum: 512, preferred: 4096, maximum: MAX_PAYLOAD };
+
+/** What we advertise for a device: exactly what its caps promise (see the table in §3). */
+export function transmissionFlagsOf(caps: BlockCaps): number {
+  let f = TF.HAS_FLAGS | TF.SEND_WRITE_ZEROES | TF.SEND_CACHE;
+  if (caps.readOnly) f |= TF.READ_ONLY;
+  if (caps.flush) f |= TF.SEND_FLUSH;
+  if (caps.flush && caps.fua) f |= TF.SEND_FUA;
+  if (caps.trim) f |= TF.SEND_TRIM;
+  if (caps.multiConn) f |= TF.CAN_MULTI_CONN;
+  // FAST_ZERO is always advertised: without native zeroing we answer it with a fast ENOTSUP.
+  f |= TF.SEND_FAST_ZERO;
+  return f;
+}
+
+const isPow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+
+/** The constraints proto.md puts on NBD_INFO_BLOCK_SIZE; a bad spec is a programming error. */
+function checkBlockSize(name: string, b: BlockSizeInfo): void {
+  const ok =
+    isPow2(b.minimum) && b.minimum <= 65536 && isPow2(b.preferred) && b.preferred >= Math.max(b.minimum, 512) && b.maximum >= b.preferred;
+  if (!ok) {
+    throw new NbdcryptError(
+      'EUSAGE',
+      `export '${name}': block sizes ${b.minimum}/${b.preferred}/${b.maximum} break the NBD rules (minimum a power of 2 <= 64 KiB, preferred a power of 2 >= max(minimum, 512), maximum >= preferred)`,
+    );
+  }
+}
+
+export class NbdServer {
+  readonly stats: ServerStats = { connections: 0, requests: 0, bytesRead: 0, bytesWritten: 0, inFlight: 0, errors: 0 };
+  private readonly exports: ServedExport[];
+  private readonly servers: { server: Server; unixPath?: string }[] = [];
+  private readonly connections = new Set<Connection>();
+  private closing = false;
+  private readonly limits: ConnectionLimits;
+
+  constructor(opts: { exports: ExportSpec[]; limits?: Partial<ConnectionLimits> }) {
+    if (opts.exports.length === 0) throw new NbdcryptError('EUSAGE', 'NbdServer needs at least one export');
+    const seen = new Set<string>();
+    this.exports = opts.exports.map((e) => {
+      if (seen.has(e.name)) throw new NbdcryptError('EUSAGE', `export name '${e.name}' is used twice; export names must be unique`);
+      seen.add(e.name);
+      const blockSize = e.blockSize ?? defaultBlockSize;
+      checkBlockSize(e.name, blockSize);
+      return {
+        device: e.device,
+        info: {
+          name: e.name,
+          description: e.description ?? '',
+          size: e.device.size,
+          transmissionFlags: transmissionFlagsOf(e.device.caps),
+          blockSize,
+        },
+      };
+    });
+    this.limits = { ...defaultLimits, ...opts.limits };
+  }
+
+  /** Starts listening on `spec` ('unix:PATH' | 'tcp:HOST:PORT'); resolves with the bound address. */
+  async listen(spec: string, opts: { listenAny?: boolean } = {}): Promise<string> {
+    if (this.closing) throw new NbdcryptError('ECLOSED', 'NBD server: already closed');
+    const parsed = parseListenSpec(spec);
+    const server = createServer({ noDelay: true }, (socket) => {
+      if (this.closing) {
+        socket.destroy();
+        return;
+      }
+      this.stats.connections++;
+      const conn = new Connection(socket, this.exports, this.stats, this.limits);
+      this.connections.add(conn);
+      void conn.closed.then(() => this.connections.delete(conn));
+    });
+    const address = await bind(server, parsed, opts);
+    this.servers.push({ server, unixPath: parsed.kind === 'unix' ? parsed.path : undefined });
+    return address;
+  }
+
+  /** Number of open client connections. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /**
+   * Stops accepting, lets every connection finish the requests already in flight, then closes
+   * them; connections still open after `graceMs` are dropped.
+   */
+  async close(graceMs = 30_000): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const stopped = this.servers.map(
+      ({ server }) => new Promise<void>((resolve) => server.close(() => resolve())),
+    );
+    for (const c of this.connections) c.shutdown('server shutting down');
+    const all = Promise.all([...this.connections].map((c) => c.closed));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        for (const c of this.connections) c.abort('server shutdown grace period over');
+        resolve();
+      }, graceMs);
+    });
+    await Promise.race([all, timeout]);
+    clearTimeout(timer);
+    await Promise.all(stopped);
+    // net.Server removes its unix socket on close; make sure, without failing if it is gone.
+    for (const { unixPath } of this.servers) if (unixPath) await unlink(unixPath).catch(() => undefined);
+  }
+}

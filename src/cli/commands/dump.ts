@@ -11,6 +11,7 @@ import { log } from '../../log.js';
 import { dumpHeader } from '../../luks2/volume.js';
 import { readHeaders } from '../../luks2/header.js';
 import { openTarget } from '../../target/open-target.js';
+import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { getPassphrase } from '../passphrase.js';
 import { intArg, usageError } from './format.js';
 
@@ -19,6 +20,9 @@ export const help = `Usage: nbdcrypt dump TARGET [OPTIONS]
 Print the LUKS2 header of TARGET as 'cryptsetup luksDump' does (same fields, same layout):
 version, epoch (seqid), areas, UUID, label, flags, data segments, keyslots, tokens, digests.
 TARGET is opened read-only.
+TARGET is a file, a block device or a remote export (ssh://, nbd://); see 'nbdcrypt serve
+--help' for the URI forms and the remote options (--accept-new-host-key, --known-hosts,
+--identity, --connections, --io-timeout, ...), which this command accepts too.
 
 Options:
   --dump-volume-key      unlock a keyslot and print the volume key ('MK dump:' lines, as
@@ -42,6 +46,7 @@ export async function run(argv: string[]): Promise<number> {
       args: argv,
       allowPositionals: true,
       options: {
+        ...targetArgOptions,
         'dump-volume-key': { type: 'boolean' },
         'dump-json-metadata': { type: 'boolean' },
         'key-file': { type: 'string' },
@@ -58,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
   let dev: BlockDevice | undefined;
   let passphrase: Buffer | undefined;
   try {
-    dev = await openTarget(target, { readOnly: true });
+    dev = await openTarget(target, targetOptionsFromArgs(v, true));
     if (v['dump-json-metadata']) {
       process.stdout.write((await readHeaders(dev)).chosen.json);
       return 0;

@@ -11,7 +11,8 @@ import { FileDevice } from '../../block/file-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
 import { formatVolume, refuseNonEmpty, type NewKeyOptions } from '../../luks2/volume.js';
-import { openTarget } from '../../target/open-target.js';
+import { openTarget, type TargetOptions } from '../../target/open-target.js';
+import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { getPassphrase } from '../passphrase.js';
 import { parseSize } from '../size.js';
 
@@ -24,6 +25,10 @@ The volume opens with cryptsetup/dm-crypt on any Linux machine. ALL DATA ON TARG
 TARGET:
   file:PATH | PATH   a regular file or a block device
   memory:SIZE        an in-RAM disk (for trying things out)
+  ssh://[USER@]HOST[:PORT]/EXPORT, nbd://HOST/EXPORT, ...
+                     a remote nbd-server export; URI forms and the remote options
+                     (--accept-new-host-key, --known-hosts, --identity, --connections,
+                     --io-timeout, ...) as in 'nbdcrypt serve --help'
 
 Options:
   --key-file FILE        read the passphrase from FILE; the whole file is the key (no
@@ -82,8 +87,8 @@ export function usageError(e: unknown): NbdcryptError {
   return new NbdcryptError('EUSAGE', `${e instanceof Error ? e.message : String(e)}; see --help`);
 }
 
-async function openForFormat(target: string, size: number | undefined): Promise<BlockDevice> {
-  if (size === undefined) return openTarget(target);
+async function openForFormat(target: string, size: number | undefined, targetOptions: TargetOptions = {}): Promise<BlockDevice> {
+  if (size === undefined) return openTarget(target, targetOptions);
   const path = target.startsWith('file:') ? target.slice(5) : target;
   if (/^[a-z][a-z0-9+.-]*:/i.test(target) && !target.startsWith('file:')) throw new NbdcryptError('EUSAGE', '--size only applies to a file TARGET');
   const exists = await stat(path).then(
@@ -107,6 +112,7 @@ export async function run(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         ...kdfArgOptions,
+        ...targetArgOptions,
         'key-file': { type: 'string' },
         'sector-size': { type: 'string' },
         label: { type: 'string' },
@@ -128,7 +134,7 @@ export async function run(argv: string[]): Promise<number> {
   let dev: BlockDevice | undefined;
   let passphrase: Buffer | undefined;
   try {
-    dev = await openForFormat(target, size);
+    dev = await openForFormat(target, size, targetOptionsFromArgs(v));
     // Refuse a busy target before the user types a passphrase twice.
     if (!v.force) await refuseNonEmpty(dev);
     passphrase = await getPassphrase({ keyFile: v['key-file'], prompt: `Enter passphrase for ${target}: `, confirm: true });

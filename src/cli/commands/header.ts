@@ -11,9 +11,14 @@ import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
 import { backupHeader, restoreHeader } from '../../luks2/volume.js';
 import { openTarget } from '../../target/open-target.js';
+import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { usageError } from './format.js';
 
 export const help = `Usage: nbdcrypt header backup|restore TARGET FILE [--force]
+
+TARGET is a file, a block device or a remote export (ssh://, nbd://); see 'nbdcrypt serve
+--help' for the URI forms and the remote options (--accept-new-host-key, --known-hosts,
+--identity, --connections, --io-timeout, ...), which this command accepts too.
 
   backup    write TARGET's LUKS2 header and keyslot areas (16 MiB with default layout)
             to FILE, which must not exist (created mode 0600). Compatible with
@@ -36,7 +41,7 @@ Examples:
 export async function run(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { force: { type: 'boolean' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { ...targetArgOptions, force: { type: 'boolean' } } });
   } catch (e) {
     throw usageError(e);
   }
@@ -46,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
   let dev: BlockDevice | undefined;
   try {
     if (action === 'backup') {
-      dev = await openTarget(target, { readOnly: true });
+      dev = await openTarget(target, targetOptionsFromArgs(parsed.values, true));
       const data = await backupHeader(dev);
       let fh;
       try {
@@ -70,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
     } catch (e) {
       throw new NbdcryptError('EUSAGE', `cannot read backup file ${file} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
     }
-    dev = await openTarget(target);
+    dev = await openTarget(target, targetOptionsFromArgs(parsed.values));
     await restoreHeader(dev, backup, { force: parsed.values.force ?? false });
     log.info(`header of ${target} restored from ${file}`);
     return 0;

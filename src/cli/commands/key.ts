@@ -10,6 +10,7 @@ import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
 import { addKey, changeKey, removeKey } from '../../luks2/volume.js';
 import { openTarget } from '../../target/open-target.js';
+import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { getPassphrase } from '../passphrase.js';
 import { intArg, kdfArgOptions, kdfFromArgs, usageError } from './format.js';
 
@@ -17,6 +18,9 @@ export const help = `Usage: nbdcrypt key add|remove|change TARGET [OPTIONS]
 
 Manage the passphrases (keyslots, at most 32) of the LUKS2 volume on TARGET. Every change
 needs an existing passphrase. The volume key and the data are never touched.
+TARGET is a file, a block device or a remote export (ssh://, nbd://); see 'nbdcrypt serve
+--help' for the URI forms and the remote options (--accept-new-host-key, --known-hosts,
+--identity, --connections, --io-timeout, ...), which this command accepts too.
 
   add       add a keyslot for a new passphrase (like cryptsetup luksAddKey)
   remove    remove the keyslot the given passphrase opens (luksRemoveKey), or with
@@ -51,6 +55,7 @@ export async function run(argv: string[]): Promise<number> {
       options: {
         ...kdfArgOptions,
         'key-file': { type: 'string' },
+        ...targetArgOptions,
         'new-key-file': { type: 'string' },
         'key-slot': { type: 'string' },
         force: { type: 'boolean' },
@@ -70,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
   const secrets: Buffer[] = [];
   let dev: BlockDevice | undefined;
   try {
-    dev = await openTarget(target);
+    dev = await openTarget(target, targetOptionsFromArgs(v));
     const existingPrompt = action === 'remove' && keySlot === undefined ? 'Enter passphrase to be deleted: ' : action === 'change' ? 'Enter passphrase to be changed: ' : 'Enter any existing passphrase: ';
     const existing = await getPassphrase({ keyFile: v['key-file'], prompt: existingPrompt });
     secrets.push(existing);

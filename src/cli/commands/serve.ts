@@ -1,8 +1,279 @@
-/** Placeholder until the 'serve' command lands; replaced by its owner. */
+/**
+ * `nbdcrypt serve`: open a LUKS2 volume on TARGET and serve its plaintext over NBD on private
+ * local listeners until SIGINT/SIGTERM (or, with `--unencrypted`, TARGET's raw bytes: the
+ * debugging/baseline mode). `openServedDevice` is the one place that decides what BlockDevice
+ * stack is served (serve-stack.ts builds the encrypted one); `serve()` is shared with `demo`.
+ * Spec of the listeners: DESIGN.md "Data path rules".
+ */
+import { parseArgs } from 'node:util';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setIoFlusher } from '../../crypt/native-engine.js';
 import { NbdcryptError } from '../../errors.js';
+import { log } from '../../log.js';
+import { NbdClient } from '../../nbd/client.js';
+import { NbdServer, defaultBlockSize } from '../../nbd/server.js';
+import { openTarget, type TargetOptions } from '../../target/open-target.js';
+import { attachNbd, checkAttachPossible, type Attached } from '../attach.js';
+import { openEncryptedStack, type ServedStack } from '../serve-stack.js';
+import { parseSize } from '../size.js';
+import { StatsReporter } from '../stats.js';
+import { targetArgOptions, targetHelp, targetOptionsFromArgs } from '../target-options.js';
 
-export const help = 'nbdcrypt serve: not built yet\n';
+// File backends do their I/O on libuv's thread pool; its default of 4 threads caps the
+// requests a file can have in flight. Must be set before the pool's first use (it is lazy).
+process.env.UV_THREADPOOL_SIZE ??= '16';
 
-export async function run(_argv: string[]): Promise<number> {
-  throw new NbdcryptError('ENOTSUP', "'serve' is not built yet");
+export const help = `Usage: nbdcrypt serve TARGET [OPTIONS]
+       nbdcrypt serve --unencrypted TARGET [OPTIONS]
+
+Open the LUKS2 volume on TARGET and serve its plaintext over NBD on a private local
+listener, until interrupted (SIGINT or SIGTERM); then stop accepting, finish the requests
+in flight, flush the remote, wipe the key and exit 0. Stack: TARGET (file, or an
+nbd-server reached over SSH/TCP/unix) -> aes-xts-plain64 (LUKS2) -> plaintext sector cache
+-> NBD server. The kernel attaches with nbd-client; without the nbd module use nbdfuse.
+
+${targetHelp}
+Volume options:
+  --key-file FILE   passphrase from FILE (the whole file is the key, as in cryptsetup);
+                    '-' reads standard input (gpg -d key.asc | nbdcrypt serve --key-file -)
+                    Without it the passphrase is asked on the terminal without echo.
+  --key-slot N      try only keyslot N (default: every keyslot)
+  --read-only       serve a read-only export (and open the remote read-only)
+  --allow-discards  pass TRIM of whole sectors to the remote (frees space there, but shows
+                    which blocks are unused: see README "Security notes")
+  --cache SIZE      plaintext cache, write-through (default 64M; 0 turns it off)
+  --unencrypted     DEBUGGING / BASELINE MODE: serve TARGET's bytes as they are, with no
+                    encryption at all. Whatever is written through the NBD socket is
+                    stored in plaintext. Use it to test NBD clients and as the baseline
+                    that benchmarks compare the encrypted path against.
+
+Serving options:
+  --listen ADDR     where to listen, repeatable:
+                      unix:PATH          a unix socket (made mode 0600)
+                      tcp:HOST:PORT      TCP; HOST must be loopback (127.0.0.1, ::1)
+                                         unless --listen-any; PORT 0 picks a free port
+                    Default: unix socket nbd.sock in a fresh private (0700) directory
+                    under $XDG_RUNTIME_DIR or /tmp, removed on exit.
+  --listen-any      allow a non-loopback TCP address. The NBD socket carries plaintext
+                    and has no authentication: anyone who can reach it can read and
+                    write the disk.
+  --name NAME       export name (default: disk)
+  --stats-interval S  print a stats line every S seconds (requests, MB/s, cache hit rate,
+                    queue depth, reconnects); SIGUSR1 prints one at any time
+  --attach /dev/nbdX  run 'nbd-client' to attach the export to /dev/nbdX (needs root,
+                    nbd-client and the nbd kernel module) and detach it on exit
+  -h, --help        show this help
+
+Output: once a listener accepts connections a line
+  nbdcrypt: listening on unix:/run/user/1000/nbdcrypt-XXXX/nbd.sock
+is printed to standard output (one per listener), followed by attach hints. Diagnostics,
+reconnects and stats go to standard error. The passphrase is never printed.
+
+Memory: the process marks itself PR_SET_IO_FLUSHER (Linux >= 5.6, needs root or
+CAP_SYS_RESOURCE) so that writeback to /dev/nbdX cannot deadlock on memory reclaim.
+
+Exit status: 0 after SIGINT/SIGTERM, 2 usage, 3 wrong passphrase, 4 no/damaged LUKS2
+header, 6 SSH host key or authentication, 7 remote unreachable or export missing.
+
+Examples:
+  nbdcrypt serve ssh://backup@nas/cryptdisk --key-file disk.key --listen unix:/run/nbdcrypt.sock
+  nbd-client -unix /run/nbdcrypt.sock -N disk -b 4096 -t 0 /dev/nbd0     # kernel (as root)
+  gpg -d disk.key.asc | nbdcrypt serve --key-file - ssh://nas/cryptdisk --attach /dev/nbd0
+  nbdcrypt serve disk.img --stats-interval 10
+  nbdfuse DIR/disk 'nbd+unix:///disk?socket=/tmp/nbd.sock' &       # no nbd module: a file
+  nbdcrypt serve --unencrypted memory:1G --listen tcp:127.0.0.1:10809
+`;
+
+export interface ServeOptions {
+  target: string;
+  unencrypted: boolean;
+  listen: string[];
+  listenAny: boolean;
+  name: string;
+  readOnly: boolean;
+  keyFile?: string;
+  keySlot?: number;
+  allowDiscards: boolean;
+  /** Plaintext cache bytes (0 = off). */
+  cacheBytes: number;
+  statsInterval: number;
+  attach?: string;
+  targetOptions: TargetOptions;
+}
+
+export function parseServeArgs(argv: string[]): ServeOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        ...targetArgOptions,
+        unencrypted: { type: 'boolean', default: false },
+        listen: { type: 'string', multiple: true, default: [] },
+        'listen-any': { type: 'boolean', default: false },
+        name: { type: 'string', default: 'disk' },
+        'read-only': { type: 'boolean', default: false },
+        'key-file': { type: 'string' },
+        'key-slot': { type: 'string' },
+        'allow-discards': { type: 'boolean', default: false },
+        cache: { type: 'string', default: '64M' },
+        'stats-interval': { type: 'string', default: '0' },
+        attach: { type: 'string' },
+      },
+    });
+  } catch (e) {
+    throw new NbdcryptError('EUSAGE', `serve: ${(e as Error).message}; see 'nbdcrypt serve --help'`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) {
+    throw new NbdcryptError('EUSAGE', `serve: expected exactly one TARGET, got ${positionals.length}; see 'nbdcrypt serve --help'`);
+  }
+  const keySlot = values['key-slot'];
+  if (keySlot !== undefined && !/^\d+$/.test(keySlot)) throw new NbdcryptError('EUSAGE', `serve: --key-slot '${keySlot}' must be a keyslot number (0-31)`);
+  const statsInterval = Number(values['stats-interval']);
+  if (!Number.isFinite(statsInterval) || statsInterval < 0) throw new NbdcryptError('EUSAGE', `serve: --stats-interval '${values['stats-interval']}' must be a number of seconds >= 0`);
+  const attach = values.attach;
+  if (attach !== undefined && !/^\/dev\/nbd\d+$/.test(attach)) throw new NbdcryptError('EUSAGE', `serve: --attach '${attach}' must be an NBD device such as /dev/nbd0`);
+  const readOnly = values['read-only'] ?? false;
+  return {
+    target: positionals[0]!,
+    unencrypted: values.unencrypted ?? false,
+    listen: values.listen ?? [],
+    listenAny: values['listen-any'] ?? false,
+    name: values.name ?? 'disk',
+    readOnly,
+    keyFile: values['key-file'],
+    keySlot: keySlot === undefined ? undefined : Number(keySlot),
+    allowDiscards: values['allow-discards'] ?? false,
+    cacheBytes: parseSize(values.cache ?? '64M', '--cache'),
+    statsInterval,
+    attach,
+    targetOptions: { replayLimit: SERVE_REPLAY_LIMIT, ...definedOnly(targetOptionsFromArgs(values, readOnly)) },
+  };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The BlockDevice stack to serve for these options: plaintext (--unencrypted) or LUKS2. */
+export async function openServedDevice(o: ServeOptions): Promise<ServedStack> {
+  if (o.unencrypted) {
+    const device = await openTarget(o.target, o.targetOptions);
+    return { device, blockSize: defaultBlockSize, client: device instanceof NbdClient ? device : undefined, description: `${o.target} as plaintext` };
+  }
+  if (o.target.startsWith('memory:')) {
+    throw new NbdcryptError('EUSAGE', `serve: a memory: target starts empty and holds no LUKS2 volume; serve it as plaintext with --unencrypted (debugging only), or use a file formatted with 'nbdcrypt format'`);
+  }
+  return openEncryptedStack({
+    target: o.target,
+    targetOptions: o.targetOptions,
+    keyFile: o.keyFile,
+    keySlot: o.keySlot,
+    allowDiscards: o.allowDiscards,
+    cacheBytes: o.cacheBytes,
+  });
+}
+
+function attachHints(address: string, name: string): string[] {
+  if (address.startsWith('unix:')) {
+    const path = address.slice(5);
+    return [
+      `  kernel:  nbd-client -unix ${path} -N ${name} -b 4096 -t 0 /dev/nbd0`,
+      `  no nbd module: nbdfuse DIR 'nbd+unix:///${name}?socket=${path}'  (then losetup DIR/nbd)`,
+    ];
+  }
+  const m = /^tcp:(\[[^\]]+\]|[^:]+):(\d+)$/.exec(address);
+  if (!m) return [];
+  const host = m[1]!.replace(/^\[|\]$/g, '');
+  return [
+    `  kernel:  nbd-client ${host} ${m[2]} -N ${name} -b 4096 -t 0 /dev/nbd0`,
+    `  no nbd module: nbdfuse DIR 'nbd://${m[1]}:${m[2]}/${name}'  (then losetup DIR/nbd)`,
+  ];
+}
+
+/**
+ * Request bytes one client connection may have in flight before we stop reading its socket.
+ * Each in-flight write holds its plaintext and its ciphertext, so this bounds memory
+ * (bench/memory.ts). 8 MiB halved nbdcopy's write throughput over ssh for ~20 MiB less RSS;
+ * 32 MiB (one maximal request) kept it at the unencrypted baseline.
+ */
+const SERVE_IN_FLIGHT_BYTES = 32 * 2 ** 20;
+/** Default --replay-limit for serve: unflushed ciphertext kept for replay lives in RAM. */
+const SERVE_REPLAY_LIMIT = 32 * 2 ** 20;
+
+function waitForSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: string) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+/** Hooks for commands built on serve (demo prints its own how-to after the listeners). */
+export interface ServeHooks {
+  afterListen?(addresses: string[]): void;
+}
+
+export async function serve(o: ServeOptions, hooks: ServeHooks = {}): Promise<number> {
+  // Before any I/O: reclaim must not wait on writeback that this process itself serves.
+  const flusherProblem = setIoFlusher();
+  if (flusherProblem) log.warn(`PR_SET_IO_FLUSHER not set (${flusherProblem}); a kernel nbd device under heavy memory pressure could stall`);
+  if (o.attach) checkAttachPossible(o.attach);
+  const stop = waitForSignal();
+  const stack = await openServedDevice(o);
+  const device = stack.device;
+  let privateDir: string | undefined;
+  let attached: Attached | undefined;
+  const server = new NbdServer({
+    exports: [{ name: o.name, device, blockSize: stack.blockSize }],
+    // --unencrypted keeps the front end's own limits: it is the benchmarks' baseline.
+    limits: o.unencrypted ? {} : { maxInFlightBytes: SERVE_IN_FLIGHT_BYTES },
+  });
+  const stats = new StatsReporter({ server: server.stats, cache: stack.cache, client: stack.client });
+  try {
+    let listen = o.listen;
+    if (listen.length === 0) {
+      // mkdtemp creates the directory 0700, so only we can reach the socket inside it.
+      privateDir = await mkdtemp(join(process.env.XDG_RUNTIME_DIR || tmpdir(), 'nbdcrypt-'));
+      listen = [`unix:${join(privateDir, 'nbd.sock')}`];
+    }
+    const lines: string[] = [];
+    const addresses: string[] = [];
+    for (const spec of listen) {
+      const address = await server.listen(spec, { listenAny: o.listenAny });
+      addresses.push(address);
+      lines.push(`nbdcrypt: listening on ${address}`, ...attachHints(address, o.name));
+    }
+    if (o.unencrypted) log.warn('serving WITHOUT encryption (--unencrypted): data is stored and served as plaintext');
+    else log.info(stack.description);
+    process.stdout.write(lines.join('\n') + '\n');
+    hooks.afterListen?.(addresses);
+    stats.start(o.statsInterval);
+    if (o.attach) attached = await attachNbd(o.attach, addresses[0]!, o.name, stack.blockSize.preferred);
+    const sig = await stop;
+    log.info(`${sig}: finishing requests in flight and closing`);
+  } finally {
+    stats.stop();
+    // The kernel must let go first: detaching flushes its dirty pages through us.
+    if (attached) await attached.detach();
+    await server.close();
+    await device.flush().catch((e: Error) => log.warn(`final flush failed: ${e.message}`));
+    await device.close();
+    if (privateDir) await rm(privateDir, { recursive: true, force: true });
+  }
+  const s = server.stats;
+  log.info(`served ${s.connections} connections, ${s.requests} requests, ${s.bytesRead} bytes read, ${s.bytesWritten} bytes written`);
+  return 0;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  return serve(parseServeArgs(argv));
 }

@@ -1,7 +1,9 @@
 /**
  * A bounded, write-through cache of whole blocks in front of another BlockDevice. Stacked
  * above EncryptedDevice it holds plaintext, so a hit skips the remote round trip and the
- * decryption. Bounded in bytes by an LRU (npm lru-cache).
+ * decryption. Blocks live in one slab allocated up front (pages are committed only as they
+ * are used), so the cache's footprint is its size, with no per-block garbage for the GC;
+ * npm lru-cache keeps the block → slot map in LRU order.
  *
  * Concurrency rule: once calls settle, the cache never holds a block that differs from what
  * the device below returns. Every write, trim or zero stamps the blocks it touches with a new
@@ -21,7 +23,10 @@ export interface CacheStats {
 export class SectorCache implements BlockDevice {
   readonly size: number;
   readonly caps: BlockCaps;
-  private readonly lru: LRUCache<number, Buffer>;
+  /** block number → slot index in `slab`, least recently used first out. */
+  private readonly lru: LRUCache<number, number>;
+  private readonly slab: Buffer;
+  private readonly freeSlots: number[] = [];
   private epoch = 0;
   /** block → epoch of the last write that touched it; pruned when nothing is in flight. */
   private readonly touched = new Map<number, number>();
@@ -42,11 +47,15 @@ export class SectorCache implements BlockDevice {
     }
     this.size = lower.size;
     this.caps = lower.caps;
-    this.lru = new LRUCache<number, Buffer>({ maxSize: maxBytes, sizeCalculation: (b) => b.length });
+    const slots = Math.floor(maxBytes / blockSize);
+    // One more than the slots, so the LRU never evicts on its own: store() decides.
+    this.lru = new LRUCache<number, number>({ max: slots + 1 });
+    this.slab = Buffer.allocUnsafeSlow(slots * blockSize);
+    for (let i = slots - 1; i >= 0; i--) this.freeSlots.push(i);
   }
 
   get stats(): CacheStats {
-    return { hits: this.hits, misses: this.misses, bytes: this.lru.calculatedSize };
+    return { hits: this.hits, misses: this.misses, bytes: this.lru.size * this.blockSize };
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -72,7 +81,7 @@ export class SectorCache implements BlockDevice {
       for (let b = first; b <= last; b++) {
         const at = (b - first) * this.blockSize;
         if (at + this.blockSize > wide.length) break; // a short last block is not cached
-        if ((this.touched.get(b) ?? -1) < start) this.lru.set(b, Buffer.from(wide.subarray(at, at + this.blockSize)));
+        if ((this.touched.get(b) ?? -1) < start) this.store(b, wide, at);
       }
       return wide.subarray(offset - wideStart, offset - wideStart + length);
     });
@@ -111,26 +120,29 @@ export class SectorCache implements BlockDevice {
 
   async close(): Promise<void> {
     this.lru.clear();
+    this.freeSlots.length = 0;
+    this.slab.fill(0); // plaintext: do not leave it for whoever reuses the pages
     await this.lower.close();
   }
 
   private fromCache(offset: number, length: number, first: number, last: number): Buffer | undefined {
-    const parts: Buffer[] = [];
+    for (let b = first; b <= last; b++) if (!this.lru.has(b)) return undefined;
+    const out = Buffer.allocUnsafe(length);
     for (let b = first; b <= last; b++) {
-      const blk = this.lru.get(b);
-      if (!blk) return undefined;
-      parts.push(blk);
+      const slotStart = (this.lru.get(b) as number) * this.blockSize;
+      const blockStart = b * this.blockSize;
+      const from = Math.max(offset, blockStart);
+      const to = Math.min(offset + length, blockStart + this.blockSize);
+      this.slab.copy(out, from - offset, slotStart + (from - blockStart), slotStart + (to - blockStart));
     }
-    const skip = offset - first * this.blockSize;
-    const whole = parts.length === 1 ? parts[0] : Buffer.concat(parts);
-    return Buffer.from(whole.subarray(skip, skip + length));
+    return out;
   }
 
   /** Drops the blocks a write-type call touches and stamps them; returns the new epoch. */
   private invalidate(offset: number, length: number): number {
     const e = ++this.epoch;
     this.forBlocks(offset, length, (b) => {
-      this.lru.delete(b);
+      this.drop(b);
       this.touched.set(b, e);
     });
     return e;
@@ -148,12 +160,30 @@ export class SectorCache implements BlockDevice {
       this.touched.set(b, e);
       const at = b * this.blockSize - offset;
       if (data && current && at >= 0 && at + this.blockSize <= length) {
-        this.lru.set(b, Buffer.from(data.subarray(at, at + this.blockSize)));
+        this.store(b, data, at);
       } else {
-        this.lru.delete(b);
+        this.drop(b);
       }
     });
     if (this.inFlight === 0) this.touched.clear();
+  }
+
+  /** Copies one block from `src` at `at` into the cache, evicting the oldest if full. */
+  private store(block: number, src: Buffer, at: number): void {
+    let slot = this.lru.get(block);
+    if (slot === undefined) {
+      slot = this.freeSlots.pop() ?? this.lru.pop();
+      if (slot === undefined) return;
+      this.lru.set(block, slot);
+    }
+    src.copy(this.slab, slot * this.blockSize, at, at + this.blockSize);
+  }
+
+  private drop(block: number): void {
+    const slot = this.lru.peek(block);
+    if (slot === undefined) return;
+    this.lru.delete(block);
+    this.freeSlots.push(slot);
   }
 
   private forBlocks(offset: number, length: number, fn: (block: number) => void): void {

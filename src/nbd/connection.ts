@@ -187,7 +187,9 @@ export class Connection {
         const header = decodeRequestHeader(this.input.take(REQUEST_HEADER_SIZE));
         if (header.magic !== REQUEST_MAGIC) {
           this.stats.errors++;
-          this.abort(`bad request magic 0x${header.magic.toString(16)}`);
+          // The stream is out of step from here on, but the requests before it were sound:
+          // answer them, then close (a hard close could cut a read reply in half).
+          this.shutdown(`bad request magic 0x${header.magic.toString(16)}`);
           return;
         }
         const verdict = checkRequest(header, ctx);

@@ -86,7 +86,9 @@ export class NbdServer {
   async listen(spec: string, opts: { listenAny?: boolean } = {}): Promise<string> {
     if (this.closing) throw new NbdcryptError('ECLOSED', 'NBD server: already closed');
     const parsed = parseListenSpec(spec);
-    const server = createServer({ noDelay: true }, (socket) => {
+    // allowHalfOpen: a client that shuts down its sending side still gets the replies to
+    // the requests it sent (the connection drains like after NBD_CMD_DISC, then closes).
+    const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
       if (this.closing) {
         socket.destroy();
         return;

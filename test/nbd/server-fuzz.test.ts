@@ -244,7 +244,7 @@ async function runTransmissionCase(address: string, f: Fuzzer): Promise<number> 
   }
 }
 
-test(`fuzz: ≥10,000 hostile handshakes and requests, in-process server (seed ${seed})`, { timeout: 120_000 }, async (t) => {
+test(`fuzz: ≥10,000 hostile handshakes and requests, in-process server (seed ${seed})`, { timeout: 200_000 }, async (t) => {
   const dir = scratchDir();
   const disk = new MemoryDevice(SIZE);
   const server = new NbdServer({

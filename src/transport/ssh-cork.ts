@@ -10,7 +10,6 @@
 import type { Socket } from 'node:net';
 
 export function corkPerTurn(client: unknown): boolean {
-  if (process.env.AB_NOCORK === '1') return false; // TEMP-AB
   const sock = (client as { _sock?: Socket })._sock;
   if (!sock || typeof sock.cork !== 'function' || typeof sock.write !== 'function') return false;
   const write = sock.write;

@@ -1,0 +1,192 @@
+/**
+ * The full end-to-end comparison of issue 7, one run, one load generator (fio's nbd engine)
+ * for every row, every server a separate process:
+ *   A. local file: `nbdcrypt serve file:` (LUKS2) vs qemu-nbd's LUKS driver and nbdkit's luks
+ *      filter on a LUKS1 image made by `qemu-img create -f luks`;
+ *   B. over SSH on loopback: `nbdcrypt serve ssh://` vs nbd-server through `ssh -L`
+ *      (aes128-gcm), qemu-nbd's LUKS driver over that tunnel, the raw nbd-server, and one raw
+ *      ssh2 channel's MB/s;
+ *   C. a WAN: a delay proxy (latency each way + bandwidth cap) in front of sshd; sequential
+ *      write of nbdcrypt with several connections vs the single-connection ssh -L path.
+ * Then the issue's targets with the measured ratios. Peers: ../shared/reference/peers.md.
+ * Run: npm run build && node dist/bench/e2e-compare.js [--seconds N] [--depths 1,16,64] [--rounds N]
+ *      [--size 1G] [--wan-delay-ms 25] [--wan-rate 250M] [--wan-connections 8] [--json]
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseSize } from '../src/cli/size.js';
+import { DEFAULT_DATA_OFFSET } from '../src/luks2/layout.js';
+import { measure, type Row } from '../src/cli/bench/e2e.js';
+import { checkFio, standardWorkloads, type Workload } from '../src/cli/bench/e2e-fio.js';
+import { formatBenchVolume, serveSubprocess } from '../src/cli/bench/e2e-nbdcrypt.js';
+import { startNbdServer, startSshd, startTunnel } from '../src/cli/bench/e2e-peers.js';
+import { runTool, scratch } from '../src/cli/bench/e2e-procs.js';
+import { formatTable, metricOf, type Report } from '../src/cli/bench/e2e-report.js';
+import { qemuLuksImage, rawChannelMbps, startDelayProxy, startNbdkitLuks, startQemuNbdLuks, startSinkSource } from './e2e-compare-peers.js';
+
+const { values: v } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '3' },
+    depths: { type: 'string', default: '1,16,64' },
+    size: { type: 'string', default: '1G' },
+    'wan-delay-ms': { type: 'string', default: '25' },
+    'wan-rate': { type: 'string', default: '250M' },
+    'wan-connections': { type: 'string', default: '8' },
+    'wan-seconds': { type: 'string', default: '8' },
+    sections: { type: 'string', default: 'file,ssh,wan' },
+    rounds: { type: 'string', default: '2' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const seconds = Number(v.seconds);
+const depths = v.depths!.split(',').map(Number);
+const size = parseSize(v.size!, '--size');
+const sections = new Set(v.sections!.split(','));
+const wanDelay = Number(v['wan-delay-ms']);
+const wanRate = parseSize(v['wan-rate']!, '--wan-rate');
+const wanConns = Number(v['wan-connections']);
+const rounds = Number(v.rounds);
+
+const fio = checkFio();
+const loadGenerator = `${runTool(fio, ['--version']).trim()} ioengine=nbd, one connection per row`;
+const dir = scratch('nbdcrypt-e2e-compare-');
+const stops: (() => Promise<void>)[] = [];
+const later = <T extends { stop(): Promise<void> }>(x: T): T => (stops.push(() => x.stop()), x);
+const reports: Record<string, Report> = {};
+const extra: Record<string, number> = {};
+const say = (m: string): void => void process.stderr.write(`e2e-compare: ${m}\n`);
+
+const region = { offset: DEFAULT_DATA_OFFSET, size: size - DEFAULT_DATA_OFFSET };
+const passFile = join(dir.path, 'pass');
+const pass = randomBytes(24).toString('hex');
+writeFileSync(passFile, pass, { mode: 0o600 });
+const serveArgs = ['--cache', '0'];
+
+try {
+  say(`setting up images of ${size} bytes in ${dir.path}`);
+  const luks2File = join(dir.path, 'luks2-file.img');
+  const luks1File = join(dir.path, 'luks1-file.img');
+  const luks2Remote = join(dir.path, 'luks2-remote.img');
+  const luks1Remote = join(dir.path, 'luks1-remote.img');
+  // The unencrypted rows write to their own file: nbdcrypt flushes the remote when its replay
+  // log fills, and an fdatasync must not pay for gigabytes other rows left dirty in the same file.
+  const rawRemote = join(dir.path, 'raw-remote.img');
+  runTool('truncate', ['-s', String(size), rawRemote]);
+  for (const f of [luks2File, luks2Remote]) await formatBenchVolume(f, size, Buffer.from(pass));
+  for (const f of [luks1File, luks1Remote]) qemuLuksImage(f, size - DEFAULT_DATA_OFFSET, passFile);
+
+  if (sections.has('file')) {
+    runTool('sync', []);
+    const w = standardWorkloads(depths);
+    const nbdcrypt = later(await serveSubprocess(`file:${luks2File}`, passFile, dir.path, serveArgs));
+    const qemu = later(await startQemuNbdLuks(dir.path, 'qemu-file', passFile, luks1File));
+    const nbdkit = later(await startNbdkitLuks(dir.path, luks1File, passFile));
+    const rows: Row[] = [
+      { name: 'nbdcrypt', description: `'nbdcrypt serve file:luks2.img --cache 0' (LUKS2, sector 4096, ${nbdcrypt.engine} XTS)`, uri: nbdcrypt.uri },
+      { name: 'qemu-nbd', description: "qemu-nbd --image-opts driver=luks (LUKS1 by 'qemu-img create -f luks', aes-xts-plain64)", uri: qemu.uri },
+      { name: 'nbdkit', description: 'nbdkit file --filter=luks (same LUKS1 image)', uri: nbdkit.uri },
+    ];
+    say('A. local file target');
+    reports.file = await measure(rows, w, seconds, nbdcrypt.engine, loadGenerator, rounds);
+    for (const s of stops.splice(0).reverse()) await s();
+  }
+
+  let sshd: Awaited<ReturnType<typeof startSshd>> | undefined;
+  let nbdA: Awaited<ReturnType<typeof startNbdServer>> | undefined;
+  let nbdRaw: Awaited<ReturnType<typeof startNbdServer>> | undefined;
+  if (sections.has('ssh') || sections.has('wan')) {
+    for (const d of ['nbdA', 'nbdB', 'nbdRaw']) runTool('mkdir', ['-p', join(dir.path, d)]);
+    nbdA = later(await startNbdServer(join(dir.path, 'nbdA'), luks2Remote));
+    nbdRaw = later(await startNbdServer(join(dir.path, 'nbdRaw'), rawRemote));
+    sshd = later(await startSshd(dir.path));
+  }
+  const sshOpts = (): string[] => ['--known-hosts', sshd!.knownHosts, '--identity', sshd!.userKey];
+
+  if (sections.has('ssh') && sshd && nbdA && nbdRaw) {
+    runTool('sync', []);
+    const nbdB = await startNbdServer(join(dir.path, 'nbdB'), luks1Remote);
+    const tunA = await startTunnel(sshd, nbdRaw.port);
+    const tunB = await startTunnel(sshd, nbdB.port);
+    const target = `ssh://${sshd.user}@127.0.0.1:${sshd.port}/disk?nbd=127.0.0.1:${nbdA.port}`;
+    const nbdcrypt = await serveSubprocess(target, passFile, dir.path, [...serveArgs, ...sshOpts()]);
+    const qemu = await startQemuNbdLuks(dir.path, 'qemu-tunnel', passFile, { host: '127.0.0.1', port: tunB.port, exportName: 'disk' });
+    const local = [nbdcrypt, qemu, tunA, tunB, nbdB];
+    const rows: Row[] = [
+      { name: 'nbdcrypt', description: `'nbdcrypt serve ssh://…?nbd=… --cache 0' (ssh2, 4 connections, ${nbdcrypt.engine} XTS)`, uri: nbdcrypt.uri },
+      { name: 'qemu-tunnel', description: "qemu-nbd driver=luks,file.driver=nbd through 'ssh -N -L' (aes128-gcm) to nbd-server", uri: qemu.uri },
+      { name: 'ssh-tunnel', description: "nbd-server through 'ssh -N -L' (aes128-gcm), no encryption", uri: `nbd://127.0.0.1:${tunA.port}/disk`, region },
+      { name: 'nbd-server', description: 'nbd-server over TCP, no SSH, no encryption (the ceiling)', uri: nbdRaw.uri, region },
+    ];
+    say('B. over SSH (loopback)');
+    reports.ssh = await measure(rows, standardWorkloads(depths), seconds, nbdcrypt.engine, loadGenerator, rounds);
+    for (const s of local) await s.stop();
+    say('B. one raw ssh2 channel (nbdcrypt transport, no NBD, no XTS)');
+    const sink = await startSinkSource();
+    const ch = await rawChannelMbps(`ssh://${sshd.user}@127.0.0.1:${sshd.port}/x?nbd=127.0.0.1:${sink.port}`, { knownHostsPath: sshd.knownHosts, identity: [sshd.userKey], sshConfigPath: sshd.sshConfig }, seconds);
+    await sink.stop();
+    extra.rawChannelReadMbps = ch.readMbps;
+    extra.rawChannelWriteMbps = ch.writeMbps;
+  }
+
+  if (sections.has('wan') && sshd && nbdA && nbdRaw) {
+    runTool('sync', []);
+    const proxy = await startDelayProxy(sshd.port, wanDelay, wanRate);
+    const hostLine = readFileSync(sshd.knownHosts, 'utf8').split('\n')[0]!;
+    appendFileSync(sshd.knownHosts, `${hostLine.replace(/^\[127\.0\.0\.1\]:\d+/, `[127.0.0.1]:${proxy.port}`)}\n`);
+    const tun = await startTunnel(sshd, nbdRaw.port, 'aes128-gcm@openssh.com', proxy.port);
+    const target = `ssh://${sshd.user}@127.0.0.1:${proxy.port}/disk?nbd=127.0.0.1:${nbdA.port}`;
+    const nbdcrypt = await serveSubprocess(target, passFile, dir.path, [...serveArgs, ...sshOpts(), '--connections', String(wanConns)]);
+    const rows: Row[] = [
+      { name: 'nbdcrypt', description: `nbdcrypt serve ssh:// --connections ${wanConns}, through the WAN proxy`, uri: nbdcrypt.uri },
+      { name: 'ssh-tunnel', description: "nbd-server through one 'ssh -N -L' connection, through the WAN proxy, no encryption", uri: `nbd://127.0.0.1:${tun.port}/disk`, region },
+    ];
+    const w: Workload[] = [
+      { pattern: 'seq-write', blockSize: 1 << 20, queueDepth: 16 },
+      { pattern: 'seq-read', blockSize: 1 << 20, queueDepth: 16 },
+    ];
+    say(`C. WAN: ${wanDelay} ms each way, ${(wanRate / 1e6).toFixed(0)} MB/s cap, in front of sshd`);
+    reports.wan = await measure(rows, w, Number(v['wan-seconds']), nbdcrypt.engine, loadGenerator, rounds);
+    for (const s of [nbdcrypt, tun, proxy]) await s.stop();
+  }
+
+  if (v.json) process.stdout.write(`${JSON.stringify({ reports, extra, targets: targets() }, null, 2)}\n`);
+  else {
+    for (const [name, r] of Object.entries(reports)) {
+      const w = name === 'wan' ? [{ pattern: 'seq-write', blockSize: 1 << 20, queueDepth: 16 }, { pattern: 'seq-read', blockSize: 1 << 20, queueDepth: 16 }] as Workload[] : standardWorkloads(depths);
+      process.stdout.write(`\n== ${name} ==\n${formatTable(r, w, 'nbdcrypt')}`);
+    }
+    if (extra.rawChannelReadMbps !== undefined) process.stdout.write(`\none raw ssh2 channel: read ${extra.rawChannelReadMbps.toFixed(0)} MB/s, write ${extra.rawChannelWriteMbps!.toFixed(0)} MB/s\n`);
+    process.stdout.write(`\n== targets (issue 7) ==\n${targets().map((t) => `${t.ok ? 'MET ' : 'MISS'} ${t.what}: ${t.value}`).join('\n')}\n`);
+  }
+} finally {
+  for (const s of stops.reverse()) await s().catch(() => undefined);
+  dir.remove();
+}
+
+function metric(report: Report | undefined, row: string, pattern: Workload['pattern'], qd: number): number | undefined {
+  const r = report?.results.find((x) => x.row === row && x.pattern === pattern && x.queueDepth === qd);
+  return r ? metricOf({ pattern, blockSize: r.blockSize, queueDepth: qd }, r) : undefined;
+}
+
+function targets(): { what: string; value: string; ok: boolean }[] {
+  const out: { what: string; value: string; ok: boolean }[] = [];
+  const ratio = (what: string, a: number | undefined, b: number | undefined, want: number): void => {
+    if (a === undefined || b === undefined || b === 0) return;
+    out.push({ what: `${what} >= ${want}`, value: `${(a / b).toFixed(2)} (${a.toFixed(0)} / ${b.toFixed(0)})`, ok: a / b >= want });
+  };
+  const qd = depths.includes(16) ? 16 : depths[0]!;
+  const { file, ssh, wan } = reports;
+  for (const p of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) {
+    ratio(`file: nbdcrypt/qemu-nbd ${p} QD${qd}`, metric(file, 'nbdcrypt', p, qd), metric(file, 'qemu-nbd', p, qd), 1.5);
+  }
+  for (const p of ['seq-read', 'seq-write'] as const) ratio(`ssh: nbdcrypt/qemu-tunnel ${p} QD${qd}`, metric(ssh, 'nbdcrypt', p, qd), metric(ssh, 'qemu-tunnel', p, qd), 1.2);
+  ratio(`ssh: nbdcrypt seq-read QD${qd} / raw ssh2 channel read`, metric(ssh, 'nbdcrypt', 'seq-read', qd), extra.rawChannelReadMbps, 0.85);
+  ratio(`ssh: nbdcrypt seq-write QD${qd} / raw ssh2 channel write`, metric(ssh, 'nbdcrypt', 'seq-write', qd), extra.rawChannelWriteMbps, 0.85);
+  for (const p of ['rand-read', 'rand-write'] as const) ratio(`ssh: nbdcrypt/qemu-tunnel ${p} 4K QD16`, metric(ssh, 'nbdcrypt', p, 16), metric(ssh, 'qemu-tunnel', p, 16), 5);
+  ratio(`wan: nbdcrypt/ssh-tunnel seq-write 1M QD16`, metric(wan, 'nbdcrypt', 'seq-write', 16), metric(wan, 'ssh-tunnel', 'seq-write', 16), 5);
+  const iops = metric(file, 'nbdcrypt', 'rand-read', 16);
+  if (iops !== undefined) out.push({ what: 'file: nbdcrypt rand-read 4K QD16 >= 30000 IOPS', value: `${iops.toFixed(0)} IOPS`, ok: iops >= 30_000 });
+  return out;
+}

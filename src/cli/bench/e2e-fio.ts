@@ -1,0 +1,105 @@
+/**
+ * The one load generator of `nbdcrypt bench e2e` and bench/e2e-compare: fio with its `nbd`
+ * ioengine (libnbd, one NBD connection per job, `iodepth` requests in flight), the same for
+ * every row so the comparison is fair. One call runs one workload for a fixed time against
+ * an NBD URI and returns bytes moved, MB/s and IOPS from fio's JSON report.
+ * fio's nbd engine: https://fio.readthedocs.io/en/latest/fio_doc.html (ioengine=nbd).
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NbdcryptError } from '../../errors.js';
+import { findTool, runTool, runToolAsync } from './e2e-procs.js';
+
+export type Pattern = 'seq-read' | 'seq-write' | 'rand-read' | 'rand-write' | 'rand-rw';
+
+export interface Workload {
+  pattern: Pattern;
+  /** Bytes per request: 1 MiB sequential, 4 KiB random. */
+  blockSize: number;
+  queueDepth: number;
+}
+
+export interface FioResult {
+  /** Bytes moved in both directions during the timed part. */
+  bytes: number;
+  mbps: number;
+  iops: number;
+  seconds: number;
+}
+
+const fioRw: Record<Pattern, string> = { 'seq-read': 'read', 'seq-write': 'write', 'rand-read': 'randread', 'rand-write': 'randwrite', 'rand-rw': 'randrw' };
+
+/** The standard grid: sequential 1 MiB and random 4 KiB, read and write, at QD 1, 16 and 64. */
+export function standardWorkloads(depths: number[] = [1, 16, 64]): Workload[] {
+  const out: Workload[] = [];
+  for (const pattern of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) {
+    for (const queueDepth of depths) out.push({ pattern, blockSize: pattern.startsWith('seq') ? 1 << 20 : 4096, queueDepth });
+  }
+  return out;
+}
+
+export function workloadLabel(w: Workload): string {
+  const bs = w.blockSize >= 1 << 20 ? `${w.blockSize >> 20}M` : `${w.blockSize >> 10}K`;
+  return `${w.pattern} ${bs} QD${w.queueDepth}`;
+}
+
+/** Fails early, with the package to install, when fio or its nbd engine is missing. */
+export function checkFio(): string {
+  const fio = findTool('fio', 'fio');
+  const engines = runTool(fio, ['--enghelp'], 15_000);
+  if (!/^\s*nbd\s*$/m.test(engines)) throw new NbdcryptError('EUSAGE', `bench: this fio (${fio}) was built without the nbd ioengine; install Debian's fio package (3.33 has it)`);
+  return fio;
+}
+
+interface FioJson {
+  jobs: { error: number; read: FioDir; write: FioDir }[];
+}
+interface FioDir {
+  io_bytes: number;
+  bw_bytes: number;
+  iops: number;
+  runtime: number;
+}
+
+let serial = 0;
+
+/**
+ * Runs `w` for `seconds` against `uri`. `region` limits the byte range used (offset, size),
+ * e.g. to keep raw writes off a LUKS header.
+ */
+export async function runFio(uri: string, w: Workload, seconds: number, region?: { offset: number; size: number }): Promise<FioResult> {
+  const fio = checkFioCached();
+  const out = join(tmpdir(), `nbdcrypt-fio-${process.pid}-${serial++}.json`);
+  const args = [
+    '--name=e2e',
+    '--ioengine=nbd',
+    `--uri=${uri}`,
+    `--rw=${fioRw[w.pattern]}`,
+    `--bs=${w.blockSize}`,
+    `--iodepth=${w.queueDepth}`,
+    `--runtime=${seconds}`,
+    '--time_based',
+    '--randrepeat=0',
+    '--norandommap',
+    '--output-format=json',
+    `--output=${out}`,
+    ...(region ? [`--offset=${region.offset}`, `--size=${region.size}`] : []),
+  ];
+  try {
+    await runToolAsync(fio, args, (seconds + 60) * 1000);
+    const j = JSON.parse(readFileSync(out, 'utf8')) as FioJson;
+    const job = j.jobs[0];
+    if (!job || job.error !== 0) throw new NbdcryptError('EIO', `bench: fio ${workloadLabel(w)} on ${uri} reported error ${job?.error}`);
+    const bytes = job.read.io_bytes + job.write.io_bytes;
+    const ms = Math.max(job.read.runtime, job.write.runtime, 1);
+    return { bytes, seconds: ms / 1000, mbps: (job.read.bw_bytes + job.write.bw_bytes) / 1e6, iops: job.read.iops + job.write.iops };
+  } finally {
+    rmSync(out, { force: true });
+  }
+}
+
+let fioPath: string | undefined;
+function checkFioCached(): string {
+  return (fioPath ??= checkFio());
+}

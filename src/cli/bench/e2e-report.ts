@@ -1,0 +1,121 @@
+/**
+ * Output of the end-to-end benchmarks: the result model shared by `nbdcrypt bench e2e` and
+ * bench/e2e-compare, the text table (MB/s for sequential workloads, IOPS for random ones, and
+ * the ratio of the subject row to each peer), and the progress display on stderr (a line
+ * rewritten in place on a terminal, one plain line per step otherwise).
+ */
+import { workloadLabel, type FioResult, type Workload } from './e2e-fio.js';
+
+export interface RowInfo {
+  name: string;
+  description: string;
+}
+
+export interface Result extends FioResult {
+  row: string;
+  pattern: Workload['pattern'];
+  blockSize: number;
+  queueDepth: number;
+}
+
+export interface Ratio {
+  pattern: Workload['pattern'];
+  blockSize: number;
+  queueDepth: number;
+  subject: string;
+  versus: string;
+  ratio: number;
+}
+
+export interface Report {
+  startedAt: string;
+  finishedAt: string;
+  loadGenerator: string;
+  seconds: number;
+  /** Grid repetitions; each cell is the best of them. */
+  rounds: number;
+  cipherEngine: string;
+  rows: RowInfo[];
+  results: Result[];
+  ratios: Ratio[];
+}
+
+const sameWorkload = (a: Workload, b: { pattern: string; blockSize: number; queueDepth: number }): boolean =>
+  a.pattern === b.pattern && a.blockSize === b.blockSize && a.queueDepth === b.queueDepth;
+
+/** Sequential workloads compare MB/s, random ones IOPS. */
+export const metricOf = (w: Workload, r: FioResult): number => (w.pattern.startsWith('seq') ? r.mbps : r.iops);
+
+/** Ratios of `subject` to every other row, per workload measured for both. */
+export function ratiosFor(results: Result[], subject: string, workloads: Workload[]): Ratio[] {
+  const out: Ratio[] = [];
+  for (const w of workloads) {
+    const s = results.find((r) => r.row === subject && sameWorkload(w, r));
+    if (!s) continue;
+    for (const p of results.filter((r) => r.row !== subject && sameWorkload(w, r))) {
+      const peer = metricOf(w, p);
+      out.push({ pattern: w.pattern, blockSize: w.blockSize, queueDepth: w.queueDepth, subject, versus: p.row, ratio: peer > 0 ? metricOf(w, s) / peer : 0 });
+    }
+  }
+  return out;
+}
+
+function fmt(w: Workload, r: Result | undefined): string {
+  if (!r) return '-';
+  return w.pattern.startsWith('seq') ? `${r.mbps.toFixed(0)} MB/s` : `${Math.round(r.iops)} IOPS`;
+}
+
+/** A fixed-width table: one line per workload, a column per row, then ratio columns. */
+export function formatTable(report: Report, workloads: Workload[], subject: string): string {
+  const rowNames = report.rows.map((r) => r.name);
+  const peers = rowNames.filter((n) => n !== subject);
+  const head = ['workload', ...rowNames, ...peers.map((p) => `${subject}/${p}`)];
+  const lines: string[][] = [head];
+  for (const w of workloads) {
+    const cells = [workloadLabel(w)];
+    for (const n of rowNames) cells.push(fmt(w, report.results.find((r) => r.row === n && sameWorkload(w, r))));
+    for (const p of peers) {
+      const ra = report.ratios.find((x) => x.subject === subject && x.versus === p && sameWorkload(w, x));
+      cells.push(ra ? ra.ratio.toFixed(2) : '-');
+    }
+    lines.push(cells);
+  }
+  const widths = head.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+  const body = lines.map((l) => l.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')).join('\n');
+  const legend = report.rows.map((r) => `  ${r.name}: ${r.description}`).join('\n');
+  return (
+    `${body}\n\nrows:\n${legend}\n` +
+    `load generator: ${report.loadGenerator}; ${report.seconds} s per cell${report.rounds > 1 ? `, best of ${report.rounds} rounds` : ''}; cipher engine ${report.cipherEngine}\n` +
+    `measured ${report.startedAt} .. ${report.finishedAt}; ratios are ${subject} / peer (higher is better for ${subject})\n`
+  );
+}
+
+/** Progress on stderr: rewritten in place on a terminal, else one line per step. */
+export class Progress {
+  private readonly tty = process.stderr.isTTY === true;
+  private readonly started = Date.now();
+  private shown = false;
+
+  constructor(private readonly total: number) {}
+
+  step(done: number, what: string): void {
+    const secs = ((Date.now() - this.started) / 1000).toFixed(0);
+    const line = `bench e2e [${String(done + 1).padStart(String(this.total).length)}/${this.total}] ${secs}s ${what}`;
+    if (this.tty) {
+      process.stderr.write(`\r\x1b[K${line.slice(0, (process.stderr.columns ?? 100) - 1)}`);
+      this.shown = true;
+    } else {
+      process.stderr.write(`${line}\n`);
+    }
+  }
+
+  note(msg: string): void {
+    this.clear();
+    process.stderr.write(`bench e2e: ${msg}\n`);
+  }
+
+  clear(): void {
+    if (this.tty && this.shown) process.stderr.write('\r\x1b[K');
+    this.shown = false;
+  }
+}

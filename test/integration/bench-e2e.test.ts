@@ -1,0 +1,63 @@
+/**
+ * `nbdcrypt bench e2e --json` end to end with its real peers (nbd-server, sshd, ssh -L, fio's
+ * nbd engine): the JSON report has the documented shape, every row moved data in every
+ * workload, ratios are present for each peer, and the sub-steps are reported on stderr. No
+ * timing assertions: the machine is shared, only the shape and "data moved" are checked.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { requireTool, run } from '../peers/tools.js';
+
+const bin = join(process.cwd(), 'bin', 'nbdcrypt.js');
+
+interface Report {
+  startedAt: string;
+  finishedAt: string;
+  loadGenerator: string;
+  seconds: number;
+  rounds: number;
+  cipherEngine: string;
+  rows: { name: string; description: string }[];
+  results: { row: string; pattern: string; blockSize: number; queueDepth: number; bytes: number; mbps: number; iops: number; seconds: number }[];
+  ratios: { pattern: string; blockSize: number; queueDepth: number; subject: string; versus: string; ratio: number }[];
+}
+
+test('bench e2e --json: every row moves data in every workload, ratios for each peer', () => {
+  for (const [tool, pkg] of [['fio', 'fio'], ['nbd-server', 'nbd-server'], ['sshd', 'openssh-server'], ['ssh', 'openssh-client']] as const) requireTool(tool, pkg);
+  const r = run(process.execPath, [bin, 'bench', 'e2e', '--json', '--seconds', '1', '--depths', '1,16', '--size', '128M'], { allowFail: true, timeoutMs: 240_000 });
+  assert.equal(r.status, 0, `bench e2e failed: ${r.stderr}`);
+  const report = JSON.parse(r.stdout) as Report;
+  assert.deepEqual(report.rows.map((x) => x.name), ['nbdcrypt', 'nbd-server', 'ssh-tunnel']);
+  assert.match(report.loadGenerator, /fio.*nbd/);
+  assert.equal(report.seconds, 1);
+  assert.equal(report.rounds, 1);
+  assert.ok(!Number.isNaN(Date.parse(report.startedAt)) && !Number.isNaN(Date.parse(report.finishedAt)));
+  assert.ok(['native', 'node'].includes(report.cipherEngine), report.cipherEngine);
+  const patterns = ['seq-read', 'seq-write', 'rand-read', 'rand-write'];
+  assert.equal(report.results.length, 3 * patterns.length * 2);
+  for (const row of report.rows) {
+    for (const pattern of patterns) {
+      for (const qd of [1, 16]) {
+        const res = report.results.find((x) => x.row === row.name && x.pattern === pattern && x.queueDepth === qd);
+        assert.ok(res, `missing ${row.name} ${pattern} QD${qd}`);
+        assert.equal(res.blockSize, pattern.startsWith('seq') ? 1 << 20 : 4096);
+        assert.ok(res.bytes >= res.blockSize, `${row.name} ${pattern} QD${qd} moved no data: ${JSON.stringify(res)}`);
+        assert.ok(res.mbps > 0 && res.iops > 0 && res.seconds > 0, `${row.name} ${pattern} QD${qd}: ${JSON.stringify(res)}`);
+      }
+    }
+  }
+  for (const versus of ['nbd-server', 'ssh-tunnel']) {
+    const rs = report.ratios.filter((x) => x.subject === 'nbdcrypt' && x.versus === versus);
+    assert.equal(rs.length, patterns.length * 2, `ratios vs ${versus}`);
+    for (const x of rs) assert.ok(Number.isFinite(x.ratio) && x.ratio > 0, JSON.stringify(x));
+  }
+  // Not a terminal here: one plain progress line per measurement on stderr.
+  assert.equal((r.stderr.match(/^bench e2e \[\s*\d+\/24\]/gm) ?? []).length, 24, r.stderr);
+});
+
+test('bench e2e: a TARGET without --key-file is a usage error (exit 2)', () => {
+  const r = run(process.execPath, [bin, 'bench', 'e2e', 'file:/nonexistent.img'], { allowFail: true, timeoutMs: 30_000 });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /--key-file/);
+});

@@ -9,6 +9,8 @@ import { log } from '../log.js';
 interface CommandModule {
   run(argv: string[]): Promise<number>;
   help: string;
+  /** The command prints its own --help (e.g. one with subcommands, like bench). */
+  handlesHelp?: boolean;
 }
 
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
@@ -63,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const mod = await entry.load();
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (!mod.handlesHelp && (rest.includes('--help') || rest.includes('-h'))) {
     process.stdout.write(mod.help);
     return 0;
   }

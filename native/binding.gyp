@@ -1,0 +1,13 @@
+{
+  "targets": [
+    {
+      "target_name": "nbdcrypt_xts",
+      "sources": ["src/xts.c"],
+      "cflags_c": ["-std=c11", "-O3", "-Wall", "-Wextra"],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "conditions": [
+        ["OS=='linux'", { "ldflags": ["-Wl,-z,relro,-z,now"] }]
+      ]
+    }
+  ]
+}

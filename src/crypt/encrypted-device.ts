@@ -1,0 +1,239 @@
+/**
+ * EncryptedDevice: the plaintext view of a LUKS2 data segment (aes-xts-plain64) stacked on the
+ * BlockDevice that holds the ciphertext. Plaintext byte p lives in ciphertext sector
+ * floor(p / sectorSize) at lower offset dataOffset + that sector · sectorSize, encrypted with
+ * tweak (sector · sectorSize / 512) + ivTweak (reference/luks2.md §0, §5). Aligned requests are
+ * one lower read/write with the cipher run off the event loop; unaligned writes read, decrypt,
+ * patch and re-encrypt their head/tail sectors. Every request registers its sector range in a
+ * lock table on arrival, so overlapping requests take effect in arrival order (no lost bytes in
+ * a shared sector, no torn RMW seen by a read). WRITE_ZEROES is emulated with encrypted zeroes;
+ * TRIM reaches the lower device only for whole sectors and only with allowDiscards (it reveals
+ * which sectors are unused, as in cryptsetup). See DESIGN.md "Data path rules".
+ */
+import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from '../block/block-device.js';
+import { NbdcryptError } from '../errors.js';
+import { createXtsCipher, type XtsCipher, type XtsEngineName } from './xts-cipher.js';
+import { checkSectorSize } from './xts-args.js';
+import { SectorLocks } from './sector-locks.js';
+import { encryptInto, type EncryptInto } from './native-engine.js';
+
+export interface EncryptedDeviceOptions {
+  /** 64-byte volume key (copied; the caller wipes its own copy). */
+  key: Buffer;
+  /** Byte offset of the data segment in the lower device (LUKS2 segment.offset). */
+  dataOffset: number;
+  /** Encryption unit: 512..4096, a power of two (LUKS2 segment.sector_size). */
+  sectorSize: number;
+  /** Added to every tweak, in 512-byte units (LUKS2 segment.iv_tweak); default 0. */
+  ivTweak?: number;
+  /** Pass whole-sector TRIM to the lower device (cryptsetup --allow-discards). */
+  allowDiscards?: boolean;
+  engine?: XtsEngineName;
+}
+
+/** Largest zero run encrypted at once by writeZeroes (bounds its memory). */
+const ZERO_CHUNK = 1 << 20;
+/** Native-engine requests up to this size are ciphered synchronously: faster than a pool hop, < ~30 µs. */
+const SYNC_MAX = 64 * 1024;
+
+export class EncryptedDevice implements BlockDevice {
+  readonly size: number;
+  readonly caps: BlockCaps;
+  private readonly lower: BlockDevice;
+  private readonly cipher: XtsCipher;
+  /** The native engine's one-pass copy+encrypt, when that engine is in use. */
+  private readonly encryptInto: EncryptInto | undefined;
+  private readonly dataOffset: number;
+  private readonly sectorSize: number;
+  private readonly ivTweak: number;
+  private readonly locks = new SectorLocks();
+  private closed = false;
+
+  constructor(lower: BlockDevice, opts: EncryptedDeviceOptions) {
+    checkSectorSize(opts.sectorSize);
+    const ivTweak = opts.ivTweak ?? 0;
+    if (!Number.isSafeInteger(opts.dataOffset) || opts.dataOffset < 0 || opts.dataOffset > lower.size) {
+      throw new RangeError(`dataOffset must be an integer from 0 to the lower size ${lower.size}, got ${opts.dataOffset}`);
+    }
+    if (opts.dataOffset % 512 !== 0) throw new RangeError(`dataOffset must be a multiple of 512, got ${opts.dataOffset}`);
+    if (!Number.isSafeInteger(ivTweak) || ivTweak < 0) throw new RangeError(`ivTweak must be a non-negative integer, got ${ivTweak}`);
+    this.lower = lower;
+    this.dataOffset = opts.dataOffset;
+    this.sectorSize = opts.sectorSize;
+    this.ivTweak = ivTweak;
+    this.size = Math.floor((lower.size - opts.dataOffset) / opts.sectorSize) * opts.sectorSize;
+    this.cipher = createXtsCipher(opts.key, opts.engine);
+    this.encryptInto = (this.cipher as Partial<Record<typeof encryptInto, EncryptInto>>)[encryptInto];
+    const lc = lower.caps;
+    this.caps = {
+      flush: lc.flush,
+      fua: lc.fua,
+      trim: (opts.allowDiscards ?? false) && lc.trim && !lc.readOnly,
+      zeroes: false,
+      multiConn: lc.multiConn,
+      readOnly: lc.readOnly,
+    };
+  }
+
+  /** Which cipher engine this device uses (for logs and benchmarks). */
+  get engine(): XtsEngineName {
+    return this.cipher.engine;
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    this.checkOpen();
+    checkRange(this.size, offset, length, 'read');
+    if (length === 0) return Buffer.alloc(0);
+    const ss = this.sectorSize;
+    const s0 = Math.floor(offset / ss);
+    const s1 = Math.ceil((offset + length) / ss);
+    const lock = this.locks.acquire(s0, s1, false);
+    try {
+      if (lock.ready) await lock.ready;
+      const buf = await this.readSectors(s0, s1 - s0);
+      const at = offset - s0 * ss;
+      return at === 0 && length === buf.length ? buf : buf.subarray(at, at + length);
+    } finally {
+      lock.release();
+    }
+  }
+
+  async write(offset: number, data: Buffer, fua = false): Promise<void> {
+    this.checkOpen();
+    checkWritable(this, 'write');
+    checkRange(this.size, offset, data.length, 'write');
+    if (data.length === 0) return;
+    const ss = this.sectorSize;
+    const s0 = Math.floor(offset / ss);
+    const s1 = Math.ceil((offset + data.length) / ss);
+    const lock = this.locks.acquire(s0, s1, true);
+    try {
+      if (lock.ready) await lock.ready;
+      await this.writeLocked(offset, data, fua);
+    } finally {
+      lock.release();
+    }
+  }
+
+  async writeZeroes(offset: number, length: number, fua = false): Promise<void> {
+    this.checkOpen();
+    checkWritable(this, 'write zeroes');
+    checkRange(this.size, offset, length, 'write zeroes');
+    if (length === 0) return;
+    const ss = this.sectorSize;
+    const lock = this.locks.acquire(Math.floor(offset / ss), Math.ceil((offset + length) / ss), true);
+    try {
+      if (lock.ready) await lock.ready;
+      // writeLocked copies before encrypting, so one zero buffer serves every chunk.
+      const zeroes = Buffer.alloc(Math.min(length, ZERO_CHUNK));
+      for (let done = 0; done < length; ) {
+        // Keep chunk ends on sector boundaries so only the first and last chunk need RMW.
+        const at = offset + done;
+        let n = Math.min(length - done, ZERO_CHUNK);
+        if (at + n < offset + length) n = Math.max(ss, Math.floor((at + n) / ss) * ss - at);
+        await this.writeLocked(at, zeroes.subarray(0, n), fua);
+        done += n;
+      }
+    } finally {
+      lock.release();
+    }
+  }
+
+  async trim(offset: number, length: number): Promise<void> {
+    this.checkOpen();
+    checkWritable(this, 'trim');
+    checkRange(this.size, offset, length, 'trim');
+    if (!this.caps.trim) return; // discards not allowed: an advisory request, so succeed
+    const ss = this.sectorSize;
+    const s0 = Math.ceil(offset / ss);
+    const s1 = Math.floor((offset + length) / ss);
+    if (s1 <= s0) return;
+    const lock = this.locks.acquire(s0, s1, true);
+    try {
+      if (lock.ready) await lock.ready;
+      await this.lower.trim(this.dataOffset + s0 * ss, (s1 - s0) * ss);
+    } finally {
+      lock.release();
+    }
+  }
+
+  async flush(): Promise<void> {
+    this.checkOpen();
+    // Covers every write already completed: those have finished their lower write.
+    await this.lower.flush();
+  }
+
+  /** Waits for requests in flight, wipes the key and closes the lower device. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.locks.drain();
+    } finally {
+      this.cipher.destroy();
+      await this.lower.close();
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new NbdcryptError('ECLOSED', 'encrypted device: already closed');
+  }
+
+  private tweak(sector: number): number {
+    return (sector * this.sectorSize) / 512 + this.ivTweak;
+  }
+
+  /** Reads and decrypts `count` whole sectors from sector `s0`; the buffer is the caller's. */
+  private async readSectors(s0: number, count: number): Promise<Buffer> {
+    const ss = this.sectorSize;
+    const buf = await this.lower.read(this.dataOffset + s0 * ss, count * ss);
+    if (buf.length !== count * ss) throw new NbdcryptError('EIO', `encrypted device: lower read returned ${buf.length} bytes, expected ${count * ss}`);
+    await this.crypt(false, buf, s0);
+    return buf;
+  }
+
+  private async crypt(encrypt: boolean, buf: Buffer, s0: number): Promise<void> {
+    const c = this.cipher;
+    const t = this.tweak(s0);
+    if (c.engine === 'native' && buf.length <= SYNC_MAX) {
+      if (encrypt) c.encrypt(buf, t, this.sectorSize);
+      else c.decrypt(buf, t, this.sectorSize);
+    } else if (encrypt) await c.encryptAsync(buf, t, this.sectorSize);
+    else await c.decryptAsync(buf, t, this.sectorSize);
+  }
+
+  /** Writes plaintext `data` at `offset`; the caller holds the lock on its sectors. */
+  private async writeLocked(offset: number, data: Buffer, fua: boolean): Promise<void> {
+    const ss = this.sectorSize;
+    const end = offset + data.length;
+    const s0 = Math.floor(offset / ss);
+    const s1 = Math.ceil(end / ss);
+    const count = s1 - s0;
+    const headPartial = offset % ss !== 0;
+    const tailPartial = end % ss !== 0;
+    let buf: Buffer;
+    if (!headPartial && !tailPartial) {
+      // Never encrypt the caller's buffer in place: the NBD server may still own it.
+      buf = Buffer.allocUnsafe(data.length);
+      if (this.encryptInto) {
+        await this.encryptInto(data, buf, this.tweak(s0), ss, data.length <= SYNC_MAX);
+      } else {
+        data.copy(buf);
+        await this.crypt(true, buf, s0);
+      }
+    } else {
+      // Read-modify-write: decrypt the partial head/tail sectors, patch, re-encrypt all.
+      if (count <= 2) {
+        buf = await this.readSectors(s0, count);
+      } else {
+        buf = Buffer.allocUnsafe(count * ss);
+        const [head, tail] = await Promise.all([headPartial ? this.readSectors(s0, 1) : undefined, tailPartial ? this.readSectors(s1 - 1, 1) : undefined]);
+        head?.copy(buf, 0);
+        tail?.copy(buf, (count - 1) * ss);
+      }
+      data.copy(buf, offset - s0 * ss);
+      await this.crypt(true, buf, s0);
+    }
+    await this.lower.write(this.dataOffset + s0 * ss, buf, fua);
+  }
+}

@@ -12,6 +12,7 @@ import { log } from '../log.js';
 import type { BlockDevice } from '../block/block-device.js';
 import { decodeRequestHeader, encodeGreeting, writeSimpleReply } from './codec.js';
 import { handshakeStep, initialHandshakeState, type ExportInfo, type HandshakeState } from './handshake.js';
+import type { InFlightBudget } from './in-flight-budget.js';
 import { InputBuffer } from './input-buffer.js';
 import { CF, Cmd, Err, FLAG_FIXED_NEWSTYLE, FLAG_NO_ZEROES, MAX_OPTION_LENGTH, OPTION_HEADER_SIZE, REQUEST_HEADER_SIZE, REQUEST_MAGIC, SIMPLE_REPLY_SIZE } from './protocol.js';
 import { checkRequest, nbdErrorOf, type Verdict } from './request-check.js';
@@ -74,6 +75,8 @@ export class Connection {
     private readonly exports: readonly ServedExport[],
     private readonly stats: ServerStats,
     private readonly limits: ConnectionLimits = defaultLimits,
+    /** Shared by every connection of the server, if it bounds its total. */
+    private readonly budget?: InFlightBudget,
   ) {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.setNoDelay(true);
@@ -82,6 +85,7 @@ export class Connection {
     socket.on('end', () => this.shutdown('client closed the connection'));
     socket.once('close', () => {
       if (this.hsTimer) clearTimeout(this.hsTimer);
+      this.budget?.forget(this.wake);
       this.input.clear();
     });
     this.hsTimer = setTimeout(() => {
@@ -159,9 +163,17 @@ export class Connection {
 
   private blocked(): boolean {
     return (
-      this.waitingDrain || this.inFlightBytes >= this.limits.maxInFlightBytes || this.inFlight >= this.limits.maxInFlightRequests
+      this.waitingDrain ||
+      this.inFlightBytes >= this.limits.maxInFlightBytes ||
+      this.inFlight >= this.limits.maxInFlightRequests ||
+      (this.budget?.spent ?? false)
     );
   }
+
+  /** Resumes parsing once the server-wide budget has room again. */
+  private readonly wake = (): void => {
+    if (!this.draining && this.served && !this.blocked()) this.pump();
+  };
 
   /** Parses and dispatches every complete request buffered, unless back-pressure says wait. */
   private pump(): void {
@@ -180,6 +192,7 @@ export class Connection {
     while (!this.draining) {
       if (this.blocked()) {
         this.socket.pause();
+        if (this.budget?.spent) this.budget.waitFor(this.wake);
         return;
       }
       if (!this.pending) {
@@ -226,6 +239,7 @@ export class Connection {
     const cost = h.type === Cmd.READ || h.type === Cmd.WRITE ? h.length : 0;
     this.inFlight++;
     this.inFlightBytes += cost;
+    this.budget?.take(cost);
     this.stats.inFlight++;
     let op: Promise<Buffer | void>;
     try {
@@ -301,6 +315,7 @@ export class Connection {
   private finish(cost: number): void {
     this.inFlight--;
     this.inFlightBytes -= cost;
+    this.budget?.give(cost);
     this.stats.inFlight--;
   }
 

@@ -11,6 +11,7 @@ import type { BlockCaps, BlockDevice } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
 import type { BlockSizeInfo } from './codec.js';
 import { Connection, defaultLimits, type ConnectionLimits, type ServedExport, type ServerStats } from './connection.js';
+import { InFlightBudget } from './in-flight-budget.js';
 import { bind, parseListenSpec } from './listen.js';
 import { MAX_PAYLOAD, TF } from './protocol.js';
 
@@ -59,8 +60,13 @@ export class NbdServer {
   private readonly connections = new Set<Connection>();
   private closing = false;
   private readonly limits: ConnectionLimits;
+  private readonly budget: InFlightBudget | undefined;
 
-  constructor(opts: { exports: ExportSpec[]; limits?: Partial<ConnectionLimits> }) {
+  /**
+   * `maxTotalInFlightBytes` bounds the request bytes in flight over all connections together
+   * (memory); `limits` apply to each connection.
+   */
+  constructor(opts: { exports: ExportSpec[]; limits?: Partial<ConnectionLimits>; maxTotalInFlightBytes?: number }) {
     if (opts.exports.length === 0) throw new NbdcryptError('EUSAGE', 'NbdServer needs at least one export');
     const seen = new Set<string>();
     this.exports = opts.exports.map((e) => {
@@ -80,6 +86,7 @@ export class NbdServer {
       };
     });
     this.limits = { ...defaultLimits, ...opts.limits };
+    this.budget = opts.maxTotalInFlightBytes === undefined ? undefined : new InFlightBudget(opts.maxTotalInFlightBytes);
   }
 
   /** Starts listening on `spec` ('unix:PATH' | 'tcp:HOST:PORT'); resolves with the bound address. */
@@ -94,7 +101,7 @@ export class NbdServer {
         return;
       }
       this.stats.connections++;
-      const conn = new Connection(socket, this.exports, this.stats, this.limits);
+      const conn = new Connection(socket, this.exports, this.stats, this.limits, this.budget);
       this.connections.add(conn);
       void conn.closed.then(() => this.connections.delete(conn));
     });

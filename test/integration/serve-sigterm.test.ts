@@ -11,7 +11,6 @@ import { after, before, describe, it } from 'node:test';
 import { Cmd } from '../../src/nbd/protocol.js';
 import { RawConn } from '../nbd/raw-nbd.js';
 import { startNbdcrypt, type NbdcryptProc } from '../peers/nbdcrypt.js';
-import { sleep } from '../peers/tools.js';
 import { MiB, remoteVolume, type RemoteVolume } from './serve-remote.js';
 
 const SLOT = 64 * 1024;
@@ -38,7 +37,7 @@ interface Outcome {
 }
 
 /** Writes slots conn, conn+CONNS, ... until the server closes the connection. */
-async function writer(address: string, conn: number, slots: number, signalled: () => boolean): Promise<Outcome> {
+async function writer(address: string, conn: number, slots: number, signalled: () => boolean, onAck: () => void): Promise<Outcome> {
   const c = await RawConn.open(address);
   await c.go('disk');
   const out: Outcome = { acked: [], failed: 0, repliesAfterSignal: 0 };
@@ -56,8 +55,10 @@ async function writer(address: string, conn: number, slots: number, signalled: (
       const r = await c.readSimpleReply(60_000);
       inFlight--;
       if (signalled()) out.repliesAfterSignal++;
-      if (r.error === 0) out.acked.push(Number(r.cookie));
-      else out.failed++;
+      if (r.error === 0) {
+        out.acked.push(Number(r.cookie));
+        onAck();
+      } else out.failed++;
     }
   } catch {
     // The server closed the connection (shutdown): whatever got no reply is not acknowledged.
@@ -82,8 +83,15 @@ describe('SIGTERM during heavy writes', { timeout: 240_000 }, () => {
     srv = await startNbdcrypt(vol.serveArgs(), { env: vol.env, timeoutMs: 60_000 });
     const slots = Math.floor((256 - 16) * MiB / SLOT);
     let signalled = false;
-    const writers = Array.from({ length: CONNS }, (_, i) => writer(srv!.address, i, slots, () => signalled));
-    await sleep(3000);
+    // Signal once a quarter of the writes are acknowledged, however fast the machine is.
+    let acks = 0;
+    let quarterDone!: () => void;
+    const quarter = new Promise<void>((r) => (quarterDone = r));
+    const onAck = () => {
+      if (++acks === Math.floor(slots / 4)) quarterDone();
+    };
+    const writers = Array.from({ length: CONNS }, (_, i) => writer(srv!.address, i, slots, () => signalled, onAck));
+    await Promise.race([quarter, Promise.all(writers)]);
     signalled = true;
     srv.proc.child.kill('SIGTERM');
     const outcomes = await Promise.all(writers);

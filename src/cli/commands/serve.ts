@@ -202,6 +202,12 @@ function attachHints(address: string, name: string): string[] {
  * 32 MiB (one maximal request) kept it at the unencrypted baseline.
  */
 const SERVE_IN_FLIGHT_BYTES = 32 * 2 ** 20;
+/**
+ * The same over all connections together: nbdcopy and `nbd-client -C 4` open four, and four
+ * times the per-connection limit (plaintext plus ciphertext of each) broke the memory budget
+ * of 150 MiB plus the cache (issue 6; bench/memory.ts).
+ */
+const SERVE_TOTAL_IN_FLIGHT_BYTES = 48 * 2 ** 20;
 /** Default --replay-limit for serve: unflushed ciphertext kept for replay lives in RAM. */
 const SERVE_REPLAY_LIMIT = 32 * 2 ** 20;
 
@@ -236,6 +242,7 @@ export async function serve(o: ServeOptions, hooks: ServeHooks = {}): Promise<nu
     exports: [{ name: o.name, device, blockSize: stack.blockSize }],
     // --unencrypted keeps the front end's own limits: it is the benchmarks' baseline.
     limits: o.unencrypted ? {} : { maxInFlightBytes: SERVE_IN_FLIGHT_BYTES },
+    maxTotalInFlightBytes: o.unencrypted ? undefined : SERVE_TOTAL_IN_FLIGHT_BYTES,
   });
   const stats = new StatsReporter({ server: server.stats, cache: stack.cache, client: stack.client });
   try {

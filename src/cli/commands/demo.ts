@@ -7,11 +7,11 @@
  * because the key file is 256 random bits: its strength does not come from the KDF.
  * Spec: README "Try it"; DESIGN.md.
  */
+import { parseCommandArgs } from '../args.js';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { FileDevice } from '../../block/file-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
@@ -127,20 +127,13 @@ Then stop the demo with Ctrl-C here.
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        dir: { type: 'string' },
-        size: { type: 'string', default: '1G' },
-        cache: { type: 'string', default: '64M' },
-        'stats-interval': { type: 'string', default: '0' },
-      },
-    });
-  } catch (e) {
-    throw new NbdcryptError('EUSAGE', `demo: ${(e as Error).message}; see 'nbdcrypt demo --help'`);
-  }
+  const parsed = parseCommandArgs('demo', argv, {
+    dir: { type: 'string' },
+    size: { type: 'string', default: '1G' },
+    cache: { type: 'string', default: '64M' },
+    'stats-interval': { type: 'string', default: '0' },
+  });
+  if (parsed.positionals.length > 0) throw new NbdcryptError('EUSAGE', `demo takes no TARGET (got '${parsed.positionals[0]}'); see 'nbdcrypt demo --help'`);
   const v = parsed.values;
   const dir = resolve(v.dir ?? 'nbdcrypt-demo');
   const size = parseSize(v.size ?? '1G', '--size');

@@ -4,7 +4,7 @@
  * and prints the volume key on a line starting `MK dump:` exactly as cryptsetup 2.6 does.
  * Opens TARGET read-only. Spec: cryptsetup(8) luksDump.
  */
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.js';
 import type { BlockDevice } from '../../block/block-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
@@ -13,7 +13,7 @@ import { readHeaders } from '../../luks2/header.js';
 import { openTarget } from '../../target/open-target.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { getPassphrase } from '../passphrase.js';
-import { intArg, usageError } from './format.js';
+import { intArg } from './format.js';
 
 export const help = `Usage: nbdcrypt dump TARGET [OPTIONS]
 
@@ -40,22 +40,13 @@ Examples:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...targetArgOptions,
-        'dump-volume-key': { type: 'boolean' },
-        'dump-json-metadata': { type: 'boolean' },
-        'key-file': { type: 'string' },
-        'key-slot': { type: 'string' },
-      },
-    });
-  } catch (e) {
-    throw usageError(e);
-  }
+  const parsed = parseCommandArgs('dump', argv, {
+    ...targetArgOptions,
+    'dump-volume-key': { type: 'boolean' },
+    'dump-json-metadata': { type: 'boolean' },
+    'key-file': { type: 'string' },
+    'key-slot': { type: 'string' },
+  });
   const v = parsed.values;
   if (parsed.positionals.length !== 1) throw new NbdcryptError('EUSAGE', 'dump needs exactly one TARGET; see nbdcrypt dump --help');
   const target = parsed.positionals[0]!;

@@ -4,7 +4,7 @@
  * benchmarked to --iter-time). Also exports the KDF option table shared with `key`.
  * Spec: /work/shared/reference/luks2.md; cryptsetup(8) luksFormat.
  */
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.js';
 import { stat } from 'node:fs/promises';
 import type { BlockDevice } from '../../block/block-device.js';
 import { FileDevice } from '../../block/file-device.js';
@@ -83,10 +83,6 @@ export function kdfFromArgs(v: Record<string, string | boolean | undefined>): Om
   };
 }
 
-export function usageError(e: unknown): NbdcryptError {
-  return new NbdcryptError('EUSAGE', `${e instanceof Error ? e.message : String(e)}; see --help`);
-}
-
 async function openForFormat(target: string, size: number | undefined, targetOptions: TargetOptions = {}): Promise<BlockDevice> {
   if (size === undefined) return openTarget(target, targetOptions);
   const path = target.startsWith('file:') ? target.slice(5) : target;
@@ -105,25 +101,16 @@ async function openForFormat(target: string, size: number | undefined, targetOpt
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...kdfArgOptions,
-        ...targetArgOptions,
-        'key-file': { type: 'string' },
-        'sector-size': { type: 'string' },
-        label: { type: 'string' },
-        uuid: { type: 'string' },
-        size: { type: 'string' },
-        force: { type: 'boolean' },
-      },
-    });
-  } catch (e) {
-    throw usageError(e);
-  }
+  const parsed = parseCommandArgs('format', argv, {
+    ...kdfArgOptions,
+    ...targetArgOptions,
+    'key-file': { type: 'string' },
+    'sector-size': { type: 'string' },
+    label: { type: 'string' },
+    uuid: { type: 'string' },
+    size: { type: 'string' },
+    force: { type: 'boolean' },
+  });
   const v = parsed.values;
   if (parsed.positionals.length !== 1) throw new NbdcryptError('EUSAGE', 'format needs exactly one TARGET; see nbdcrypt format --help');
   const target = parsed.positionals[0]!;

@@ -4,7 +4,7 @@
  * them back. A backup is validated completely before restore writes anything.
  * Spec: cryptsetup(8) luksHeaderBackup / luksHeaderRestore.
  */
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.js';
 import { open, readFile } from 'node:fs/promises';
 import type { BlockDevice } from '../../block/block-device.js';
 import { NbdcryptError } from '../../errors.js';
@@ -12,7 +12,6 @@ import { log } from '../../log.js';
 import { backupHeader, restoreHeader } from '../../luks2/volume.js';
 import { openTarget } from '../../target/open-target.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
-import { usageError } from './format.js';
 
 export const help = `Usage: nbdcrypt header backup|restore TARGET FILE [--force]
 
@@ -39,12 +38,7 @@ Examples:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { ...targetArgOptions, force: { type: 'boolean' } } });
-  } catch (e) {
-    throw usageError(e);
-  }
+  const parsed = parseCommandArgs('header', argv, { ...targetArgOptions, force: { type: 'boolean' } });
   const [action, target, file, ...extra] = parsed.positionals;
   if (action !== 'backup' && action !== 'restore') throw new NbdcryptError('EUSAGE', 'header needs an action: backup or restore; see nbdcrypt header --help');
   if (target === undefined || file === undefined || extra.length > 0) throw new NbdcryptError('EUSAGE', `header ${action} needs TARGET and FILE; see nbdcrypt header --help`);

@@ -4,7 +4,7 @@
  * --key-file, the new one from --new-key-file (either may be '-' for standard input, not
  * both), otherwise from prompts without echo. Spec: cryptsetup(8).
  */
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.js';
 import type { BlockDevice } from '../../block/block-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
@@ -12,7 +12,7 @@ import { addKey, changeKey, removeKey } from '../../luks2/volume.js';
 import { openTarget } from '../../target/open-target.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { getPassphrase } from '../passphrase.js';
-import { intArg, kdfArgOptions, kdfFromArgs, usageError } from './format.js';
+import { intArg, kdfArgOptions, kdfFromArgs } from './format.js';
 
 export const help = `Usage: nbdcrypt key add|remove|change TARGET [OPTIONS]
 
@@ -47,23 +47,14 @@ Examples:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...kdfArgOptions,
-        'key-file': { type: 'string' },
-        ...targetArgOptions,
-        'new-key-file': { type: 'string' },
-        'key-slot': { type: 'string' },
-        force: { type: 'boolean' },
-      },
-    });
-  } catch (e) {
-    throw usageError(e);
-  }
+  const parsed = parseCommandArgs('key', argv, {
+    ...kdfArgOptions,
+    'key-file': { type: 'string' },
+    ...targetArgOptions,
+    'new-key-file': { type: 'string' },
+    'key-slot': { type: 'string' },
+    force: { type: 'boolean' },
+  });
   const v = parsed.values;
   const [action, target, ...extra] = parsed.positionals;
   if (action !== 'add' && action !== 'remove' && action !== 'change') throw new NbdcryptError('EUSAGE', "key needs an action: add, remove or change; see nbdcrypt key --help");

@@ -5,7 +5,7 @@
  * stack is served (serve-stack.ts builds the encrypted one); `serve()` is shared with `demo`.
  * Spec of the listeners: DESIGN.md "Data path rules".
  */
-import { parseArgs } from 'node:util';
+import { parseCommandArgs } from '../args.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,29 +104,20 @@ export interface ServeOptions {
 }
 
 export function parseServeArgs(argv: string[]): ServeOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...targetArgOptions,
-        unencrypted: { type: 'boolean', default: false },
-        listen: { type: 'string', multiple: true, default: [] },
-        'listen-any': { type: 'boolean', default: false },
-        name: { type: 'string', default: 'disk' },
-        'read-only': { type: 'boolean', default: false },
-        'key-file': { type: 'string' },
-        'key-slot': { type: 'string' },
-        'allow-discards': { type: 'boolean', default: false },
-        cache: { type: 'string', default: '64M' },
-        'stats-interval': { type: 'string', default: '0' },
-        attach: { type: 'string' },
-      },
-    });
-  } catch (e) {
-    throw new NbdcryptError('EUSAGE', `serve: ${(e as Error).message}; see 'nbdcrypt serve --help'`);
-  }
+  const parsed = parseCommandArgs('serve', argv, {
+    ...targetArgOptions,
+    unencrypted: { type: 'boolean', default: false },
+    listen: { type: 'string', multiple: true, default: [] },
+    'listen-any': { type: 'boolean', default: false },
+    name: { type: 'string', default: 'disk' },
+    'read-only': { type: 'boolean', default: false },
+    'key-file': { type: 'string' },
+    'key-slot': { type: 'string' },
+    'allow-discards': { type: 'boolean', default: false },
+    cache: { type: 'string', default: '64M' },
+    'stats-interval': { type: 'string', default: '0' },
+    attach: { type: 'string' },
+  });
   const { values, positionals } = parsed;
   if (positionals.length !== 1) {
     throw new NbdcryptError('EUSAGE', `serve: expected exactly one TARGET, got ${positionals.length}; see 'nbdcrypt serve --help'`);

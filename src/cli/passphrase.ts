@@ -153,3 +153,16 @@ export async function getPassphrase(req: PassphraseRequest): Promise<Buffer> {
   }
   return first;
 }
+
+/**
+ * Asks for an SSH secret (an identity file's passphrase, a password) on the terminal with
+ * echo off. Resolves undefined when there is no terminal to ask, so authentication moves on
+ * to its next method instead of waiting. ssh2 takes these as strings, so they cannot be wiped.
+ */
+export async function askSecretOnTerminal(prompt: string): Promise<string | undefined> {
+  if (!process.stdin.isTTY) return undefined;
+  const typed = await promptHidden(prompt);
+  const secret = typed.toString('utf8');
+  typed.fill(0);
+  return secret.length > 0 ? secret : undefined;
+}

@@ -6,6 +6,7 @@
  */
 import { NbdcryptError } from '../errors.js';
 import type { TargetOptions } from '../target/open-target.js';
+import { askSecretOnTerminal } from './passphrase.js';
 import { parseSize } from './size.js';
 
 /** parseArgs option table for remote targets (spread into a command's own table). */
@@ -77,5 +78,7 @@ export function targetOptionsFromArgs(v: Values, readOnly = false): TargetOption
     knownHostsPath: v['known-hosts'] as string | undefined,
     identity: v.identity === undefined ? undefined : [v.identity as string],
     sshCommand: v['ssh-command'] === true,
+    askPassphrase: (keyPath) => askSecretOnTerminal(`Enter passphrase for SSH key '${keyPath}': `),
+    askPassword: (prompt) => askSecretOnTerminal(prompt),
   };
 }

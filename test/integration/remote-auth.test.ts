@@ -1,7 +1,8 @@
 /**
  * SSH user authentication against a real sshd: an encrypted identity file unlocked through
  * the passphrase callback (asked once, not again on reconnect), keys held by a real
- * ssh-agent (SSH_AUTH_SOCK), and a wrong passphrase ending in a clear EAUTH.
+ * ssh-agent (SSH_AUTH_SOCK), a wrong passphrase ending in a clear EAUTH, and the CLI asking
+ * for the identity's passphrase on the terminal (through script(1)'s pty), without echo.
  */
 import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
@@ -61,6 +62,20 @@ describe('ssh authentication methods', () => {
       openTarget(uri(), { knownHostsPath: knownHosts, identity: [encKey], sshConfigPath: '/dev/null', connections: 1, askPassphrase: async () => 'wrong' }),
       (e) => isNbdcryptError(e, 'EAUTH') && /authentication/.test((e as Error).message),
     );
+  });
+
+  it('the CLI asks for an encrypted identity\'s passphrase on the terminal, without echo', () => {
+    const script = requireTool('script', 'bsdutils');
+    const bin = join(process.cwd(), 'bin', 'nbdcrypt.js');
+    // The export holds no LUKS header: getting as far as EBADHDR (exit 4) proves SSH let us in.
+    const cmd = `${process.execPath} ${bin} dump '${uri()}' --identity ${encKey} --known-hosts ${knownHosts} --connections 1`;
+    const r = run('sh', ['-c', `(sleep 2; printf 'correct horse\\r'; sleep 5) | ${script} -qec "${cmd}" /dev/null`], {
+      allowFail: true,
+      timeoutMs: 60_000,
+    });
+    assert.match(r.stdout, /Enter passphrase for SSH key '.*encrypted_ed25519'/);
+    assert.doesNotMatch(r.stdout, /correct horse/, 'the passphrase is not echoed');
+    assert.equal(r.status, 4, `expected EBADHDR after logging in: ${r.stdout}`);
   });
 
   it('uses keys held by ssh-agent (SSH_AUTH_SOCK)', async () => {

@@ -7,21 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import type { Report } from '../../src/cli/bench/e2e-report.js';
 import { requireTool, run } from '../peers/tools.js';
 
 const bin = join(process.cwd(), 'bin', 'nbdcrypt.js');
-
-interface Report {
-  startedAt: string;
-  finishedAt: string;
-  loadGenerator: string;
-  seconds: number;
-  rounds: number;
-  cipherEngine: string;
-  rows: { name: string; description: string }[];
-  results: { row: string; pattern: string; blockSize: number; queueDepth: number; bytes: number; mbps: number; iops: number; seconds: number }[];
-  ratios: { pattern: string; blockSize: number; queueDepth: number; subject: string; versus: string; ratio: number }[];
-}
 
 test('bench e2e --json: every row moves data in every workload, ratios for each peer', () => {
   for (const [tool, pkg] of [['fio', 'fio'], ['nbd-server', 'nbd-server'], ['sshd', 'openssh-server'], ['ssh', 'openssh-client']] as const) requireTool(tool, pkg);

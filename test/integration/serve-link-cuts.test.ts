@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { nbdcopy } from '../peers/nbdcopy.js';
-import { startNbdcrypt, type NbdcryptProc } from '../peers/nbdcrypt.js';
-import { nbdfuseMount, type NbdfuseMount } from '../peers/nbdfuse-mount.js';
+import { startNbdcrypt } from '../peers/nbdcrypt.js';
+import { nbdfuseMount } from '../peers/nbdfuse-mount.js';
 import { requireTool, run, sleep, startProcess, waitFor } from '../peers/tools.js';
-import { MiB, pickTree, remoteVolume, rsyncDiff, type RemoteVolume, type SourceTree } from './serve-remote.js';
+import { MiB, remoteTreeFixture, rsyncDiff } from './serve-remote.js';
 
 const EXPORT_SIZE = 640 * MiB;
 const TREE_BYTES = 104 * MiB;
@@ -20,28 +20,16 @@ const CUTS = 10;
 const RSYNC_SECONDS = 45;
 
 describe('serve over ssh with the link cut during rsync', { timeout: 300_000 }, () => {
-  let vol: RemoteVolume;
-  let srv: NbdcryptProc | undefined;
-  let mnt: NbdfuseMount | undefined;
-  let tree: SourceTree;
-  before(async () => {
-    vol = await remoteVolume(EXPORT_SIZE);
-    tree = pickTree(TREE_BYTES, join(vol.dir, 'files.txt'));
-  });
-  after(async () => {
-    await mnt?.cleanup().catch(() => undefined);
-    await srv?.stop();
-    await vol?.stop();
-  });
+  const f = remoteTreeFixture(EXPORT_SIZE, TREE_BYTES);
 
   it(`${CUTS} link cuts during rsync: no I/O error, identical tree, clean xfs_repair`, async () => {
-    const reconnects = (): number => (srv!.proc.stderr().match(/reconnected after/g) ?? []).length;
-    srv = await startNbdcrypt(vol.serveArgs(), { env: vol.env, timeoutMs: 60_000 });
-    mnt = await nbdfuseMount(srv.uri(), { mkfs: 'xfs' });
-    const dest = join(mnt.mountpoint, 'tree');
+    const reconnects = (): number => (f.srv!.proc.stderr().match(/reconnected after/g) ?? []).length;
+    f.srv = await startNbdcrypt(f.vol.serveArgs(), { env: f.vol.env, timeoutMs: 60_000 });
+    f.mnt = await nbdfuseMount(f.srv.uri(), { mkfs: 'xfs' });
+    const dest = join(f.mnt.mountpoint, 'tree');
     run('mkdir', [dest]);
-    const bwlimitK = Math.max(256, Math.floor(tree.bytes / 1024 / RSYNC_SECONDS));
-    const rsync = startProcess(requireTool('rsync', 'rsync'), ['-a', `--bwlimit=${bwlimitK}`, `--files-from=${tree.listFile}`, '/', `${dest}/`]);
+    const bwlimitK = Math.max(256, Math.floor(f.tree.bytes / 1024 / RSYNC_SECONDS));
+    const rsync = startProcess(requireTool('rsync', 'rsync'), ['-a', `--bwlimit=${bwlimitK}`, `--files-from=${f.tree.listFile}`, '/', `${dest}/`]);
     let rsyncDone = false;
     void rsync.exited.then(() => (rsyncDone = true));
     let cuts = 0;
@@ -49,7 +37,7 @@ describe('serve over ssh with the link cut during rsync', { timeout: 300_000 }, 
       await sleep(2000);
       while (cuts < CUTS && !rsyncDone) {
         const before = reconnects();
-        const killed = await vol.sshd.killConnections();
+        const killed = await f.vol.sshd.killConnections();
         assert.ok(killed > 0, 'an sshd process served the session');
         cuts++;
         await waitFor(`reconnect after cut ${cuts}`, () => reconnects() > before, 60_000, 50);
@@ -63,25 +51,25 @@ describe('serve over ssh with the link cut during rsync', { timeout: 300_000 }, 
     }
     assert.equal(cuts, CUTS, `only ${cuts} cuts landed before rsync finished`);
     assert.equal(await rsync.exited, 0, `rsync failed: ${rsync.stderr()}`);
-    run('sync', ['-f', mnt.mountpoint]);
+    run('sync', ['-f', f.mnt.mountpoint]);
     // The filesystem still takes writes (XFS shuts down on an I/O error).
-    run('touch', [join(mnt.mountpoint, 'after-cuts')]);
-    assert.equal(rsyncDiff(tree, dest), '', 'rsync -c finds no difference');
+    run('touch', [join(f.mnt.mountpoint, 'after-cuts')]);
+    assert.equal(rsyncDiff(f.tree, dest), '', 'rsync -c finds no difference');
 
-    srv.proc.child.kill('SIGUSR1');
-    await waitFor('stats line', () => /stats: .*reconnects (\d+)/.test(srv!.proc.stderr()), 10_000);
-    const counted = Number(/stats: .*reconnects (\d+)/.exec(srv.proc.stderr())![1]);
+    f.srv.proc.child.kill('SIGUSR1');
+    await waitFor('stats line', () => /stats: .*reconnects (\d+)/.test(f.srv!.proc.stderr()), 10_000);
+    const counted = Number(/stats: .*reconnects (\d+)/.exec(f.srv.proc.stderr())![1]);
     assert.ok(counted >= CUTS, `stats count ${counted} reconnects`);
-    assert.doesNotMatch(srv.proc.stderr(), /giving up|error:/);
-    await mnt.detach();
+    assert.doesNotMatch(f.srv.proc.stderr(), /giving up|error:/);
+    await f.mnt.detach();
 
     // xfs_repair -n on the plaintext image, read back through nbdcrypt.
-    const plain = join(vol.dir, 'plain.img');
-    nbdcopy(srv.uri(), plain, { connections: 4 });
+    const plain = join(f.vol.dir, 'plain.img');
+    nbdcopy(f.srv.uri(), plain, { connections: 4 });
     const repair = run(requireTool('xfs_repair', 'xfsprogs'), ['-n', '-f', plain], { allowFail: true, timeoutMs: 180_000 });
     assert.equal(repair.status, 0, `xfs_repair -n: ${repair.stdout}${repair.stderr}`);
     run('rm', ['-f', plain]);
-    assert.equal(await srv.stop(), 0, 'serve exits 0 on SIGTERM');
-    srv = undefined;
+    assert.equal(await f.srv.stop(), 0, 'serve exits 0 on SIGTERM');
+    f.srv = undefined;
   });
 });

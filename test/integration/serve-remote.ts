@@ -7,8 +7,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, lstatSync, openSync, readSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { startNbdServer, type NbdServerPeer } from '../peers/nbd-server.js';
-import { nbdcryptBin } from '../peers/nbdcrypt.js';
+import { nbdcryptBin, type NbdcryptProc } from '../peers/nbdcrypt.js';
+import type { NbdfuseMount } from '../peers/nbdfuse-mount.js';
 import { startSshd, type SshdPeer } from '../peers/sshd.js';
 import { run, scratchDir } from '../peers/tools.js';
 
@@ -176,4 +178,31 @@ export function scanForBlocks(file: string, wanted: Set<string>): number {
 export function rsyncDiff(tree: SourceTree, dest: string): string {
   const r = run('rsync', ['-a', '-c', '-n', '--itemize-changes', `--files-from=${tree.listFile}`, '/', `${dest}/`], { timeoutMs: 300_000 });
   return r.stdout.trim();
+}
+
+/** What a serve test over a remote volume holds: set up before its tests, torn down after. */
+export interface RemoteTreeFixture {
+  vol: RemoteVolume;
+  tree: SourceTree;
+  srv?: NbdcryptProc;
+  mnt?: NbdfuseMount;
+}
+
+/**
+ * Registers before/after hooks in the calling describe(): a formatted remote volume of
+ * `exportSize` bytes and a source tree of at least `treeBytes`; after, the mount, the serve
+ * process the test left in `srv` and the peers are stopped, in that order.
+ */
+export function remoteTreeFixture(exportSize: number, treeBytes: number): RemoteTreeFixture {
+  const f = {} as RemoteTreeFixture;
+  before(async () => {
+    f.vol = await remoteVolume(exportSize);
+    f.tree = pickTree(treeBytes, join(f.vol.dir, 'files.txt'));
+  });
+  after(async () => {
+    await f.mnt?.cleanup().catch(() => undefined);
+    await f.srv?.stop();
+    await f.vol?.stop();
+  });
+  return f;
 }

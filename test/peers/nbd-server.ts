@@ -5,8 +5,8 @@
  * per-connection children it forks. Spec: ../shared/reference/nbd-protocol.md §7.
  */
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
+import { canConnect } from '../../src/cli/bench/e2e-procs.js';
 import { freePort, requireTool, run, scratchDir, sleep, waitFor } from './tools.js';
 
 export interface NbdServerOptions {
@@ -66,17 +66,6 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-function canConnect(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 export async function startNbdServer(opts: NbdServerOptions = {}): Promise<NbdServerPeer> {
   const bin = requireTool('nbd-server', 'nbd-server');
   const dir = scratchDir('nbdcrypt-nbd-server-');
@@ -121,7 +110,7 @@ export async function startNbdServer(opts: NbdServerOptions = {}): Promise<NbdSe
     await waitFor('nbd-server pid file', () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 10_000);
     daemonPid = Number(readFileSync(pidFile, 'utf8').trim());
     if (socketPath) await waitFor('nbd-server unix socket', () => existsSync(socketPath), 10_000);
-    else await waitFor(`nbd-server listening on ${host}:${port}`, () => canConnect(host, port), 10_000);
+    else await waitFor(`nbd-server listening on ${host}:${port}`, () => canConnect(port, host), 10_000);
   };
 
   const kill = async (): Promise<void> => {

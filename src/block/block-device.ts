@@ -23,8 +23,15 @@ export interface BlockDevice {
   /** Size in bytes; at most 2^53. */
   readonly size: number;
   readonly caps: BlockCaps;
+  /** The returned buffer is the caller's (it may modify it and release it to requestBuffers). */
   read(offset: number, length: number): Promise<Buffer>;
-  write(offset: number, data: Buffer, fua?: boolean): Promise<void>;
+  /**
+   * Writes `data` at `offset`. By default `data` is borrowed: the device reads it during the
+   * call, never modifies it and drops every reference before the promise settles. With
+   * `owned` the caller gives it away: the device may modify or keep it and releases it to
+   * requestBuffers (buffer-pool.ts) when done.
+   */
+  write(offset: number, data: Buffer, fua?: boolean, owned?: boolean): Promise<void>;
   flush(): Promise<void>;
   trim(offset: number, length: number): Promise<void>;
   writeZeroes(offset: number, length: number, fua?: boolean): Promise<void>;

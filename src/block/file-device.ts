@@ -12,6 +12,7 @@ import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { constants, read as fsRead, write as fsWrite } from 'node:fs';
 import { NbdcryptError } from '../errors.js';
 import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from './block-device.js';
+import { requestBuffers } from './buffer-pool.js';
 
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 
@@ -66,7 +67,7 @@ export class FileDevice implements BlockDevice {
   async read(offset: number, length: number): Promise<Buffer> {
     this.checkOpen();
     checkRange(this.size, offset, length, 'read');
-    const buf = Buffer.allocUnsafe(length);
+    const buf = requestBuffers.acquire(length);
     let done = 0;
     while (done < length) {
       const bytesRead = await new Promise<number>((resolve, reject) =>
@@ -81,11 +82,12 @@ export class FileDevice implements BlockDevice {
     return buf;
   }
 
-  async write(offset: number, data: Buffer, fua = false): Promise<void> {
+  async write(offset: number, data: Buffer, fua = false, owned = false): Promise<void> {
     this.checkOpen();
     checkWritable(this, 'write');
     checkRange(this.size, offset, data.length, 'write');
     await this.writeAll(offset, data);
+    if (owned) requestBuffers.release(data);
     if (fua) await this.fh.datasync();
   }
 

@@ -3,6 +3,7 @@
  * only what is written. Used by tests, benchmarks and as a model of "a disk".
  */
 import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from './block-device.js';
+import { requestBuffers } from './buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
 
 const CHUNK = 1 << 20;
@@ -23,7 +24,7 @@ export class MemoryDevice implements BlockDevice {
     this.checkOpen();
     checkRange(this.size, offset, length, 'read');
     // allocUnsafe: every byte is written below (copied, or zero for unallocated chunks).
-    const out = Buffer.allocUnsafe(length);
+    const out = requestBuffers.acquire(length);
     this.forEachChunk(offset, length, (chunk, at, pos, n) => {
       const c = this.chunks.get(chunk);
       if (c) c.copy(out, pos, at, at + n);
@@ -32,7 +33,7 @@ export class MemoryDevice implements BlockDevice {
     return out;
   }
 
-  async write(offset: number, data: Buffer): Promise<void> {
+  async write(offset: number, data: Buffer, _fua = false, owned = false): Promise<void> {
     this.checkOpen();
     checkWritable(this, 'write');
     checkRange(this.size, offset, data.length, 'write');
@@ -41,6 +42,7 @@ export class MemoryDevice implements BlockDevice {
       if (!c) this.chunks.set(chunk, (c = Buffer.alloc(CHUNK)));
       data.copy(c, at, pos, pos + n);
     });
+    if (owned) requestBuffers.release(data);
   }
 
   async flush(): Promise<void> {

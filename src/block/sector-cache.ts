@@ -7,12 +7,15 @@
  *
  * Concurrency rule: once calls settle, the cache never holds a block that differs from what
  * the device below returns. Every write, trim or zero stamps the blocks it touches with a new
- * epoch when it starts and again when it ends; a read fills the cache only with blocks not
- * stamped since it started, and a finished write fills it only with whole blocks that no
- * other call touched meanwhile.
+ * epoch when it starts and again when it ends, and counts itself as pending on them meanwhile.
+ * A write stores its whole blocks when it starts (so it can give its buffer to the device
+ * below, which encrypts it in place) and keeps them only if it succeeds and no other call
+ * touched them meanwhile; a read fills the cache only with blocks not stamped since it started
+ * and with no write pending.
  */
 import { LRUCache } from 'lru-cache';
 import type { BlockCaps, BlockDevice } from './block-device.js';
+import { requestBuffers } from './buffer-pool.js';
 
 export interface CacheStats {
   hits: number;
@@ -30,6 +33,8 @@ export class SectorCache implements BlockDevice {
   private epoch = 0;
   /** block → epoch of the last write that touched it; pruned when nothing is in flight. */
   private readonly touched = new Map<number, number>();
+  /** block → write-type calls in flight on it (a read must not cache what it saw there). */
+  private readonly pending = new Map<number, number>();
   private inFlight = 0;
   private hits = 0;
   private misses = 0;
@@ -81,18 +86,21 @@ export class SectorCache implements BlockDevice {
       for (let b = first; b <= last; b++) {
         const at = (b - first) * this.blockSize;
         if (at + this.blockSize > wide.length) break; // a short last block is not cached
-        if ((this.touched.get(b) ?? -1) < start) this.store(b, wide, at);
+        if ((this.touched.get(b) ?? -1) < start && !this.pending.has(b)) this.store(b, wide, at);
       }
       return wide.subarray(offset - wideStart, offset - wideStart + length);
     });
   }
 
-  async write(offset: number, data: Buffer, fua?: boolean): Promise<void> {
+  async write(offset: number, data: Buffer, fua?: boolean, owned = false): Promise<void> {
     const started = this.invalidate(offset, data.length);
+    this.storeWholeBlocks(offset, data);
+    let ok = false;
     try {
-      await this.track(() => this.lower.write(offset, data, fua));
+      await this.track(() => this.lower.write(offset, data, fua, owned));
+      ok = true;
     } finally {
-      this.settle(offset, data.length, started, data);
+      this.settle(offset, data.length, started, ok);
     }
   }
 
@@ -105,7 +113,7 @@ export class SectorCache implements BlockDevice {
     try {
       await this.track(() => this.lower.trim(offset, length));
     } finally {
-      this.settle(offset, length, started);
+      this.settle(offset, length, started, false);
     }
   }
 
@@ -114,7 +122,7 @@ export class SectorCache implements BlockDevice {
     try {
       await this.track(() => this.lower.writeZeroes(offset, length, fua));
     } finally {
-      this.settle(offset, length, started);
+      this.settle(offset, length, started, false);
     }
   }
 
@@ -127,7 +135,7 @@ export class SectorCache implements BlockDevice {
 
   private fromCache(offset: number, length: number, first: number, last: number): Buffer | undefined {
     for (let b = first; b <= last; b++) if (!this.lru.has(b)) return undefined;
-    const out = Buffer.allocUnsafe(length);
+    const out = requestBuffers.acquire(length);
     for (let b = first; b <= last; b++) {
       const slotStart = (this.lru.get(b) as number) * this.blockSize;
       const blockStart = b * this.blockSize;
@@ -138,32 +146,37 @@ export class SectorCache implements BlockDevice {
     return out;
   }
 
-  /** Drops the blocks a write-type call touches and stamps them; returns the new epoch. */
+  /** Drops the blocks a write-type call touches, stamps them and marks them pending; returns the new epoch. */
   private invalidate(offset: number, length: number): number {
     const e = ++this.epoch;
     this.forBlocks(offset, length, (b) => {
       this.drop(b);
       this.touched.set(b, e);
+      this.pending.set(b, (this.pending.get(b) ?? 0) + 1);
     });
     return e;
   }
 
+  /** Write-through, done before the write is sent: the device below may own `data` after. */
+  private storeWholeBlocks(offset: number, data: Buffer): void {
+    const first = Math.ceil(offset / this.blockSize);
+    const end = Math.floor((offset + data.length) / this.blockSize);
+    for (let b = first; b < end; b++) this.store(b, data, b * this.blockSize - offset);
+  }
+
   /**
-   * After a write-type call finished: stamp its blocks again (so reads that raced with it do
-   * not cache what they saw) and drop them, except whole blocks of a write that no other call
-   * touched meanwhile, which go into the cache (write-through).
+   * After a write-type call finished: stamp its blocks again and clear its pending mark. Blocks
+   * it stored stay only if it succeeded and no other call touched them meanwhile.
    */
-  private settle(offset: number, length: number, started: number, data?: Buffer): void {
+  private settle(offset: number, length: number, started: number, keep: boolean): void {
     const e = ++this.epoch;
     this.forBlocks(offset, length, (b) => {
       const current = this.touched.get(b) === started;
       this.touched.set(b, e);
-      const at = b * this.blockSize - offset;
-      if (data && current && at >= 0 && at + this.blockSize <= length) {
-        this.store(b, data, at);
-      } else {
-        this.drop(b);
-      }
+      const n = this.pending.get(b)! - 1;
+      if (n === 0) this.pending.delete(b);
+      else this.pending.set(b, n);
+      if (!(keep && current)) this.drop(b);
     });
     if (this.inFlight === 0) this.touched.clear();
   }

@@ -11,6 +11,7 @@
  * which sectors are unused, as in cryptsetup). See DESIGN.md "Data path rules".
  */
 import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from '../block/block-device.js';
+import { requestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
 import { createXtsCipher, type XtsCipher, type XtsEngineName } from './xts-cipher.js';
 import { checkSectorSize } from './xts-args.js';
@@ -103,7 +104,7 @@ export class EncryptedDevice implements BlockDevice {
     }
   }
 
-  async write(offset: number, data: Buffer, fua = false): Promise<void> {
+  async write(offset: number, data: Buffer, fua = false, owned = false): Promise<void> {
     this.checkOpen();
     checkWritable(this, 'write');
     checkRange(this.size, offset, data.length, 'write');
@@ -114,7 +115,7 @@ export class EncryptedDevice implements BlockDevice {
     const lock = this.locks.acquire(s0, s1, true);
     try {
       if (lock.ready) await lock.ready;
-      await this.writeLocked(offset, data, fua);
+      await this.writeLocked(offset, data, fua, owned);
     } finally {
       lock.release();
     }
@@ -207,8 +208,13 @@ export class EncryptedDevice implements BlockDevice {
     else await c.decryptAsync(buf, t, this.sectorSize);
   }
 
-  /** Writes plaintext `data` at `offset`; the caller holds the lock on its sectors. */
-  private async writeLocked(offset: number, data: Buffer, fua: boolean): Promise<void> {
+  /**
+   * Writes plaintext `data` at `offset`; the caller holds the lock on its sectors. An owned
+   * buffer of whole sectors is encrypted in place; otherwise the ciphertext goes into a pooled
+   * buffer. Either way the lower device is given the ciphertext (owned), so no copy of it is
+   * made below (the remote client keeps it for replay until a flush).
+   */
+  private async writeLocked(offset: number, data: Buffer, fua: boolean, owned = false): Promise<void> {
     const ss = this.sectorSize;
     const end = offset + data.length;
     const s0 = Math.floor(offset / ss);
@@ -217,9 +223,12 @@ export class EncryptedDevice implements BlockDevice {
     const headPartial = offset % ss !== 0;
     const tailPartial = end % ss !== 0;
     let buf: Buffer;
-    if (!headPartial && !tailPartial) {
-      // Never encrypt the caller's buffer in place: the NBD server may still own it.
-      buf = Buffer.allocUnsafe(data.length);
+    if (!headPartial && !tailPartial && owned) {
+      buf = data;
+      await this.crypt(true, buf, s0);
+    } else if (!headPartial && !tailPartial) {
+      // A borrowed buffer is never encrypted in place: its owner may still use it.
+      buf = requestBuffers.acquire(data.length);
       if (this.encryptInto) {
         await this.encryptInto(data, buf, this.tweak(s0), ss, data.length <= SYNC_MAX);
       } else {
@@ -231,14 +240,17 @@ export class EncryptedDevice implements BlockDevice {
       if (count <= 2) {
         buf = await this.readSectors(s0, count);
       } else {
-        buf = Buffer.allocUnsafe(count * ss);
+        buf = requestBuffers.acquire(count * ss);
         const [head, tail] = await Promise.all([headPartial ? this.readSectors(s0, 1) : undefined, tailPartial ? this.readSectors(s1 - 1, 1) : undefined]);
         head?.copy(buf, 0);
         tail?.copy(buf, (count - 1) * ss);
+        requestBuffers.release(head);
+        requestBuffers.release(tail);
       }
       data.copy(buf, offset - s0 * ss);
+      if (owned) requestBuffers.release(data);
       await this.crypt(true, buf, s0);
     }
-    await this.lower.write(this.dataOffset + s0 * ss, buf, fua);
+    await this.lower.write(this.dataOffset + s0 * ss, buf, fua, true);
   }
 }

@@ -6,6 +6,7 @@
  * Spec: ../shared/reference/nbd-protocol.md §4.
  */
 import type { Duplex } from 'node:stream';
+import { requestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
 import { decodeSimpleReply, writeRequestHeader } from './codec.js';
 import { Cmd, REQUEST_HEADER_SIZE, SIMPLE_REPLY_MAGIC, SIMPLE_REPLY_SIZE } from './protocol.js';
@@ -212,7 +213,7 @@ export class NbdConnection {
       }
       this.rx = req.dest
         ? { req, buf: req.dest, base: req.destOffset ?? 0, have: 0 }
-        : { req, buf: Buffer.allocUnsafe(req.length), base: 0, have: 0 };
+        : { req, buf: requestBuffers.acquire(req.length), base: 0, have: 0 };
     }
   }
 }

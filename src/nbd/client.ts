@@ -10,6 +10,7 @@
  */
 import type { BlockCaps, BlockDevice } from '../block/block-device.js';
 import { checkRange, checkWritable } from '../block/block-device.js';
+import { requestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError, isNbdcryptError } from '../errors.js';
 import { log } from '../log.js';
 import type { Transport } from '../transport/transport.js';
@@ -47,6 +48,11 @@ interface Op extends WireRequest {
   settled: boolean;
   /** Whether the acknowledgement goes into the replay log. */
   logged: boolean;
+  /**
+   * Who owns `data`: 'caller' (borrowed: copied if kept after the reply), 'given' (ours to
+   * keep, but other ops share its memory, so never released), 'ours' (released when done).
+   */
+  dataOwner: DataOwner;
   /** The connection it was last sent on. */
   conn?: NbdConnection;
   resolve(payload: Buffer | undefined): void;
@@ -54,6 +60,7 @@ interface Op extends WireRequest {
 }
 
 export type LinkState = 'up' | 'recovering' | 'failed' | 'closed';
+type DataOwner = 'caller' | 'given' | 'ours';
 
 const errnoNames: Record<number, string> = { 1: 'EPERM', 5: 'EIO', 12: 'ENOMEM', 22: 'EINVAL', 28: 'ENOSPC', 75: 'EOVERFLOW', 95: 'ENOTSUP', 108: 'ESHUTDOWN' };
 
@@ -68,7 +75,7 @@ export class NbdClient implements BlockDevice {
   private readonly replay = new ReplayLog();
   private state: LinkState = 'up';
   private failure: Error | undefined;
-  private forcedFlush: Promise<void> | undefined;
+  private logFlush: Promise<void> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly ioTimeoutMs: number;
   private readonly replayLimit: number;
@@ -170,7 +177,7 @@ export class NbdClient implements BlockDevice {
     return this.readAligned(offset, length);
   }
 
-  async write(offset: number, data: Buffer, fua = false): Promise<void> {
+  async write(offset: number, data: Buffer, fua = false, owned = false): Promise<void> {
     checkRange(this.size, offset, data.length, 'write');
     checkWritable(this, 'write');
     this.checkOpen();
@@ -178,13 +185,14 @@ export class NbdClient implements BlockDevice {
     const a = this.align(offset, data.length);
     if (a.offset !== offset || a.length !== data.length) {
       // Read-modify-write for a remote whose minimum block size we would otherwise break.
-      const whole = Buffer.from(await this.readAligned(a.offset, a.length));
+      const whole = await this.readAligned(a.offset, a.length);
       data.copy(whole, offset - a.offset);
-      return this.write(a.offset, whole, fua);
+      if (owned) requestBuffers.release(data);
+      return this.write(a.offset, whole, fua, true);
     }
     await this.roomInReplayLog();
     const useFua = fua && this.caps.fua;
-    await this.splitAndRun(Cmd.WRITE, offset, data.length, useFua ? CF.FUA : 0, data);
+    await this.splitAndRun(Cmd.WRITE, offset, data.length, useFua ? CF.FUA : 0, data, owned);
     if (fua && !useFua && this.caps.flush) await this.flush();
   }
 
@@ -268,7 +276,7 @@ export class NbdClient implements BlockDevice {
 
   private async readAligned(offset: number, length: number): Promise<Buffer> {
     if (length <= this.maxChunk) return (await this.submit({ type: Cmd.READ, flags: 0, offset, length }))!;
-    const dest = Buffer.allocUnsafe(length);
+    const dest = requestBuffers.acquire(length);
     const parts: Promise<Buffer | undefined>[] = [];
     for (let at = 0; at < length; at += this.maxChunk) {
       parts.push(this.submit({ type: Cmd.READ, flags: 0, offset: offset + at, length: Math.min(this.maxChunk, length - at), dest, destOffset: at }));
@@ -277,27 +285,45 @@ export class NbdClient implements BlockDevice {
     return dest;
   }
 
-  private async splitAndRun(type: number, offset: number, length: number, flags: number, data?: Buffer): Promise<void> {
+  private async splitAndRun(type: number, offset: number, length: number, flags: number, data?: Buffer, owned = false): Promise<void> {
     const parts: Promise<Buffer | undefined>[] = [];
+    const dataOwner: DataOwner = !owned ? 'caller' : length <= this.maxChunk ? 'ours' : 'given';
     for (let at = 0; at < length; at += this.maxChunk) {
       const n = Math.min(this.maxChunk, length - at);
-      parts.push(this.submit({ type, flags, offset: offset + at, length: n, data: data && (n === data.length ? data : data.subarray(at, at + n)), logged: this.caps.flush && !(flags & CF.FUA) }));
+      const logged = this.caps.flush && !(flags & CF.FUA);
+      parts.push(this.submit({ type, flags, offset: offset + at, length: n, data: data && (n === data.length ? data : data.subarray(at, at + n)), logged, dataOwner }));
     }
     await Promise.all(parts);
   }
 
-  /** When the replay log is full, new writes wait for a flush that empties it. */
+  /**
+   * Keeps the replay log bounded without stalling the writer: at half the limit a flush starts
+   * in the background (writes go on while the remote syncs, as the kernel's dirty_background
+   * threshold does); only a full log makes new writes wait for it. A flush that waited for the
+   * full log stalled every write for a whole fdatasync of the limit's bytes.
+   */
   private async roomInReplayLog(): Promise<void> {
-    while (this.caps.flush && this.replay.bytes >= this.replayLimit) {
-      if (!this.forcedFlush) {
-        log.debug(`${this.name}: replay log holds ${this.replay.bytes} bytes; flushing before more writes`);
-        this.forcedFlush = this.flush().finally(() => (this.forcedFlush = undefined));
-      }
-      await this.forcedFlush;
+    if (!this.caps.flush) return;
+    if (this.replay.bytes >= this.replayLimit / 2) this.startLogFlush();
+    while (this.replay.bytes >= this.replayLimit) {
+      log.debug(`${this.name}: replay log holds ${this.replay.bytes} bytes; writes wait for a flush`);
+      await this.startLogFlush();
     }
   }
 
-  private submit(r: { type: number; flags: number; offset: number; length: number; data?: Buffer; dest?: Buffer; destOffset?: number; slot?: number; logged?: boolean }): Promise<Buffer | undefined> {
+  /** The flush that trims the replay log: the one in progress, else a new one. */
+  private startLogFlush(): Promise<void> {
+    if (!this.logFlush) {
+      const p = this.flush().finally(() => {
+        if (this.logFlush === p) this.logFlush = undefined;
+      });
+      p.catch(() => undefined); // nobody may wait on a background flush; recovery reports failures
+      this.logFlush = p;
+    }
+    return this.logFlush;
+  }
+
+  private submit(r: { type: number; flags: number; offset: number; length: number; data?: Buffer; dest?: Buffer; destOffset?: number; slot?: number; logged?: boolean; dataOwner?: DataOwner }): Promise<Buffer | undefined> {
     this.checkOpen();
     return new Promise((resolve, reject) => {
       // Every field spelled out (no spread, same order): one object shape for all ops keeps
@@ -313,6 +339,7 @@ export class NbdClient implements BlockDevice {
         slot: r.slot,
         conn: undefined,
         logged: r.logged ?? false,
+        dataOwner: r.dataOwner ?? 'caller',
         deadline: this.ioTimeoutMs ? Date.now() + this.ioTimeoutMs : 0,
         settled: false,
         resolve,
@@ -338,12 +365,21 @@ export class NbdClient implements BlockDevice {
       const what = ['read', 'write', 'disc', 'flush', 'trim', 'cache', 'write-zeroes'][op.type] ?? `command ${op.type}`;
       this.settle(op, new NbdcryptError('EIO', `${this.name}: remote ${what} at offset ${op.offset} length ${op.length} failed with ${errnoNames[error] ?? `error ${error}`}`));
     } else {
-      if (op.logged) this.replay.add({ type: op.type, flags: op.flags, offset: op.offset, length: op.length, data: op.data });
+      if (op.logged) this.logAcknowledged(op);
+      else if (op.dataOwner === 'ours') requestBuffers.release(op.data);
       op.settled = true;
       this.done();
       op.resolve(payload);
     }
     this.dispatch();
+  }
+
+  /** Keeps an acknowledged write for replay; a borrowed payload is copied (its owner reuses it). */
+  private logAcknowledged(op: Op): void {
+    const d = op.data;
+    const data = d && op.dataOwner === 'caller' ? requestBuffers.copyOf(d) : d;
+    const release = d !== undefined && op.dataOwner !== 'given';
+    this.replay.add({ type: op.type, flags: op.flags, offset: op.offset, length: op.length, data, release });
   }
 
   private settle(op: Op, err: Error): void {

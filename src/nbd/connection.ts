@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { NbdcryptError, isNbdcryptError } from '../errors.js';
 import { log } from '../log.js';
 import type { BlockDevice } from '../block/block-device.js';
+import { requestBuffers } from '../block/buffer-pool.js';
 import { decodeRequestHeader, encodeGreeting, writeSimpleReply } from './codec.js';
 import { handshakeStep, initialHandshakeState, type ExportInfo, type HandshakeState } from './handshake.js';
 import type { InFlightBudget } from './in-flight-budget.js';
@@ -248,7 +249,8 @@ export class Connection {
           op = dev.read(offset, h.length);
           break;
         case Cmd.WRITE:
-          op = dev.write(offset, payload!, fua);
+          // Given, not lent: the device may encrypt it in place and releases it to the pool.
+          op = dev.write(offset, payload!, fua, true);
           break;
         case Cmd.FLUSH:
           op = dev.flush();
@@ -267,23 +269,28 @@ export class Connection {
     }
     op.then(
       (data) => {
-        this.finish(cost);
+        this.finish();
         if (h.type === Cmd.READ) {
           if (!(data instanceof Buffer) || data.length !== h.length) {
             this.stats.errors++;
             log.warn(`read of ${h.length} bytes at ${offset} returned ${data instanceof Buffer ? data.length : 'no'} bytes; answering EIO`);
+            this.release(cost);
             this.reply(h.cookie, Err.EIO);
           } else {
             this.stats.bytesRead += h.length;
-            this.reply(h.cookie, 0, data);
+            // The read's bytes stay counted until its reply has left for the kernel: a client
+            // slow to read its replies must not let them pile up beyond the budget.
+            this.reply(h.cookie, 0, data, cost);
           }
         } else {
           if (h.type === Cmd.WRITE) this.stats.bytesWritten += h.length;
+          this.release(cost);
           this.reply(h.cookie, 0);
         }
       },
       (e: unknown) => {
-        this.finish(cost);
+        this.finish();
+        this.release(cost);
         this.stats.errors++;
         const modifies = h.type === Cmd.WRITE || h.type === Cmd.TRIM || h.type === Cmd.WRITE_ZEROES;
         const error = nbdErrorOf(e, modifies);
@@ -312,20 +319,39 @@ export class Connection {
     }
   }
 
-  private finish(cost: number): void {
+  private finish(): void {
     this.inFlight--;
-    this.inFlightBytes -= cost;
-    this.budget?.give(cost);
     this.stats.inFlight--;
+  }
+
+  /** Gives back a request's bytes to this connection's and the server's budget. */
+  private release(bytes: number): void {
+    if (bytes === 0) return;
+    this.inFlightBytes -= bytes;
+    this.budget?.give(bytes);
+  }
+
+  /**
+   * Once a READ reply's data has been written: its buffer goes back to the pool, its bytes to
+   * the budget, and reading resumes if that was what blocked.
+   */
+  private releaseAfterWrite(data: Buffer, bytes: number): () => void {
+    return () => {
+      requestBuffers.release(data);
+      this.release(bytes);
+      if (!this.draining && this.served && !this.blocked()) this.pump();
+    };
   }
 
   /**
    * Queues a simple reply. Replies finished in the same turn leave in one writev, but once
    * EARLY_FLUSH bytes are queued they go at once, so big reads stream while later ones copy.
+   * `dataBytes` of the budget are given back once `data` is written (or cannot be).
    */
-  private reply(cookie: bigint, error: number, data?: Buffer): void {
+  private reply(cookie: bigint, error: number, data?: Buffer, dataBytes = 0): void {
     const s = this.socket;
-    if (!s.destroyed && s.writable) {
+    if (s.destroyed || !s.writable) this.release(dataBytes);
+    else {
       if (!this.corked) {
         this.corked = true;
         s.cork();
@@ -342,9 +368,9 @@ export class Connection {
       s.write(header);
       this.corkedBytes += SIMPLE_REPLY_SIZE;
       if (data && data.length > 0) {
-        s.write(data);
+        s.write(data, this.releaseAfterWrite(data, dataBytes));
         this.corkedBytes += data.length;
-      }
+      } else this.release(dataBytes);
       if (this.corkedBytes >= EARLY_FLUSH) this.uncork();
     }
     this.afterReply();

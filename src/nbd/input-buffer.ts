@@ -1,8 +1,11 @@
 /**
  * The bytes received on a socket but not yet parsed, kept as the chunks the socket delivered.
  * `take(n)` returns a view into a chunk when the n bytes lie inside one (no copy, the common
- * case for headers and for payloads that arrived in one read) and copies exactly once otherwise.
+ * case for headers and for payloads that arrived in one read) and copies exactly once otherwise,
+ * into a buffer from the request pool (buffer-pool.ts).
  */
+import { requestBuffers } from '../block/buffer-pool.js';
+
 export class InputBuffer {
   private chunks: Buffer[] = [];
   private head = 0; // bytes of chunks[0] already consumed
@@ -60,7 +63,7 @@ export class InputBuffer {
       if (consume) this.skip(n);
       return view;
     }
-    const out = Buffer.allocUnsafe(n);
+    const out = requestBuffers.acquire(n);
     let pos = 0;
     let i = 0;
     let at = this.head;

@@ -6,6 +6,7 @@
  * drops the entries acknowledged before that flush was issued. Spec:
  * ../shared/reference/nbd-protocol.md §4 (FLUSH semantics) and §5.
  */
+import { requestBuffers } from '../block/buffer-pool.js';
 
 export interface LoggedWrite {
   /** Acknowledgement sequence number (monotonic). */
@@ -14,8 +15,10 @@ export interface LoggedWrite {
   flags: number;
   offset: number;
   length: number;
-  /** WRITE payload. Held by reference: callers must not modify a buffer after write() resolved. */
+  /** WRITE payload, owned by the log. */
   data?: Buffer;
+  /** Give `data` back to requestBuffers when the entry is dropped (false: other entries share it). */
+  release?: boolean;
 }
 
 export class ReplayLog {
@@ -42,7 +45,9 @@ export class ReplayLog {
   /** Forgets every entry with seq ≤ `seq` (they are durable now). */
   dropThrough(seq: number): void {
     while (this.head < this.entries.length && this.entries[this.head]!.seq <= seq) {
-      this.bytes -= this.entries[this.head]!.data?.length ?? 0;
+      const e = this.entries[this.head]!;
+      this.bytes -= e.data?.length ?? 0;
+      if (e.release) requestBuffers.release(e.data);
       this.entries[this.head] = undefined as unknown as LoggedWrite; // release the payload
       this.head++;
     }

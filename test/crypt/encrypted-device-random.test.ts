@@ -80,7 +80,8 @@ async function runRandom(opts: { ops: number; sectorSize: number; sectors: numbe
     } else if (kind < 0.93) {
       const d = randomBytes(len);
       d.copy(model, off);
-      p = dev.write(off, d, rnd() < 0.1);
+      // Half the writes give their buffer away, as the NBD server does (encrypted in place).
+      p = dev.write(off, d, rnd() < 0.1, rnd() < 0.5);
     } else if (kind < 0.98) {
       model.fill(0, off, off + len);
       p = dev.writeZeroes(off, len);

@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setIoFlusher } from '../../crypt/native-engine.js';
+import { startHeapGuard } from '../heap-guard.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
 import { NbdClient } from '../../nbd/client.js';
@@ -198,7 +199,7 @@ const SERVE_IN_FLIGHT_BYTES = 32 * 2 ** 20;
  * times the per-connection limit (plaintext plus ciphertext of each) broke the memory budget
  * of 150 MiB plus the cache (issue 6; bench/memory.ts).
  */
-const SERVE_TOTAL_IN_FLIGHT_BYTES = 48 * 2 ** 20;
+const SERVE_TOTAL_IN_FLIGHT_BYTES = 24 * 2 ** 20;
 /** Default --replay-limit for serve: unflushed ciphertext kept for replay lives in RAM. */
 const SERVE_REPLAY_LIMIT = 32 * 2 ** 20;
 
@@ -236,6 +237,7 @@ export async function serve(o: ServeOptions, hooks: ServeHooks = {}): Promise<nu
     maxTotalInFlightBytes: o.unencrypted ? undefined : SERVE_TOTAL_IN_FLIGHT_BYTES,
   });
   const stats = new StatsReporter({ server: server.stats, cache: stack.cache, client: stack.client });
+  const stopHeapGuard = startHeapGuard();
   try {
     let listen = o.listen;
     if (listen.length === 0) {
@@ -260,6 +262,7 @@ export async function serve(o: ServeOptions, hooks: ServeHooks = {}): Promise<nu
     log.info(`${sig}: finishing requests in flight and closing`);
   } finally {
     stats.stop();
+    stopHeapGuard();
     // The kernel must let go first: detaching flushes its dirty pages through us.
     if (attached) await attached.detach();
     await server.close();

@@ -10,7 +10,7 @@
  *      write of nbdcrypt with several connections vs the single-connection ssh -L path.
  * Then the issue's targets with the measured ratios. Peers: ../shared/reference/peers.md.
  * Run: npm run build && node dist/bench/e2e-compare.js [--seconds N] [--depths 1,16,64] [--rounds N]
- *      [--size 1G] [--wan-delay-ms 25] [--wan-rate 250M] [--wan-connections 8] [--json]
+ *      [--size 1G] [--wan-delay-ms 25] [--wan-rate 250M] [--wan-connections 16] [--json]
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
@@ -33,7 +33,7 @@ const { values: v } = parseArgs({
     size: { type: 'string', default: '1G' },
     'wan-delay-ms': { type: 'string', default: '25' },
     'wan-rate': { type: 'string', default: '250M' },
-    'wan-connections': { type: 'string', default: '8' },
+    'wan-connections': { type: 'string', default: '16' },
     'wan-seconds': { type: 'string', default: '8' },
     sections: { type: 'string', default: 'file,ssh,wan' },
     rounds: { type: 'string', default: '2' },

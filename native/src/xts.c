@@ -32,6 +32,9 @@
 #include <openssl/evp.h>
 #include <openssl/provider.h>
 
+#include "page-cache-io.h"
+#include "write-batch.h"
+
 #ifdef __linux__
 #include <sys/prctl.h>
 #ifndef PR_SET_IO_FLUSHER
@@ -452,6 +455,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"path", NULL, path_js, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  if (register_page_cache_io(env, exports) != napi_ok) return NULL;
+  if (register_write_batch(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

@@ -24,6 +24,11 @@ export interface NativeAddon {
   cryptSync(h: KeyHandle, encrypt: boolean, src: Uint8Array, dst: Uint8Array, firstSector: number, sectorSize: number): void;
   cryptAsync(h: KeyHandle, encrypt: boolean, src: Uint8Array, dst: Uint8Array, firstSector: number, sectorSize: number): Promise<void>;
   setIoFlusher(): string | undefined;
+  /** preadv2/pwritev2 with RWF_NOWAIT (native/src/page-cache-io.c): bytes moved, or -errno. */
+  preadNoWait(fd: number, buf: Uint8Array, offset: number): number;
+  pwriteNoWait(fd: number, buf: Uint8Array, offset: number): number;
+  /** pwrite of each buffer at its offset, in order, in one thread-pool job (native/src/write-batch.c): bytes or -errno each. */
+  pwriteBatch(fd: number, buffers: Uint8Array[], offsets: number[]): Promise<number[]>;
   opensslVersion(): string;
   /** 'provider' (fast loop over the provider's dispatch table) or 'evp' (fallback). */
   path(): 'provider' | 'evp';

@@ -196,8 +196,9 @@ function attachHints(address: string, name: string): string[] {
 const SERVE_IN_FLIGHT_BYTES = 32 * 2 ** 20;
 /**
  * The same over all connections together: nbdcopy and `nbd-client -C 4` open four, and four
- * times the per-connection limit (plaintext plus ciphertext of each) broke the memory budget
- * of 150 MiB plus the cache (issue 6; bench/memory.ts).
+ * times the per-connection limit broke the memory budget of 150 MiB plus the cache (issue 6;
+ * bench/memory.ts). A READ's bytes count until its reply is written. 24 MiB kept nbdcopy's
+ * throughput over ssh (48 MiB: no faster) and its peak RSS near the budget.
  */
 const SERVE_TOTAL_IN_FLIGHT_BYTES = 24 * 2 ** 20;
 /** Default --replay-limit for serve: unflushed ciphertext kept for replay lives in RAM. */

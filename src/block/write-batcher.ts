@@ -1,0 +1,51 @@
+/**
+ * Small positional writes gathered per event-loop turn and written by one thread-pool job
+ * (the native pwriteBatch, native/src/write-batch.c). Node's fs.write costs a pool round trip
+ * each, more than a 4 KiB pwrite itself; the writes a client pipelines arrive in one turn, so
+ * one round trip serves them all. Writes run in the order they were queued. Without the addon
+ * (or with NBDCRYPT_WRITE_BATCH=0) FileDevice uses fs.write alone.
+ */
+import { loadNative, type NativeAddon } from '../crypt/native-engine.js';
+
+/** Writes up to this size are batched; larger ones keep their own pool job (the copy dominates). */
+export const BATCH_MAX_BYTES = 128 * 1024;
+
+interface Queued {
+  buf: Buffer;
+  offset: number;
+  resolve(result: number): void;
+}
+
+export class WriteBatcher {
+  private queue: Queued[] = [];
+
+  private constructor(
+    private readonly fd: number,
+    private readonly addon: NativeAddon,
+  ) {}
+
+  /** A batcher for `fd`, or undefined when the addon is unavailable or batching is turned off. */
+  static for(fd: number): WriteBatcher | undefined {
+    if (process.env.NBDCRYPT_WRITE_BATCH === '0') return undefined;
+    const a = loadNative();
+    return a && typeof a.pwriteBatch === 'function' ? new WriteBatcher(fd, a) : undefined;
+  }
+
+  /** Bytes written (possibly fewer than asked), or -errno: the caller retries with fs.write. */
+  write(buf: Buffer, offset: number): Promise<number> {
+    return new Promise((resolve) => {
+      this.queue.push({ buf, offset, resolve });
+      // After the microtasks of this turn, so every write the turn produces joins the batch.
+      if (this.queue.length === 1) process.nextTick(() => this.submit());
+    });
+  }
+
+  private submit(): void {
+    const batch = this.queue;
+    this.queue = [];
+    this.addon.pwriteBatch(this.fd, batch.map((q) => q.buf), batch.map((q) => q.offset)).then(
+      (results) => batch.forEach((q, i) => q.resolve(results[i] ?? -1)),
+      () => batch.forEach((q) => q.resolve(-1)),
+    );
+  }
+}

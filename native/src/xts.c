@@ -14,6 +14,8 @@
  * init/cipher functions, taken from its public dispatch table (OSSL_PROVIDER_query_operation,
  * core_dispatch.h) — the same functions EVP calls. If that table cannot be found, the EVP
  * path is used; both give the same bytes.
+ * The same addon carries setIoFlusher (below), the page-cache reads of page-cache-io.c and the
+ * batched writes of write-batch.c, so there is one native build.
  * Spec: IEEE Std 1619-2018; OpenSSL EVP_EncryptInit(3).
  */
 #include <errno.h>

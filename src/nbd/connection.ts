@@ -171,9 +171,13 @@ export class Connection {
     );
   }
 
-  /** Resumes parsing once the server-wide budget has room again. */
+  /**
+   * Resumes parsing once the server-wide budget has room again. pump() re-registers us if
+   * another connection woken first has spent the budget again; returning early here instead
+   * lost the wake-up and left this connection paused for good (nbdcopy hung at 16 MiB).
+   */
   private readonly wake = (): void => {
-    if (!this.draining && this.served && !this.blocked()) this.pump();
+    if (!this.draining && this.served) this.pump();
   };
 
   /** Parses and dispatches every complete request buffered, unless back-pressure says wait. */

@@ -48,6 +48,10 @@ const wanDelay = Number(v['wan-delay-ms']);
 const wanRate = parseSize(v['wan-rate']!, '--wan-rate');
 const wanConns = Number(v['wan-connections']);
 const rounds = Number(v.rounds);
+const wanWorkloads: Workload[] = [
+  { pattern: 'seq-write', blockSize: 1 << 20, queueDepth: 16 },
+  { pattern: 'seq-read', blockSize: 1 << 20, queueDepth: 16 },
+];
 
 const fio = checkFio();
 const loadGenerator = `${runTool(fio, ['--version']).trim()} ioengine=nbd, one connection per row`;
@@ -142,19 +146,15 @@ try {
       { name: 'nbdcrypt', description: `nbdcrypt serve ssh:// --connections ${wanConns}, through the WAN proxy`, uri: nbdcrypt.uri },
       { name: 'ssh-tunnel', description: "nbd-server through one 'ssh -N -L' connection, through the WAN proxy, no encryption", uri: `nbd://127.0.0.1:${tun.port}/disk`, region },
     ];
-    const w: Workload[] = [
-      { pattern: 'seq-write', blockSize: 1 << 20, queueDepth: 16 },
-      { pattern: 'seq-read', blockSize: 1 << 20, queueDepth: 16 },
-    ];
     say(`C. WAN: ${wanDelay} ms each way, ${(wanRate / 1e6).toFixed(0)} MB/s cap, in front of sshd`);
-    reports.wan = await measure(rows, w, Number(v['wan-seconds']), nbdcrypt.engine, loadGenerator, rounds);
+    reports.wan = await measure(rows, wanWorkloads, Number(v['wan-seconds']), nbdcrypt.engine, loadGenerator, rounds);
     for (const s of [nbdcrypt, tun, proxy]) await s.stop();
   }
 
   if (v.json) process.stdout.write(`${JSON.stringify({ reports, extra, targets: targets() }, null, 2)}\n`);
   else {
     for (const [name, r] of Object.entries(reports)) {
-      const w = name === 'wan' ? [{ pattern: 'seq-write', blockSize: 1 << 20, queueDepth: 16 }, { pattern: 'seq-read', blockSize: 1 << 20, queueDepth: 16 }] as Workload[] : standardWorkloads(depths);
+      const w = name === 'wan' ? wanWorkloads : standardWorkloads(depths);
       process.stdout.write(`\n== ${name} ==\n${formatTable(r, w, 'nbdcrypt')}`);
     }
     if (extra.rawChannelReadMbps !== undefined) process.stdout.write(`\none raw ssh2 channel: read ${extra.rawChannelReadMbps.toFixed(0)} MB/s, write ${extra.rawChannelWriteMbps!.toFixed(0)} MB/s\n`);

@@ -73,31 +73,26 @@ function rawRead(c: InstanceType<typeof ssh2.Client>, bytes: number): Promise<vo
   });
 }
 
-async function nbdWrite(dev: NbdClient, bytes: number, depth = 32): Promise<void> {
-  const chunk = randomBytes(MiB);
+/** Runs `op` on every MiB of the first `bytes`, `depth` at a time, in order of offset. */
+async function eachMiB(bytes: number, op: (at: number) => Promise<unknown>, depth = 32): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < bytes) {
       const at = next;
       next += MiB;
-      await dev.write(at, chunk);
+      await op(at);
     }
   };
   await Promise.all(Array.from({ length: depth }, worker));
+}
+
+async function nbdWrite(dev: NbdClient, bytes: number): Promise<void> {
+  const chunk = randomBytes(MiB);
+  await eachMiB(bytes, (at) => dev.write(at, chunk));
   await dev.flush();
 }
 
-async function nbdRead(dev: NbdClient, bytes: number, depth = 32): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < bytes) {
-      const at = next;
-      next += MiB;
-      await dev.read(at, MiB);
-    }
-  };
-  await Promise.all(Array.from({ length: depth }, worker));
-}
+const nbdRead = (dev: NbdClient, bytes: number): Promise<void> => eachMiB(bytes, (at) => dev.read(at, MiB));
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { size: { type: 'string', default: '256M' }, cipher: { type: 'string', default: 'aes128-gcm@openssh.com' }, rounds: { type: 'string', default: '3' } } });

@@ -15,9 +15,15 @@ import { NbdcryptError } from '../errors.js';
 import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from './block-device.js';
 import { requestBuffers } from './buffer-pool.js';
 import { pageCacheIo, type PageCacheIo } from './page-cache-io.js';
-import { BATCH_MAX_BYTES, WriteBatcher } from './write-batcher.js';
+import { WriteBatcher } from './write-batcher.js';
 
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
+/**
+ * Transfers up to this size take the shortcuts: the page cache on the event loop, small writes
+ * batched into one pool job. Larger ones get a pool job each, so their copies run off the event
+ * loop and in parallel.
+ */
+const SMALL_IO_BYTES = 128 * 1024;
 
 export interface FileDeviceOptions {
   readOnly?: boolean;
@@ -76,7 +82,7 @@ export class FileDevice implements BlockDevice {
     this.checkOpen();
     checkRange(this.size, offset, length, 'read');
     const buf = requestBuffers.acquire(length);
-    let done = (length > 0 && this.nowait?.read(this.fh.fd, buf, offset)) || 0;
+    let done = (length > 0 && length <= SMALL_IO_BYTES && this.nowait?.read(this.fh.fd, buf, offset)) || 0;
     while (done < length) {
       const bytesRead = await new Promise<number>((resolve, reject) =>
         fsRead(this.fh.fd, buf, done, length - done, offset + done, (e, n) => (e ? reject(e) : resolve(n))),
@@ -127,8 +133,9 @@ export class FileDevice implements BlockDevice {
   }
 
   private async writeAll(offset: number, data: Buffer): Promise<void> {
-    let done = (data.length > 0 && this.nowait?.write(this.fh.fd, data, offset)) || 0;
-    if (done < data.length && this.batcher && data.length <= BATCH_MAX_BYTES) {
+    const small = data.length > 0 && data.length <= SMALL_IO_BYTES;
+    let done = (small && this.nowait?.write(this.fh.fd, data, offset)) || 0;
+    if (done < data.length && small && this.batcher) {
       // A negative result (an error) leaves the write to fs.write, which reports it in Node's words.
       done += Math.max(0, await this.batcher.write(done === 0 ? data : data.subarray(done), offset + done));
     }

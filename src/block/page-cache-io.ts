@@ -16,9 +16,6 @@ export interface PageCacheIo {
   write(fd: number, buf: Buffer, offset: number): number | undefined;
 }
 
-/** Transfers above this size go to the thread pool, whose copy then runs off the event loop. */
-export const NOWAIT_MAX_BYTES = 128 * 1024;
-
 /**
  * The non-blocking I/O for one file, or undefined without the addon. After an error other
  * than EAGAIN (no RWF_NOWAIT support, say) that direction answers undefined for good: the
@@ -32,7 +29,7 @@ export function pageCacheIo(): PageCacheIo | undefined {
   // (EOPNOTSUPP) by filesystems that support RWF_NOWAIT reads, ext4 on Linux 6.x among them.
   const usable = { read: true, write: true };
   const attempt = (dir: 'read' | 'write', fd: number, buf: Buffer, offset: number): number | undefined => {
-    if (!usable[dir] || buf.length > NOWAIT_MAX_BYTES) return undefined;
+    if (!usable[dir]) return undefined;
     const r = dir === 'read' ? a.preadNoWait(fd, buf, offset) : a.pwriteNoWait(fd, buf, offset);
     if (r >= 0) return r;
     if (r !== -constants.errno.EAGAIN) usable[dir] = false;

@@ -7,9 +7,6 @@
  */
 import { loadNative, type NativeAddon } from '../crypt/native-engine.js';
 
-/** Writes up to this size are batched; larger ones keep their own pool job (the copy dominates). */
-export const BATCH_MAX_BYTES = 128 * 1024;
-
 interface Queued {
   buf: Buffer;
   offset: number;

@@ -295,9 +295,9 @@ export class NbdClient implements BlockDevice {
   private async splitAndRun(type: number, offset: number, length: number, flags: number, data?: Buffer, owned = false): Promise<void> {
     const parts: Promise<Buffer | undefined>[] = [];
     const dataOwner: DataOwner = !owned ? 'caller' : length <= this.maxChunk ? 'ours' : 'given';
+    const logged = this.caps.flush && !(flags & CF.FUA);
     for (let at = 0; at < length; at += this.maxChunk) {
       const n = Math.min(this.maxChunk, length - at);
-      const logged = this.caps.flush && !(flags & CF.FUA);
       parts.push(this.submit({ type, flags, offset: offset + at, length: n, data: data && (n === data.length ? data : data.subarray(at, at + n)), logged, dataOwner }));
     }
     await Promise.all(parts);

@@ -343,7 +343,7 @@ export class Connection {
     return () => {
       requestBuffers.release(data);
       this.release(bytes);
-      if (!this.draining && this.served && !this.blocked()) this.pump();
+      this.wake();
     };
   }
 

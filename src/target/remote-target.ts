@@ -39,15 +39,19 @@ export interface RemoteTargetOptions {
   askPassword?: (prompt: string) => Promise<string | undefined>;
 }
 
-/** Builds the transport for a remote target URI (exported for benchmarks and tests). */
-export function remoteTransport(spec: string, opts: RemoteTargetOptions = {}): { transport: Transport; exportName: string; ssh: boolean } {
+/**
+ * Builds the transport for a remote target URI (exported for benchmarks and tests), with the
+ * number of NBD connections to open over it: 4 over ssh2 by default, 1 otherwise (with
+ * ssh+cmd each connection is its own `ssh` process and login, unless ControlMaster).
+ */
+export function remoteTransport(spec: string, opts: RemoteTargetOptions = {}): { transport: Transport; exportName: string; connections: number } {
   const t = parseTargetUri(spec);
   const connectTimeoutMs = opts.connectTimeout !== undefined ? opts.connectTimeout * 1000 : undefined;
   switch (t.kind) {
     case 'nbd':
-      return { transport: tcpTransport({ host: t.host, port: t.port, connectTimeoutMs }), exportName: t.exportName, ssh: false };
+      return { transport: tcpTransport({ host: t.host, port: t.port, connectTimeoutMs }), exportName: t.exportName, connections: opts.connections ?? 1 };
     case 'nbd+unix':
-      return { transport: unixTransport({ path: t.socket, connectTimeoutMs }), exportName: t.exportName, ssh: false };
+      return { transport: unixTransport({ path: t.socket, connectTimeoutMs }), exportName: t.exportName, connections: opts.connections ?? 1 };
     case 'ssh':
     case 'ssh+cmd': {
       const common = {
@@ -61,22 +65,19 @@ export function remoteTransport(spec: string, opts: RemoteTargetOptions = {}): {
         identity: opts.identity,
         connectTimeoutMs,
       };
-      const transport =
-        t.kind === 'ssh+cmd' || opts.sshCommand
-          ? sshCommandTransport(common)
-          : new SshTransport({ ...common, channelWindow: windowForChannels(opts.connections ?? 4), ciphers: opts.ciphers, keepaliveIntervalMs: opts.keepaliveInterval, askPassphrase: opts.askPassphrase, askPassword: opts.askPassword });
-      return { transport, exportName: t.exportName, ssh: true };
+      if (t.kind === 'ssh+cmd' || opts.sshCommand) return { transport: sshCommandTransport(common), exportName: t.exportName, connections: opts.connections ?? 1 };
+      const connections = opts.connections ?? 4;
+      const transport = new SshTransport({ ...common, channelWindow: windowForChannels(connections), ciphers: opts.ciphers, keepaliveIntervalMs: opts.keepaliveInterval, askPassphrase: opts.askPassphrase, askPassword: opts.askPassword });
+      return { transport, exportName: t.exportName, connections };
     }
   }
 }
 
 export async function openRemoteTarget(spec: string, opts: RemoteTargetOptions = {}): Promise<NbdClient> {
-  const { transport, exportName, ssh } = remoteTransport(spec, opts);
-  // ssh+cmd: each connection is its own `ssh` process (and login, unless ControlMaster), so one by default.
-  const viaOpenSsh = spec.startsWith('ssh+cmd:') || opts.sshCommand === true;
+  const { transport, exportName, connections } = remoteTransport(spec, opts);
   try {
     return await NbdClient.connect(transport, exportName, {
-      connections: opts.connections ?? (ssh && !viaOpenSsh ? 4 : 1),
+      connections,
       ioTimeout: opts.ioTimeout,
       replayLimit: opts.replayLimit,
       readOnly: opts.readOnly,

@@ -113,7 +113,6 @@ export function knownKeyTypes(entries: KnownHostsEntry[], host: string, port: nu
 
 export function checkHostKey(entries: KnownHostsEntry[], host: string, port: number, blob: Buffer): HostKeyVerdict {
   const name = knownHostName(host, port);
-  const type = keyTypeOf(blob);
   const b64 = blob.toString('base64');
   let changed: number | undefined;
   let ok = false;
@@ -137,16 +136,18 @@ export interface VerifyOptions {
   host: string;
   port: number;
   acceptNew: boolean;
+  /** The file's content when the caller has just read it (one read per connection). */
+  knownText?: string;
 }
 
 /** Checks a server's host key blob; appends it when new and accept-new is on; throws EHOSTKEY otherwise. */
 export function verifyHostKey(blob: Buffer, o: VerifyOptions): void {
-  const text = existsSync(o.knownHostsPath) ? readFileSync(o.knownHostsPath, 'utf8') : '';
+  const text = o.knownText ?? (existsSync(o.knownHostsPath) ? readFileSync(o.knownHostsPath, 'utf8') : '');
   const v = checkHostKey(parseKnownHosts(text), o.host, o.port, blob);
+  if (v.status === 'ok') return;
   const fp = fingerprint(blob);
   const line = knownHostsLine(o.host, o.port, blob);
   const who = knownHostName(o.host, o.port);
-  if (v.status === 'ok') return;
   if (v.status === 'revoked') {
     throw new NbdcryptError('EHOSTKEY', `the ${keyTypeOf(blob)} host key of ${who} (${fp}) is marked @revoked in ${o.knownHostsPath}:${v.line}; refusing to connect`);
   }

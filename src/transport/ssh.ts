@@ -185,7 +185,7 @@ export class SshTransport implements Transport {
         },
         hostVerifier: (key: Buffer): boolean => {
           try {
-            verifyHostKey(key, { knownHostsPath: this.knownHostsPath, host: this.hostName, port: this.port, acceptNew: this.acceptNew });
+            verifyHostKey(key, { knownHostsPath: this.knownHostsPath, host: this.hostName, port: this.port, acceptNew: this.acceptNew, knownText });
             return true;
           } catch (e) {
             hostKeyError = e as NbdcryptError;

@@ -36,8 +36,3 @@ export function nbdinfoJson(uri: string, extra: string[] = []): NbdinfoResult {
 export function nbdinfoList(uri: string): NbdinfoResult {
   return nbdinfoJson(uri, ['--list']);
 }
-
-/** Runs nbdinfo with any arguments; returns status and output without throwing. */
-export function nbdinfoRaw(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return run(requireTool('nbdinfo', 'libnbd-bin'), args, { timeoutMs: 30_000, allowFail: true });
-}

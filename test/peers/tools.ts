@@ -4,7 +4,7 @@
  * PID, wait for a condition with a time bound, make a scratch directory.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,8 +15,12 @@ const sbinPaths = ['/usr/sbin', '/sbin', '/usr/local/sbin'];
 export function requireTool(name: string, debianPackage: string): string {
   for (const dir of (process.env.PATH ?? '').split(':').concat(sbinPaths)) {
     const path = join(dir, name);
-    const r = spawnSync('test', ['-x', path]);
-    if (r.status === 0) return path;
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {
+      // not here; try the next directory
+    }
   }
   throw new Error(`required tool '${name}' is missing: apt-get install ${debianPackage} (.ci/run installs it)`);
 }

@@ -130,6 +130,8 @@ export function parseServeArgs(argv: string[]): ServeOptions {
   const attach = values.attach;
   if (attach !== undefined && !/^\/dev\/nbd\d+$/.test(attach)) throw new NbdcryptError('EUSAGE', `serve: --attach '${attach}' must be an NBD device such as /dev/nbd0`);
   const readOnly = values['read-only'] ?? false;
+  const targetOptions = targetOptionsFromArgs(values, readOnly);
+  targetOptions.replayLimit ??= SERVE_REPLAY_LIMIT;
   return {
     target: positionals[0]!,
     unencrypted: values.unencrypted ?? false,
@@ -143,12 +145,8 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     cacheBytes: parseSize(values.cache ?? '64M', '--cache'),
     statsInterval,
     attach,
-    targetOptions: { replayLimit: SERVE_REPLAY_LIMIT, ...definedOnly(targetOptionsFromArgs(values, readOnly)) },
+    targetOptions,
   };
-}
-
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** The BlockDevice stack to serve for these options: plaintext (--unencrypted) or LUKS2. */

@@ -26,6 +26,12 @@ export interface BlockDevice {
   /** The returned buffer is the caller's (it may modify it and release it to requestBuffers). */
   read(offset: number, length: number): Promise<Buffer>;
   /**
+   * Optional, for devices that hold their bytes in memory: the stored bytes at `offset` as a
+   * view, without a copy, or undefined when the device cannot give one for this range. The
+   * caller reads it at once (before its next await) and never modifies or keeps it.
+   */
+  peek?(offset: number, length: number): Buffer | undefined;
+  /**
    * Writes `data` at `offset`. By default `data` is borrowed: the device reads it during the
    * call, never modifies it and drops every reference before the promise settles. With
    * `owned` the caller gives it away: the device may modify or keep it and releases it to

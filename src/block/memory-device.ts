@@ -33,6 +33,16 @@ export class MemoryDevice implements BlockDevice {
     return out;
   }
 
+  /** A view into one allocated chunk; undefined if the range spans chunks or reads as zeroes. */
+  peek(offset: number, length: number): Buffer | undefined {
+    this.checkOpen();
+    checkRange(this.size, offset, length, 'read');
+    const chunk = Math.floor(offset / CHUNK);
+    const at = offset - chunk * CHUNK;
+    if (at + length > CHUNK) return undefined;
+    return this.chunks.get(chunk)?.subarray(at, at + length);
+  }
+
   async write(offset: number, data: Buffer, _fua = false, owned = false): Promise<void> {
     this.checkOpen();
     checkWritable(this, 'write');

@@ -16,7 +16,7 @@ import { NbdcryptError } from '../errors.js';
 import { createXtsCipher, type XtsCipher, type XtsEngineName } from './xts-cipher.js';
 import { checkSectorSize } from './xts-args.js';
 import { SectorLocks } from './sector-locks.js';
-import { encryptInto, type EncryptInto } from './native-engine.js';
+import { cryptInto, type CryptInto } from './native-engine.js';
 
 export interface EncryptedDeviceOptions {
   /** 64-byte volume key (copied; the caller wipes its own copy). */
@@ -47,8 +47,8 @@ export class EncryptedDevice implements BlockDevice {
   readonly caps: BlockCaps;
   private readonly lower: BlockDevice;
   private readonly cipher: XtsCipher;
-  /** The native engine's one-pass copy+encrypt, when that engine is in use. */
-  private readonly encryptInto: EncryptInto | undefined;
+  /** The native engine's one-pass copy+encrypt/decrypt, when that engine is in use. */
+  private readonly cryptInto: CryptInto | undefined;
   private readonly dataOffset: number;
   private readonly sectorSize: number;
   private readonly ivTweak: number;
@@ -69,7 +69,7 @@ export class EncryptedDevice implements BlockDevice {
     this.ivTweak = ivTweak;
     this.size = Math.floor((lower.size - opts.dataOffset) / opts.sectorSize) * opts.sectorSize;
     this.cipher = createXtsCipher(opts.key, opts.engine);
-    this.encryptInto = (this.cipher as Partial<Record<typeof encryptInto, EncryptInto>>)[encryptInto];
+    this.cryptInto = (this.cipher as Partial<Record<typeof cryptInto, CryptInto>>)[cryptInto];
     const lc = lower.caps;
     this.caps = {
       flush: lc.flush,
@@ -192,6 +192,13 @@ export class EncryptedDevice implements BlockDevice {
   /** Reads and decrypts `count` whole sectors from sector `s0`; the buffer is the caller's. */
   private async readSectors(s0: number, count: number): Promise<Buffer> {
     const ss = this.sectorSize;
+    const view = this.cryptInto && count * ss <= SYNC_MAX ? this.lower.peek?.(this.dataOffset + s0 * ss, count * ss) : undefined;
+    if (view) {
+      // Decrypt straight out of the lower device's memory: one pass instead of copy + decrypt.
+      const out = requestBuffers.acquire(view.length);
+      this.cryptInto!(false, view, out, this.tweak(s0), ss, true);
+      return out;
+    }
     const buf = await this.lower.read(this.dataOffset + s0 * ss, count * ss);
     if (buf.length !== count * ss) throw new NbdcryptError('EIO', `encrypted device: lower read returned ${buf.length} bytes, expected ${count * ss}`);
     await this.crypt(false, buf, s0);
@@ -229,8 +236,8 @@ export class EncryptedDevice implements BlockDevice {
     } else if (!headPartial && !tailPartial) {
       // A borrowed buffer is never encrypted in place: its owner may still use it.
       buf = requestBuffers.acquire(data.length);
-      if (this.encryptInto) {
-        await this.encryptInto(data, buf, this.tweak(s0), ss, data.length <= SYNC_MAX);
+      if (this.cryptInto) {
+        await this.cryptInto(true, data, buf, this.tweak(s0), ss, data.length <= SYNC_MAX);
       } else {
         data.copy(buf);
         await this.crypt(true, buf, s0);

@@ -87,14 +87,15 @@ export function setIoFlusher(): string | undefined {
 }
 
 /**
- * Native-only extra on the cipher object: encrypt `src` into `dst` (same length, not
- * overlapping) in one pass, so EncryptedDevice need not copy a write's plaintext first.
- * Sync for small buffers (`sync` true), else on the thread pool.
+ * Native-only extra on the cipher object: encrypt or decrypt `src` into `dst` (same length,
+ * not overlapping) in one pass, so EncryptedDevice need not copy a write's plaintext, or a
+ * stored ciphertext it may only look at, first. Sync for small buffers (`sync` true), else on
+ * the thread pool.
  */
-export const encryptInto = Symbol('nbdcrypt.encryptInto');
-export type EncryptInto = (src: Buffer, dst: Buffer, firstSector: number, sectorSize: number, sync: boolean) => Promise<void> | void;
+export const cryptInto = Symbol('nbdcrypt.cryptInto');
+export type CryptInto = (encrypt: boolean, src: Buffer, dst: Buffer, firstSector: number, sectorSize: number, sync: boolean) => Promise<void> | void;
 
-export function createNativeEngine(key: Buffer): XtsCipher & { [encryptInto]: EncryptInto } {
+export function createNativeEngine(key: Buffer): XtsCipher & { [cryptInto]: CryptInto } {
   const a = loadNative();
   if (!a) throw new NbdcryptError('ENOTSUP', `native cipher engine unavailable: ${loadError}; use the node engine or run 'npm rebuild'`);
   let h: KeyHandle | undefined = a.newKey(key);
@@ -113,9 +114,9 @@ export function createNativeEngine(key: Buffer): XtsCipher & { [encryptInto]: En
       if (h !== undefined) a.freeKey(h);
       h = undefined;
     },
-    [encryptInto]: (src, dst, firstSector, sectorSize, sync) => {
+    [cryptInto]: (encrypt, src, dst, firstSector, sectorSize, sync) => {
       const k = handle(src, firstSector, sectorSize);
-      return sync ? a.cryptSync(k, true, src, dst, firstSector, sectorSize) : a.cryptAsync(k, true, src, dst, firstSector, sectorSize);
+      return sync ? a.cryptSync(k, encrypt, src, dst, firstSector, sectorSize) : a.cryptAsync(k, encrypt, src, dst, firstSector, sectorSize);
     },
   };
 }

@@ -25,13 +25,14 @@ function prng(seed: number): () => number {
   };
 }
 
-async function runRandom(opts: { ops: number; sectorSize: number; sectors: number; engine: XtsEngineName; seed: number }): Promise<void> {
+async function runRandom(opts: { ops: number; sectorSize: number; sectors: number; engine: XtsEngineName; seed: number; lendViews?: boolean }): Promise<void> {
   const { sectorSize: ss, sectors } = opts;
   const rnd = prng(opts.seed);
   const dataOffset = 3 * 4096;
   const lower = new RecordingDevice(dataOffset + sectors * ss + ss - 1); // a partial sector at the end is not part of the device
   lower.record = false;
   lower.jitter = 3;
+  lower.lendViews = opts.lendViews ?? false;
   const key = randomBytes(64);
   const dev = new EncryptedDevice(lower, { key, dataOffset, sectorSize: ss, ivTweak: 5, engine: opts.engine });
   assert.equal(dev.size, sectors * ss);
@@ -99,6 +100,8 @@ async function runRandom(opts: { ops: number; sectorSize: number; sectors: numbe
   while (inflight > 0) await new Promise<void>((r) => (wake = r));
   assert.equal(failures, 0, `${failures} failures (${reads} reads); first: ${firstFailure} (seed ${opts.seed})`);
   assert.ok((await dev.read(0, size)).equals(model), 'final contents equal the model');
+  // With views lent, aligned reads decrypt straight out of the lower device's memory.
+  if (opts.lendViews) assert.ok(lower.peeks > reads / 4, `only ${lower.peeks} of ${reads} reads used a lent view`);
 
   // The lower device holds aes-xts-plain64 ciphertext of the model, sector by sector.
   const ct = await lower.mem.read(dataOffset, size);
@@ -118,8 +121,12 @@ test(`100,000 concurrent random ops, 4096-byte sectors, native engine (seed ${se
   await runRandom({ ops: 100_000, sectorSize: 4096, sectors: 48, engine: 'native', seed });
 });
 
-test(`30,000 concurrent random ops, 512-byte sectors, native engine (seed ${seed + 1})`, async () => {
-  await runRandom({ ops: 30_000, sectorSize: 512, sectors: 256, engine: 'native', seed: seed + 1 });
+test(`50,000 concurrent random ops, 4096-byte sectors, native engine, lower device lends views (seed ${seed + 3})`, async () => {
+  await runRandom({ ops: 50_000, sectorSize: 4096, sectors: 48, engine: 'native', seed: seed + 3, lendViews: true });
+});
+
+test(`30,000 concurrent random ops, 512-byte sectors, native engine, lower device lends views (seed ${seed + 1})`, async () => {
+  await runRandom({ ops: 30_000, sectorSize: 512, sectors: 256, engine: 'native', seed: seed + 1, lendViews: true });
 });
 
 test(`10,000 concurrent random ops, 4096-byte sectors, node engine (seed ${seed + 2})`, async () => {

@@ -21,6 +21,10 @@ export class RecordingDevice implements BlockDevice {
   record = true;
   /** Max event-loop turns each call waits before doing its work (0 = none). */
   jitter = 0;
+  /** Whether peek lends views of the MemoryDevice's bytes (off: the caller must read). */
+  lendViews = false;
+  /** Views lent by peek. */
+  peeks = 0;
 
   constructor(size: number, caps: Partial<BlockCaps> = {}) {
     this.mem = new MemoryDevice(size, { readOnly: caps.readOnly });
@@ -45,6 +49,12 @@ export class RecordingDevice implements BlockDevice {
     this.log({ op: 'read', offset, length });
     await this.delay();
     return this.mem.read(offset, length);
+  }
+
+  peek(offset: number, length: number): Buffer | undefined {
+    const view = this.lendViews ? this.mem.peek(offset, length) : undefined;
+    if (view) this.peeks++;
+    return view;
   }
 
   async write(offset: number, data: Buffer, fua = false): Promise<void> {

@@ -12,6 +12,7 @@
  * Spec: preadv2(2).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -61,10 +62,26 @@ static napi_value nowait(napi_env env, napi_callback_info info, io_fn fn) {
 static napi_value pread_nowait(napi_env env, napi_callback_info info) { return nowait(env, info, do_read); }
 static napi_value pwrite_nowait(napi_env env, napi_callback_info info) { return nowait(env, info, do_write); }
 
+/* fadviseRandom(fd) -> 0, or -errno: posix_fadvise(POSIX_FADV_RANDOM) over the whole file. */
+static napi_value fadvise_random(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, NULL, "fadviseRandom: expected a file descriptor");
+    return NULL;
+  }
+  int r = posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+  napi_value out;
+  napi_create_int32(env, -r, &out);
+  return out;
+}
+
 napi_status register_page_cache_io(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"preadNoWait", NULL, pread_nowait, NULL, NULL, NULL, napi_default, NULL},
     {"pwriteNoWait", NULL, pwrite_nowait, NULL, NULL, NULL, napi_default, NULL},
+    {"fadviseRandom", NULL, fadvise_random, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

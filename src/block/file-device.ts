@@ -1,7 +1,8 @@
 /**
  * A BlockDevice over a regular file or a block device, with positional reads and writes on
  * one descriptor: what the page cache can serve at once is read or written on the spot
- * (page-cache-io.ts), the rest on the libuv thread pool, so requests overlap. The FileHandle owns the descriptor
+ * (page-cache-io.ts), the rest on the libuv thread pool, so requests overlap. A regular file is
+ * opened without kernel readahead (adviseNoReadahead, page-cache-io.ts). The FileHandle owns the descriptor
  * (open, stat, fdatasync, close); the data path uses callback fs.read/fs.write on its fd,
  * which costs measurably less per 4 KiB request than FileHandle.read. flush and FUA
  * are fdatasync. Node has no fallocate(2), so TRIM cannot punch holes without native code:
@@ -14,7 +15,7 @@ import { constants, read as fsRead, write as fsWrite } from 'node:fs';
 import { NbdcryptError } from '../errors.js';
 import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from './block-device.js';
 import { requestBuffers } from './buffer-pool.js';
-import { pageCacheIo, type PageCacheIo } from './page-cache-io.js';
+import { adviseNoReadahead, pageCacheIo, type PageCacheIo } from './page-cache-io.js';
 import { WriteBatcher } from './write-batcher.js';
 
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
@@ -68,7 +69,10 @@ export class FileDevice implements BlockDevice {
     try {
       const st = await fh.stat();
       let size: number;
-      if (st.isFile()) size = st.size;
+      if (st.isFile()) {
+        size = st.size;
+        adviseNoReadahead(fh.fd);
+      }
       else if (st.isBlockDevice()) size = await blockDeviceSize(st.rdev, path);
       else throw new NbdcryptError('EUSAGE', `${path} is neither a regular file nor a block device`);
       return new FileDevice(path, fh, size, st.isBlockDevice(), readOnly);

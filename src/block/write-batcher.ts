@@ -15,6 +15,8 @@ interface Queued {
 
 export class WriteBatcher {
   private queue: Queued[] = [];
+  /** A batch is on the thread pool. */
+  private writing = false;
 
   private constructor(
     private readonly fd: number,
@@ -33,16 +35,24 @@ export class WriteBatcher {
     return new Promise((resolve) => {
       this.queue.push({ buf, offset, resolve });
       // After the microtasks of this turn, so every write the turn produces joins the batch.
-      if (this.queue.length === 1) process.nextTick(() => this.submit());
+      if (this.queue.length === 1 && !this.writing) process.nextTick(() => this.submit());
     });
   }
 
+  /**
+   * One batch at a time: buffered writes to one file serialize on its inode lock anyway, and
+   * two pool threads contending for it spin (perf: rwsem_spin_on_owner); the writes that
+   * arrive meanwhile form the next, larger batch.
+   */
   private submit(): void {
     const batch = this.queue;
     this.queue = [];
-    this.addon.pwriteBatch(this.fd, batch.map((q) => q.buf), batch.map((q) => q.offset)).then(
-      (results) => batch.forEach((q, i) => q.resolve(results[i] ?? -1)),
-      () => batch.forEach((q) => q.resolve(-1)),
-    );
+    this.writing = true;
+    const finish = (results: number[] | undefined): void => {
+      batch.forEach((q, i) => q.resolve(results?.[i] ?? -1));
+      this.writing = false;
+      if (this.queue.length > 0) this.submit();
+    };
+    this.addon.pwriteBatch(this.fd, batch.map((q) => q.buf), batch.map((q) => q.offset)).then(finish, () => finish(undefined));
   }
 }

@@ -27,6 +27,8 @@ export interface NativeAddon {
   /** preadv2/pwritev2 with RWF_NOWAIT (native/src/page-cache-io.c): bytes moved, or -errno. */
   preadNoWait(fd: number, buf: Uint8Array, offset: number): number;
   pwriteNoWait(fd: number, buf: Uint8Array, offset: number): number;
+  /** posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM) (native/src/page-cache-io.c): 0 or -errno. */
+  fadviseRandom(fd: number): number;
   /** pwrite of each buffer at its offset, in order, in one thread-pool job (native/src/write-batch.c): bytes or -errno each. */
   pwriteBatch(fd: number, buffers: Uint8Array[], offsets: number[]): Promise<number[]>;
   opensslVersion(): string;

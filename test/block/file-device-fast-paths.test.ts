@@ -1,18 +1,20 @@
 /**
- * FileDevice's two native shortcuts: reads served from the page cache on the event loop
- * (preadv2 RWF_NOWAIT) and small writes gathered into one thread-pool job (pwriteBatch).
- * The oracle is the file itself, read back with node:fs, and the same workload with both
- * shortcuts turned off.
+ * FileDevice's native shortcuts: reads served from the page cache on the event loop
+ * (preadv2 RWF_NOWAIT), small writes gathered into one thread-pool job (pwriteBatch), and the
+ * kernel's readahead turned off (POSIX_FADV_RANDOM). The oracle is the file itself, read back
+ * with node:fs, and the same workload with the shortcuts turned off; for readahead, what
+ * `fincore` (util-linux) says is in the page cache.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { FileDevice } from '../../src/block/file-device.js';
 import { loadNative, nativeLoadError } from '../../src/crypt/native-engine.js';
-import { scratchDir } from '../peers/tools.js';
+import { runTool } from '../../src/cli/bench/e2e-procs.js';
+import { requireTool, scratchDir } from '../peers/tools.js';
 
 function addon() {
   const a = loadNative();
@@ -107,6 +109,43 @@ test('concurrent small writes (batched) and reads (page cache) match a model, wi
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
+    dir.remove();
+  }
+});
+
+/** Bytes of `path` in the page cache, by fincore. */
+function cachedBytes(path: string): number {
+  const out = runTool(requireTool('fincore', 'util-linux-extra'), ['--bytes', '--noheadings', '--output', 'RES', path]);
+  return Number(out.trim());
+}
+
+test('a regular file is read without kernel readahead, unless NBDCRYPT_READAHEAD=1', async () => {
+  addon();
+  const dir = scratchDir('nbdcrypt-fastpath-');
+  const saved = process.env.NBDCRYPT_READAHEAD;
+  try {
+    for (const readahead of [false, true]) {
+      if (readahead) process.env.NBDCRYPT_READAHEAD = '1';
+      const path = join(dir.path, `ra-${readahead}`);
+      writeFileSync(path, randomBytes(8 * 1024 * 1024));
+      const fd = openSync(path, 'r');
+      fsyncSync(fd);
+      closeSync(fd);
+      runTool(requireTool('dd', 'coreutils'), [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']); // drop it from the cache
+      assert.equal(cachedBytes(path), 0, 'the file left the page cache');
+      const dev = await FileDevice.open(path);
+      try {
+        for (let i = 0; i < 4; i++) await dev.read(i * 65536, 65536); // sequential: what readahead looks for
+      } finally {
+        await dev.close();
+      }
+      const cached = cachedBytes(path);
+      if (readahead) assert.ok(cached > 4 * 65536, `with readahead the kernel reads ahead: ${cached} bytes cached`);
+      else assert.equal(cached, 4 * 65536, 'without readahead exactly the bytes read are cached');
+    }
+  } finally {
+    if (saved === undefined) delete process.env.NBDCRYPT_READAHEAD;
+    else process.env.NBDCRYPT_READAHEAD = saved;
     dir.remove();
   }
 });

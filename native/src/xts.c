@@ -14,8 +14,9 @@
  * init/cipher functions, taken from its public dispatch table (OSSL_PROVIDER_query_operation,
  * core_dispatch.h) — the same functions EVP calls. If that table cannot be found, the EVP
  * path is used; both give the same bytes.
- * The same addon carries setIoFlusher (below), the page-cache reads of page-cache-io.c and the
- * batched writes of write-batch.c, so there is one native build.
+ * The same addon carries setIoFlusher (below), the page-cache reads of page-cache-io.c, the
+ * batched writes of write-batch.c and the hole punching of punch-hole.c, so there is one
+ * native build.
  * Spec: IEEE Std 1619-2018; OpenSSL EVP_EncryptInit(3).
  */
 #include <errno.h>
@@ -36,6 +37,7 @@
 
 #include "page-cache-io.h"
 #include "write-batch.h"
+#include "punch-hole.h"
 
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -459,6 +461,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   if (register_page_cache_io(env, exports) != napi_ok) return NULL;
   if (register_write_batch(env, exports) != napi_ok) return NULL;
+  if (register_punch_hole(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

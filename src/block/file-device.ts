@@ -5,13 +5,17 @@
  * opened without kernel readahead (adviseNoReadahead, page-cache-io.ts). The FileHandle owns the descriptor
  * (open, stat, fdatasync, close); the data path uses callback fs.read/fs.write on its fd,
  * which costs measurably less per 4 KiB request than FileHandle.read. flush and FUA
- * are fdatasync. Node has no fallocate(2), so TRIM cannot punch holes without native code:
- * it is advertised and accepted as the hint the NBD spec allows it to be, and does nothing
- * (writing zeroes instead would un-sparse the file, the opposite of a discard). Zeroing
+ * are fdatasync. TRIM punches a hole in a regular file (fallocate through the native addon,
+ * punch-hole.c), so the range reads back as zeroes and its blocks return to the filesystem;
+ * without the addon, on a block device or a filesystem that cannot punch holes it is the hint
+ * the NBD spec allows it to be and does nothing (writing zeroes instead would un-sparse the
+ * file, the opposite of a discard). Zeroing
  * writes real zeroes (caps.zeroes = false, so FAST_ZERO requests fail fast as they should).
  */
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { constants, read as fsRead, write as fsWrite } from 'node:fs';
+import { constants as os } from 'node:os';
+import { loadNative, type NativeAddon } from '../crypt/native-engine.js';
 import { NbdcryptError } from '../errors.js';
 import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from './block-device.js';
 import { requestBuffers } from './buffer-pool.js';
@@ -39,6 +43,8 @@ export class FileDevice implements BlockDevice {
   private readonly nowait: PageCacheIo | undefined = pageCacheIo();
   /** Small writes of one turn in one thread-pool job (write-batcher.ts), when available. */
   private readonly batcher: WriteBatcher | undefined;
+  /** TRIM for a regular file (native punchHole); undefined: TRIM does nothing. */
+  private punchHole: NativeAddon['punchHole'] | undefined;
 
   private constructor(
     readonly path: string,
@@ -49,6 +55,8 @@ export class FileDevice implements BlockDevice {
   ) {
     this.caps = { flush: true, fua: true, trim: true, zeroes: false, multiConn: true, readOnly };
     this.batcher = readOnly ? undefined : WriteBatcher.for(fh.fd);
+    const a = readOnly || isBlockDevice ? undefined : loadNative();
+    if (a && typeof a.punchHole === 'function') this.punchHole = (fd, offset, length) => a.punchHole(fd, offset, length);
   }
 
   static async open(path: string, opts: FileDeviceOptions = {}): Promise<FileDevice> {
@@ -118,6 +126,10 @@ export class FileDevice implements BlockDevice {
     this.checkOpen();
     checkWritable(this, 'trim');
     checkRange(this.size, offset, length, 'trim');
+    if (length === 0 || !this.punchHole) return;
+    const r = await this.punchHole(this.fh.fd, offset, length);
+    if (r === -os.errno.EOPNOTSUPP) this.punchHole = undefined; // this filesystem cannot: a hint from now on
+    else if (r < 0) throw new NbdcryptError('EIO', `file device ${this.path}: trim of ${length} bytes at ${offset} failed (errno ${-r})`);
   }
 
   async writeZeroes(offset: number, length: number, fua = false): Promise<void> {

@@ -31,6 +31,8 @@ export interface NativeAddon {
   fadviseRandom(fd: number): number;
   /** pwrite of each buffer at its offset, in order, in one thread-pool job (native/src/write-batch.c): bytes or -errno each. */
   pwriteBatch(fd: number, buffers: Uint8Array[], offsets: number[]): Promise<number[]>;
+  /** fallocate(PUNCH_HOLE | KEEP_SIZE) on the thread pool (native/src/punch-hole.c): 0 or -errno. */
+  punchHole(fd: number, offset: number, length: number): Promise<number>;
   opensslVersion(): string;
   /** 'provider' (fast loop over the provider's dispatch table) or 'evp' (fallback). */
   path(): 'provider' | 'evp';

@@ -35,7 +35,7 @@ test('positional reads and writes at any alignment, flush, FUA, write zeroes, tr
     await dev.write(4093, data, true);
     await dev.write(0, Buffer.from([1]));
     await dev.writeZeroes(2 << 20, 5000);
-    await dev.trim(0, 4096); // a hint: contents are unspecified afterwards, but it must not fail
+    await dev.trim(5 << 19, 4096); // untouched by the checks below (trim has its own test)
     await dev.flush();
     assert.deepEqual(await dev.read(4093, data.length), data);
     const file = readFileSync(path);
@@ -46,6 +46,30 @@ test('positional reads and writes at any alignment, flush, FUA, write zeroes, tr
     await assert.rejects(dev.write(3 << 20, Buffer.alloc(1)), (e) => isNbdcryptError(e, 'ERANGE'));
     await dev.close();
     await assert.rejects(dev.read(0, 1), (e) => isNbdcryptError(e, 'ECLOSED'));
+  } finally {
+    dir.remove();
+  }
+});
+
+test('trim punches a hole: the range reads zeroes, its blocks are freed, the rest is untouched', async () => {
+  const dir = scratchDir();
+  try {
+    const path = join(dir.path, 'img');
+    const content = randomBytes(4 << 20);
+    writeFileSync(path, content);
+    const dev = await FileDevice.open(path);
+    await dev.flush();
+    const before = statSync(path).blocks * 512;
+    await dev.trim(1 << 20, 2 << 20);
+    await dev.trim(5, 100); // inside one block: zeroed, nothing freed
+    const after = statSync(path).blocks * 512;
+    assert.ok(before - after >= 2 << 20, `2 MiB of blocks freed (${before} -> ${after} bytes allocated)`);
+    const expect = Buffer.from(content);
+    expect.fill(0, 1 << 20, 3 << 20).fill(0, 5, 105);
+    assert.ok((await dev.read(0, 4 << 20)).equals(expect), 'through the device');
+    assert.ok(readFileSync(path).equals(expect), 'in the file');
+    assert.equal(statSync(path).size, 4 << 20, 'the size is kept');
+    await dev.close();
   } finally {
     dir.remove();
   }

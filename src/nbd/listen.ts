@@ -1,10 +1,11 @@
 /**
  * Listener specs: `unix:PATH` or `tcp:HOST:PORT` (IPv6 as `tcp:[::1]:PORT`, port 0 = any free
  * one). The plaintext NBD socket is private by design (DESIGN.md "Data path rules"): unix
- * sockets are chmod 0600 and TCP must be loopback unless the caller explicitly allows any.
+ * sockets are chmod 0600 and TCP must be loopback unless the caller explicitly allows any. A
+ * socket file left by a server that was killed is removed; anything else at the path is refused.
  */
-import { chmod, lstat } from 'node:fs/promises';
-import { isIP } from 'node:net';
+import { chmod, lstat, unlink } from 'node:fs/promises';
+import { connect, isIP } from 'node:net';
 import type { AddressInfo, Server } from 'node:net';
 import { NbdcryptError } from '../errors.js';
 
@@ -48,12 +49,7 @@ export async function bind(server: Server, spec: ListenSpec, opts: { listenAny?:
       `refusing to serve plaintext NBD on non-loopback address ${spec.host}: anyone who can reach it reads the disk; use 127.0.0.1 or pass --listen-any`,
     );
   }
-  if (spec.kind === 'unix') {
-    const existing = await lstat(spec.path).catch(() => undefined);
-    if (existing) {
-      throw new NbdcryptError('EEXIST', `cannot listen on ${spec.path}: the path already exists; remove it or choose another path`);
-    }
-  }
+  if (spec.kind === 'unix') await clearStaleSocket(spec.path);
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error) => reject(new NbdcryptError('EUSAGE', `cannot listen on ${formatAddress(spec)}: ${e.message}`, { cause: e }));
     server.once('error', onError);
@@ -70,4 +66,32 @@ export async function bind(server: Server, spec: ListenSpec, opts: { listenAny?:
   }
   const addr = server.address() as AddressInfo;
   return formatAddress({ kind: 'tcp', host: spec.host, port: addr.port });
+}
+
+/** Removes a socket file at `path` that nobody answers on; refuses a live socket or a non-socket. */
+async function clearStaleSocket(path: string): Promise<void> {
+  const existing = await lstat(path).catch(() => undefined);
+  if (!existing) return;
+  if (!existing.isSocket()) {
+    throw new NbdcryptError('EEXIST', `cannot listen on ${path}: it exists and is not a socket; remove it or choose another path`);
+  }
+  if (await answers(path)) {
+    throw new NbdcryptError('EEXIST', `cannot listen on ${path}: another server is listening there; stop it first or choose another path`);
+  }
+  await unlink(path);
+}
+
+/** Whether something accepts a connection on the unix socket `path` (within 2 s). */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    const done = (alive: boolean): void => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(alive);
+    };
+    const timer = setTimeout(() => done(true), 2000); // a listener too busy to accept is still alive
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
 }

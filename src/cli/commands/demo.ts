@@ -9,8 +9,7 @@
  */
 import { parseCommandArgs } from '../args.js';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FileDevice } from '../../block/file-device.js';
 import { NbdcryptError } from '../../errors.js';
@@ -77,21 +76,6 @@ async function prepare(dir: string, size: number): Promise<{ image: string; keyF
   return { image, keyFile };
 }
 
-/** A socket file left by a demo that was killed: remove it if nobody answers on it. */
-async function clearStaleSocket(path: string): Promise<void> {
-  if (!existsSync(path)) return;
-  const alive = await new Promise<boolean>((done) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      done(true);
-    });
-    s.once('error', () => done(false));
-  });
-  if (alive) throw new NbdcryptError('EEXIST', `another demo is already serving on ${path}; stop it first (Ctrl-C in its terminal)`);
-  unlinkSync(path);
-}
-
 function howTo(dir: string, sock: string, uri: string): string {
   const header = `
 Demo volume served. In another terminal, as root:
@@ -140,7 +124,6 @@ export async function run(argv: string[]): Promise<number> {
   if (size < 32 * 2 ** 20) throw new NbdcryptError('EUSAGE', `demo: --size ${v.size} is too small; the LUKS2 header alone takes 16 MiB (try 1G)`);
   const { image, keyFile } = await prepare(dir, size);
   const sock = join(dir, 'nbd.sock');
-  await clearStaleSocket(sock);
   const o = parseServeArgs([image, '--key-file', keyFile, '--listen', `unix:${sock}`, '--cache', v.cache ?? '64M', '--stats-interval', v['stats-interval'] ?? '0']);
   return serve(o, {
     afterListen: () => process.stdout.write(howTo(dir, sock, `nbd+unix:///disk?socket=${sock}`)),

@@ -16,8 +16,6 @@ import { log } from '../log.js';
 
 export interface SshAuthOptions {
   username: string;
-  /** ssh-agent socket; defaults to $SSH_AUTH_SOCK; null disables the agent. */
-  agentSocket?: string | null;
   /** Identity files to try, in order (explicit ones first). Missing files are skipped. */
   identityFiles?: string[];
   /** Add ~/.ssh/id_ed25519, id_ecdsa, id_rsa after the given ones (unless IdentitiesOnly). */
@@ -42,7 +40,7 @@ export class SshAuth {
 
   private steps(): Step[] {
     const steps: Step[] = [];
-    const sock = this.o.agentSocket === undefined ? process.env.SSH_AUTH_SOCK : this.o.agentSocket;
+    const sock = process.env.SSH_AUTH_SOCK;
     if (sock) steps.push({ kind: 'agent', sock });
     const files = [...(this.o.identityFiles ?? []), ...(this.o.defaultIdentities === false ? [] : defaultIdentityFiles())];
     for (const path of [...new Set(files)]) if (existsSync(path)) steps.push({ kind: 'key', path });

@@ -17,15 +17,11 @@ export interface SshCommandOptions {
   port?: number;
   user?: string;
   remote?: RemoteEndpoint;
-  /** Path of the ssh binary (default "ssh" from PATH). */
-  sshPath?: string;
   sshConfigPath?: string;
   knownHostsPath?: string;
   acceptNewHostKey?: boolean;
   identity?: string[];
   connectTimeoutMs?: number;
-  /** Extra arguments placed before the host (e.g. ["-o", "Ciphers=aes128-gcm@openssh.com"]). */
-  extraArgs?: string[];
 }
 
 export function sshCommandArgs(o: SshCommandOptions): string[] {
@@ -39,7 +35,7 @@ export function sshCommandArgs(o: SshCommandOptions): string[] {
   if (o.knownHostsPath) args.push('-o', `UserKnownHostsFile=${o.knownHostsPath}`);
   args.push('-o', `StrictHostKeyChecking=${o.acceptNewHostKey ? 'accept-new' : 'yes'}`);
   for (const i of o.identity ?? []) args.push('-i', i);
-  args.push(...(o.extraArgs ?? []), '--', o.host);
+  args.push('--', o.host);
   return args;
 }
 
@@ -61,7 +57,7 @@ export function sshCommandTransport(o: SshCommandOptions): Transport {
     description,
     open: () =>
       new Promise<Duplex>((resolve, reject) => {
-        const child = spawn(o.sshPath ?? 'ssh', sshCommandArgs(o), { stdio: ['pipe', 'pipe', 'pipe'] });
+        const child = spawn('ssh', sshCommandArgs(o), { stdio: ['pipe', 'pipe', 'pipe'] });
         children.add(child);
         let stderr = '';
         let settled = false;

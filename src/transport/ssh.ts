@@ -34,12 +34,9 @@ export interface SshTransportOptions {
   acceptNewHostKey?: boolean;
   /** Identity files tried before those from ~/.ssh/config and the defaults. */
   identity?: string[];
-  /** null disables ssh-agent; default $SSH_AUTH_SOCK. */
-  agentSocket?: string | null;
   connectTimeoutMs?: number;
   /** ms between SSH keepalives (default 15000; 0 = off). */
   keepaliveIntervalMs?: number;
-  keepaliveCountMax?: number;
   /** Receive window per channel in bytes (default 8 MiB; 0 keeps ssh2's 2 MiB); see ssh-window.ts. */
   channelWindow?: number;
   /** Cipher preference (default aes128-gcm@openssh.com first, as ssh2 does on x86). */
@@ -84,7 +81,6 @@ export class SshTransport implements Transport {
     }
     this.auth = new SshAuth({
       username: this.user,
-      agentSocket: o.agentSocket,
       identityFiles: [...(o.identity ?? []), ...cfg.identityFiles],
       defaultIdentities: !cfg.identitiesOnly,
       askPassphrase: o.askPassphrase,
@@ -177,7 +173,7 @@ export class SshTransport implements Transport {
         username: this.user,
         readyTimeout: this.connectTimeoutMs,
         keepaliveInterval: this.keepaliveMs,
-        keepaliveCountMax: this.o.keepaliveCountMax ?? 3,
+        keepaliveCountMax: 3, // OpenSSH's ServerAliveCountMax default
         authHandler: this.auth.handler(),
         algorithms: {
           cipher: (this.o.ciphers ?? DEFAULT_CIPHERS) as never,

@@ -2,15 +2,15 @@
  * A BlockDevice over a regular file or a block device, with positional reads and writes on
  * one descriptor: what the page cache can serve at once is read or written on the spot
  * (page-cache-io.ts), the rest on the libuv thread pool, so requests overlap. A regular file is
- * opened without kernel readahead (adviseNoReadahead, page-cache-io.ts). The FileHandle owns the descriptor
- * (open, stat, fdatasync, close); the data path uses callback fs.read/fs.write on its fd,
- * which costs measurably less per 4 KiB request than FileHandle.read. flush and FUA
+ * read without kernel readahead (adviseNoReadahead, page-cache-io.ts). The FileHandle owns the
+ * descriptor (open, stat, fdatasync, close); the data path uses callback fs.read/fs.write on
+ * its fd, which costs measurably less per 4 KiB request than FileHandle.read. flush and FUA
  * are fdatasync. TRIM punches a hole in a regular file (fallocate through the native addon,
  * punch-hole.c), so the range reads back as zeroes and its blocks return to the filesystem;
  * without the addon, on a block device or a filesystem that cannot punch holes it is the hint
  * the NBD spec allows it to be and does nothing (writing zeroes instead would un-sparse the
- * file, the opposite of a discard). Zeroing
- * writes real zeroes (caps.zeroes = false, so FAST_ZERO requests fail fast as they should).
+ * file, the opposite of a discard). Zeroing writes real zeroes (caps.zeroes = false, so
+ * FAST_ZERO requests fail fast as they should).
  */
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { constants, read as fsRead, write as fsWrite } from 'node:fs';
@@ -80,8 +80,7 @@ export class FileDevice implements BlockDevice {
       if (st.isFile()) {
         size = st.size;
         adviseNoReadahead(fh.fd);
-      }
-      else if (st.isBlockDevice()) size = await blockDeviceSize(st.rdev, path);
+      } else if (st.isBlockDevice()) size = await blockDeviceSize(st.rdev, path);
       else throw new NbdcryptError('EUSAGE', `${path} is neither a regular file nor a block device`);
       return new FileDevice(path, fh, size, st.isBlockDevice(), readOnly);
     } catch (e) {

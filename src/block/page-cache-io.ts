@@ -21,21 +21,6 @@ export interface PageCacheIo {
  * than EAGAIN (no RWF_NOWAIT support, say) that direction answers undefined for good: the
  * pool path then does the work and reports real I/O errors in Node's words.
  */
-/**
- * Turns the kernel's readahead off for one open file (POSIX_FADV_RANDOM) unless
- * NBDCRYPT_READAHEAD=1; returns whether it did. The NBD client above reads ahead already, and
- * on Linux 6.x readahead fills the page cache with large folios, into which every later 4 KiB
- * write costs a walk over the whole folio (perf: ext4_block_write_begin): random 4 KiB writes
- * through `serve file:` after a sequential read fell from about 52,000 to 20,000 IOPS. The
- * price is cold sequential reads at queue depth 1 (1 MiB requests: about 430 instead of 780
- * MB/s); at queue depth 16 they are as fast or faster.
- */
-export function adviseNoReadahead(fd: number): boolean {
-  if (process.env.NBDCRYPT_READAHEAD === '1') return false;
-  const a = loadNative();
-  return a !== undefined && typeof a.fadviseRandom === 'function' && a.fadviseRandom(fd) === 0;
-}
-
 export function pageCacheIo(): PageCacheIo | undefined {
   if (process.env.NBDCRYPT_NOWAIT_IO === '0') return undefined;
   const a = loadNative();
@@ -54,4 +39,19 @@ export function pageCacheIo(): PageCacheIo | undefined {
     read: (fd, buf, offset) => attempt('read', fd, buf, offset),
     write: (fd, buf, offset) => attempt('write', fd, buf, offset),
   };
+}
+
+/**
+ * Turns the kernel's readahead off for one open file (POSIX_FADV_RANDOM) unless
+ * NBDCRYPT_READAHEAD=1; returns whether it did. The NBD client above reads ahead already, and
+ * on Linux 6.x readahead fills the page cache with large folios, into which every later 4 KiB
+ * write costs a walk over the whole folio (perf: ext4_block_write_begin): random 4 KiB writes
+ * through `serve file:` after a sequential read fell from about 52,000 to 20,000 IOPS. The
+ * price is cold sequential reads at queue depth 1 (1 MiB requests: about 430 instead of 780
+ * MB/s); at queue depth 16 they are as fast or faster.
+ */
+export function adviseNoReadahead(fd: number): boolean {
+  if (process.env.NBDCRYPT_READAHEAD === '1') return false;
+  const a = loadNative();
+  return a !== undefined && typeof a.fadviseRandom === 'function' && a.fadviseRandom(fd) === 0;
 }

@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 
 #include "page-cache-io.h"
+#include "pool-job.h"
 
 #ifndef RWF_NOWAIT
 #define RWF_NOWAIT 0x00000008
@@ -39,7 +40,7 @@ static napi_value nowait(napi_env env, napi_callback_info info, io_fn fn) {
   double offset;
   bool is_array;
   if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_double(env, argv[2], &offset) != napi_ok ||
-      napi_is_typedarray(env, argv[1], &is_array) != napi_ok || !is_array || fd < 0 || offset < 0 || offset > 9007199254740991.0) {
+      napi_is_typedarray(env, argv[1], &is_array) != napi_ok || !is_array || fd < 0 || offset < 0 || offset > JS_MAX_SAFE_INTEGER) {
     napi_throw_type_error(env, NULL, "page-cache io: expected a descriptor, a Uint8Array and a non-negative safe-integer offset");
     return NULL;
   }

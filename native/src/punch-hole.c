@@ -5,12 +5,13 @@
  * no fallocate(2).
  * JS: punchHole(fd, offset, length) -> Promise<number>: 0, or -errno (-EOPNOTSUPP where the
  * filesystem cannot punch holes).
- * Spec: fallocate(2); N-API async work (napi_create_async_work).
+ * Spec: fallocate(2); the pool job: pool-job.h.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 
+#include "pool-job.h"
 #include "punch-hole.h"
 
 typedef struct {
@@ -18,8 +19,7 @@ typedef struct {
   off_t offset;
   off_t length;
   int result;
-  napi_deferred deferred;
-  napi_async_work work;
+  pool_job job;
 } punch;
 
 static void execute(napi_env env, void *p) {
@@ -35,8 +35,7 @@ static void complete(napi_env env, napi_status status, void *p) {
   punch *h = p;
   napi_value v;
   napi_create_int32(env, status == napi_ok ? h->result : -ECANCELED, &v);
-  napi_resolve_deferred(env, h->deferred, v);
-  napi_delete_async_work(env, h->work);
+  pool_job_settle(env, &h->job, true, v);
   free(h);
 }
 
@@ -47,7 +46,7 @@ static napi_value punch_hole(napi_env env, napi_callback_info info) {
   double offset, length;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
       napi_get_value_double(env, argv[1], &offset) != napi_ok || napi_get_value_double(env, argv[2], &length) != napi_ok || offset < 0 ||
-      length <= 0 || offset + length > 9007199254740991.0) {
+      length <= 0 || offset + length > JS_MAX_SAFE_INTEGER) {
     napi_throw_type_error(env, NULL, "punchHole: expected (fd, offset, length) with a non-negative offset and a positive length");
     return NULL;
   }
@@ -57,9 +56,8 @@ static napi_value punch_hole(napi_env env, napi_callback_info info) {
     return NULL;
   }
   *h = (punch){.fd = fd, .offset = (off_t)offset, .length = (off_t)length};
-  napi_value promise, name;
-  if (napi_create_promise(env, &h->deferred, &promise) != napi_ok || napi_create_string_utf8(env, "nbdcrypt.punchHole", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, execute, complete, h, &h->work) != napi_ok || napi_queue_async_work(env, h->work) != napi_ok) {
+  napi_value promise = pool_job_start(env, &h->job, "nbdcrypt.punchHole", execute, complete, h);
+  if (!promise) {
     free(h);
     napi_throw_error(env, NULL, "punchHole: N-API call failed");
     return NULL;

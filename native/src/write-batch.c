@@ -7,13 +7,14 @@
  * JS: pwriteBatch(fd, buffers: Uint8Array[], offsets: number[]) -> Promise<number[]>, one entry
  * per write: bytes written (possibly short) or -errno. The buffers stay referenced (through the
  * array) until the promise settles.
- * Spec: pwrite(2); N-API async work (napi_create_async_work).
+ * Spec: pwrite(2); the pool job: pool-job.h.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "pool-job.h"
 #include "write-batch.h"
 
 typedef struct {
@@ -28,8 +29,7 @@ typedef struct {
   size_t count;
   one_write *writes;
   napi_ref keep; /* the buffers array, so no buffer is collected meanwhile */
-  napi_deferred deferred;
-  napi_async_work work;
+  pool_job job;
 } batch;
 
 static void execute(napi_env env, void *p) {
@@ -53,9 +53,8 @@ static void complete(napi_env env, napi_status status, void *p) {
     napi_create_double(env, status == napi_ok ? b->writes[i].result : -(double)ECANCELED, &v);
     napi_set_element(env, results, (uint32_t)i, v);
   }
-  napi_resolve_deferred(env, b->deferred, results);
+  pool_job_settle(env, &b->job, true, results);
   napi_delete_reference(env, b->keep);
-  napi_delete_async_work(env, b->work);
   free(b->writes);
   free(b);
 }
@@ -92,15 +91,16 @@ static napi_value pwrite_batch(napi_env env, napi_callback_info info) {
     if (napi_get_element(env, argv[1], i, &buf) != napi_ok || napi_get_element(env, argv[2], i, &off) != napi_ok ||
         napi_is_typedarray(env, buf, &is_array) != napi_ok || !is_array ||
         napi_get_typedarray_info(env, buf, &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array ||
-        napi_get_value_double(env, off, &offset) != napi_ok || offset < 0 || offset > 9007199254740991.0)
+        napi_get_value_double(env, off, &offset) != napi_ok || offset < 0 || offset > JS_MAX_SAFE_INTEGER)
       return fail(env, b, "pwriteBatch: each write needs a Uint8Array and a non-negative safe-integer offset");
     b->writes[i] = (one_write){.data = data, .length = length, .offset = (off_t)offset};
   }
-  napi_value promise, name;
-  if (napi_create_reference(env, argv[1], 1, &b->keep) != napi_ok || napi_create_promise(env, &b->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "nbdcrypt.pwriteBatch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, execute, complete, b, &b->work) != napi_ok || napi_queue_async_work(env, b->work) != napi_ok)
+  if (napi_create_reference(env, argv[1], 1, &b->keep) != napi_ok) return fail(env, b, "pwriteBatch: N-API call failed");
+  napi_value promise = pool_job_start(env, &b->job, "nbdcrypt.pwriteBatch", execute, complete, b);
+  if (!promise) {
+    napi_delete_reference(env, b->keep);
     return fail(env, b, "pwriteBatch: N-API call failed");
+  }
   return promise;
 }
 

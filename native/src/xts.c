@@ -38,6 +38,7 @@
 #include "page-cache-io.h"
 #include "write-batch.h"
 #include "punch-hole.h"
+#include "pool-job.h"
 
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -272,7 +273,7 @@ static int parse_call(napi_env env, napi_value *argv, size_t argc, call_args *a)
     napi_throw_range_error(env, NULL, "sectorSize must be a power of two from 512 to 4096"); return 0;
   }
   a->ss = (size_t)ss;
-  if (!(first >= 0 && first <= 9007199254740991.0) || first != (double)(uint64_t)first) {
+  if (!(first >= 0 && first <= JS_MAX_SAFE_INTEGER) || first != (double)(uint64_t)first) {
     napi_throw_range_error(env, NULL, "firstSector must be a non-negative safe integer"); return 0;
   }
   a->first = (uint64_t)first;
@@ -352,8 +353,7 @@ static napi_value crypt_sync(napi_env env, napi_callback_info info) {
 
 typedef struct {
   call_args a;
-  napi_async_work work;
-  napi_deferred deferred;
+  pool_job job;
   napi_ref src_ref, dst_ref; /* keep the buffers alive while a pool thread uses them */
   int ok;
   char err[256];
@@ -370,18 +370,16 @@ static void async_complete(napi_env env, napi_status status, void *data) {
   xts_key *k = c->a.k;
   napi_delete_reference(env, c->src_ref);
   napi_delete_reference(env, c->dst_ref);
-  napi_delete_async_work(env, c->work);
   if (--k->inflight == 0 && k->finalized) free_key(k);
+  napi_value v;
   if (status == napi_ok && c->ok) {
-    napi_value undef;
-    napi_get_undefined(env, &undef);
-    napi_resolve_deferred(env, c->deferred, undef);
+    napi_get_undefined(env, &v);
   } else {
-    napi_value msg, e;
+    napi_value msg;
     napi_create_string_utf8(env, status == napi_ok ? c->err : "xts cipher (native engine): async call cancelled", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &e);
-    napi_reject_deferred(env, c->deferred, e);
+    napi_create_error(env, NULL, msg, &v);
   }
+  pool_job_settle(env, &c->job, status == napi_ok && c->ok, v);
   free(c);
 }
 
@@ -393,21 +391,14 @@ static napi_value crypt_async(napi_env env, napi_callback_info info) {
   async_call *c = calloc(1, sizeof *c);
   if (c == NULL) THROW(env, error, "nbdcrypt_xts: out of memory");
   if (!parse_call(env, argv, argc, &c->a)) { free(c); return NULL; }
-  napi_value promise, name;
-  if (napi_create_promise(env, &c->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "nbdcrypt_xts", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, async_execute, async_complete, c, &c->work) != napi_ok) {
-    free(c);
-    THROW(env, error, "nbdcrypt_xts: could not create async work");
-  }
   napi_create_reference(env, argv[2], 1, &c->src_ref);
   napi_create_reference(env, argv[3], 1, &c->dst_ref);
   c->a.k->inflight++;
-  if (napi_queue_async_work(env, c->work) != napi_ok) {
+  napi_value promise = pool_job_start(env, &c->job, "nbdcrypt_xts", async_execute, async_complete, c);
+  if (!promise) {
     c->a.k->inflight--;
     napi_delete_reference(env, c->src_ref);
     napi_delete_reference(env, c->dst_ref);
-    napi_delete_async_work(env, c->work);
     free(c);
     THROW(env, error, "nbdcrypt_xts: could not queue async work");
   }

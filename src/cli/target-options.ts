@@ -39,8 +39,9 @@ Remote TARGET options:
                          reconnects included (default 0: wait forever; use with
                          'nbd-client -t 0')
   --replay-limit SIZE    unflushed writes kept in RAM to replay after a reconnect
-                         (default 32M for serve, 256M otherwise; at half of it a
-                         flush starts in the background, at the limit writes wait)
+                         (default 32M for serve, 256M otherwise; each time a quarter
+                         of it has been written a flush starts in the background, at
+                         the limit writes wait)
   --connect-timeout S    give up connecting after S seconds (default 10)
   --accept-new-host-key  accept and record an unknown SSH host key (like OpenSSH's
                          StrictHostKeyChecking=accept-new); a changed key is still refused

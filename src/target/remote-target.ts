@@ -47,11 +47,14 @@ export interface RemoteTargetOptions {
 export function remoteTransport(spec: string, opts: RemoteTargetOptions = {}): { transport: Transport; exportName: string; connections: number } {
   const t = parseTargetUri(spec);
   const connectTimeoutMs = opts.connectTimeout !== undefined ? opts.connectTimeout * 1000 : undefined;
+  const viaSsh2 = t.kind === 'ssh' && !opts.sshCommand;
+  const connections = opts.connections ?? (viaSsh2 ? 4 : 1);
+  const exportName = t.exportName;
   switch (t.kind) {
     case 'nbd':
-      return { transport: tcpTransport({ host: t.host, port: t.port, connectTimeoutMs }), exportName: t.exportName, connections: opts.connections ?? 1 };
+      return { transport: tcpTransport({ host: t.host, port: t.port, connectTimeoutMs }), exportName, connections };
     case 'nbd+unix':
-      return { transport: unixTransport({ path: t.socket, connectTimeoutMs }), exportName: t.exportName, connections: opts.connections ?? 1 };
+      return { transport: unixTransport({ path: t.socket, connectTimeoutMs }), exportName, connections };
     case 'ssh':
     case 'ssh+cmd': {
       const common = {
@@ -65,10 +68,9 @@ export function remoteTransport(spec: string, opts: RemoteTargetOptions = {}): {
         identity: opts.identity,
         connectTimeoutMs,
       };
-      if (t.kind === 'ssh+cmd' || opts.sshCommand) return { transport: sshCommandTransport(common), exportName: t.exportName, connections: opts.connections ?? 1 };
-      const connections = opts.connections ?? 4;
+      if (!viaSsh2) return { transport: sshCommandTransport(common), exportName, connections };
       const transport = new SshTransport({ ...common, channelWindow: windowForChannels(connections), ciphers: opts.ciphers, keepaliveIntervalMs: opts.keepaliveInterval, askPassphrase: opts.askPassphrase, askPassword: opts.askPassword });
-      return { transport, exportName: t.exportName, connections };
+      return { transport, exportName, connections };
     }
   }
 }

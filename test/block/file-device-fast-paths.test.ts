@@ -13,8 +13,7 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { FileDevice } from '../../src/block/file-device.js';
 import { loadNative, nativeLoadError } from '../../src/crypt/native-engine.js';
-import { runTool } from '../../src/cli/bench/e2e-procs.js';
-import { requireTool, scratchDir } from '../peers/tools.js';
+import { requireTool, run, scratchDir } from '../peers/tools.js';
 
 function addon() {
   const a = loadNative();
@@ -115,8 +114,7 @@ test('concurrent small writes (batched) and reads (page cache) match a model, wi
 
 /** Bytes of `path` in the page cache, by fincore. */
 function cachedBytes(path: string): number {
-  const out = runTool(requireTool('fincore', 'util-linux-extra'), ['--bytes', '--noheadings', '--output', 'RES', path]);
-  return Number(out.trim());
+  return Number(run(requireTool('fincore', 'util-linux-extra'), ['--bytes', '--noheadings', '--output', 'RES', path]).stdout.trim());
 }
 
 test('a regular file is read without kernel readahead, unless NBDCRYPT_READAHEAD=1', async () => {
@@ -131,7 +129,7 @@ test('a regular file is read without kernel readahead, unless NBDCRYPT_READAHEAD
       const fd = openSync(path, 'r');
       fsyncSync(fd);
       closeSync(fd);
-      runTool(requireTool('dd', 'coreutils'), [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']); // drop it from the cache
+      run(requireTool('dd', 'coreutils'), [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']); // drop it from the cache
       assert.equal(cachedBytes(path), 0, 'the file left the page cache');
       const dev = await FileDevice.open(path);
       try {

@@ -5,13 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { bind, parseListenSpec } from '../../src/nbd/listen.js';
 import { isNbdcryptError } from '../../src/errors.js';
-import { requireTool, scratchDir } from '../peers/tools.js';
+import { requireTool, run, scratchDir } from '../peers/tools.js';
 
 const close = (s: Server): Promise<void> => new Promise((r) => s.close(() => r()));
 
@@ -20,8 +19,7 @@ test('a stale socket file is replaced; a live socket or another file is refused'
   try {
     const stale = join(dir.path, 'stale.sock');
     // What a killed server leaves: a bound socket file with no process behind it.
-    const py = spawnSync(requireTool('python3', 'python3'), ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', stale]);
-    assert.equal(py.status, 0, String(py.stderr));
+    run(requireTool('python3', 'python3'), ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', stale]);
     const a = createServer();
     assert.equal(await bind(a, parseListenSpec(`unix:${stale}`)), `unix:${stale}`);
 

@@ -5,7 +5,6 @@
  * over a unix socket. Rounds alternate the two stacks; each cell keeps its best round.
  * Run: npm run build && node dist/bench/encryption-overhead.js [--size 1G] [--rounds 3]
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,24 +14,15 @@ import { parseSize } from '../src/cli/size.js';
 import { EncryptedDevice } from '../src/crypt/encrypted-device.js';
 import { defaultEngine } from '../src/crypt/xts-cipher.js';
 import { NbdServer } from '../src/nbd/server.js';
-import { requireTool, scratchDir } from '../test/peers/tools.js';
+import { nbdcopyAsync } from '../test/peers/nbdcopy.js';
+import { scratchDir } from '../test/peers/tools.js';
 import type { BlockDevice } from '../src/block/block-device.js';
 
 const { values } = parseArgs({ options: { size: { type: 'string', default: '1G' }, rounds: { type: 'string', default: '3' } } });
 const size = parseSize(values.size ?? '1G', '--size');
 const rounds = Number(values.rounds);
-const nbdcopyBin = requireTool('nbdcopy', 'libnbd-bin');
 const dir = scratchDir('nbdcrypt-bench-');
 const shm = scratchDir('nbdcrypt-bench-src-');
-
-function nbdcopy(src: string, dst: string): Promise<number> {
-  const start = process.hrtime.bigint();
-  return new Promise((resolve, reject) => {
-    const p = spawn(nbdcopyBin, ['--connections=4', '--requests=64', src, dst], { stdio: ['ignore', 'ignore', 'inherit'] });
-    p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve(Number(process.hrtime.bigint() - start) / 1e9) : reject(new Error(`nbdcopy exited ${code}`))));
-  });
-}
 
 async function writeRandomFile(path: string, bytes: number): Promise<void> {
   const out = createWriteStream(path);
@@ -48,8 +38,8 @@ async function measure(label: string, device: BlockDevice, src: string): Promise
   await server.listen(`unix:${sock}`);
   const uri = `nbd+unix:///disk?socket=${sock}`;
   const mb = size / 1e6;
-  const write = mb / (await nbdcopy(src, uri));
-  const read = mb / (await nbdcopy(uri, 'null:'));
+  const write = mb / (await nbdcopyAsync(src, uri));
+  const read = mb / (await nbdcopyAsync(uri, 'null:'));
   await server.close();
   await device.close();
   return { label, write, read };

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseSize } from '../src/cli/size.js';
+import { nbdcopyAsync } from '../test/peers/nbdcopy.js';
 import { startNbdcrypt, type NbdcryptProc } from '../test/peers/nbdcrypt.js';
 import { requireTool } from '../test/peers/tools.js';
 import { remoteVolume } from '../test/integration/serve-remote.js';
@@ -32,7 +33,7 @@ interface Row {
 }
 
 async function measure(label: string, srv: NbdcryptProc, size: number): Promise<Row> {
-  const nbdcopy = requireTool('nbdcopy', 'libnbd-bin');
+  requireTool('nbdcopy', 'libnbd-bin'); // before any peer starts
   requireTool('nbdkit', 'nbdkit');
   let peak = 0;
   const sampler = setInterval(() => {
@@ -42,20 +43,10 @@ async function measure(label: string, srv: NbdcryptProc, size: number): Promise<
       // exited
     }
   }, 100);
-  // nbdcopy runs in a child, so the event loop (and the sampler) keeps going.
-  const copy = async (args: string[]): Promise<number> => {
-    const t = process.hrtime.bigint();
-    const { spawn } = await import('node:child_process');
-    await new Promise<void>((resolve, reject) => {
-      const c = spawn(nbdcopy, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-      c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`nbdcopy ${args.join(' ')} exited ${code}`))));
-    });
-    return Number(process.hrtime.bigint() - t) / 1e9;
-  };
-  const common = ['--connections=4', '--requests=64', '--flush'];
-  const w = await copy([...common, '--', '[', 'nbdkit', 'random', String(size), ']', srv.uri()]);
+  // nbdcopy runs asynchronously, so the event loop (and the sampler) keeps going.
+  const w = await nbdcopyAsync(['[', 'nbdkit', 'random', String(size), ']'], srv.uri(), { extra: ['--flush', '--'], timeoutMs: 1_800_000 });
   const writePeak = peak;
-  const r = await copy([...common.slice(0, 2), srv.uri(), 'null:']);
+  const r = await nbdcopyAsync(srv.uri(), 'null:', { timeoutMs: 1_800_000 });
   clearInterval(sampler);
   const hwm = status(srv.proc.pid, 'VmHWM');
   return { label, writeMBps: size / 1e6 / w, readMBps: size / 1e6 / r, writePeak, peakRss: peak, hwm };

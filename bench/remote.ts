@@ -9,7 +9,6 @@
  * not enter the comparison. Target: ≥ 0.85 of (a). Best of N rounds per row.
  * Run: node dist/bench/remote.js [--size 256M] [--rounds 3] [--cipher aes128-gcm@openssh.com]
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +17,7 @@ import ssh2 from 'ssh2';
 import { parseSize } from '../src/cli/size.js';
 import type { NbdClient } from '../src/nbd/client.js';
 import { openRemoteTarget } from '../src/target/remote-target.js';
+import { nbdcopyAsync } from '../test/peers/nbdcopy.js';
 import { startNbdServer } from '../test/peers/nbd-server.js';
 import { startSshd, type SshdPeer } from '../test/peers/sshd.js';
 import { freePort, requireTool, run, startProcess, waitFor } from '../test/peers/tools.js';
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   const rounds = Math.max(1, Number(values.rounds));
   const size = parseSize(values.size!, '--size');
   const cipher = values.cipher!;
-  const nbdcopy = requireTool('nbdcopy', 'libnbd-bin');
+  requireTool('nbdcopy', 'libnbd-bin'); // before any peer starts
   delete process.env.SSH_AUTH_SOCK;
   // The export lives on tmpfs so the remote disk's speed (and fsync on flush) stays out of a
   // comparison that is about the transport.
@@ -129,13 +129,6 @@ async function main(): Promise<void> {
     await waitFor('ssh -L tunnel', () => run('bash', ['-c', `exec 3<>/dev/tcp/127.0.0.1/${tunnelPort}`], { allowFail: true }).status === 0, 10_000);
     const src = join(sshd.dir, 'source.img');
     writeFileSync(src, randomBytes(size));
-    const copy = (args: string[]): Promise<void> =>
-      new Promise((resolve, reject) => {
-        const p = spawn(nbdcopy, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-        let err = '';
-        p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-        p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`nbdcopy ${args.join(' ')} failed: ${err}`))));
-      });
     const uri = `nbd://127.0.0.1:${tunnelPort}/${nbd.exportName}`;
     for (let round = 0; round < rounds; round++) {
       record('(a) raw ssh2 channel write (cat > /dev/null)', await timed(() => rawWrite(raw, size)));
@@ -145,8 +138,8 @@ async function main(): Promise<void> {
         record(`nbdcrypt client over ssh2, ${n} conn, write+flush`, await timed(() => nbdWrite(dev, size)), 'write');
         record(`nbdcrypt client over ssh2, ${n} conn, read`, await timed(() => nbdRead(dev, size)), 'read');
       }
-      record('(b) nbdcopy via OpenSSH ssh -L, write (4 conn)', await timed(() => copy(['--flush', src, uri])), 'write');
-      record('(b) nbdcopy via OpenSSH ssh -L, read (4 conn)', await timed(() => copy([uri, 'null:'])), 'read');
+      record('(b) nbdcopy via OpenSSH ssh -L, write (4 conn)', 1000 * (await nbdcopyAsync(src, uri, { extra: ['--flush'] })), 'write');
+      record('(b) nbdcopy via OpenSSH ssh -L, read (4 conn)', 1000 * (await nbdcopyAsync(uri, 'null:')), 'read');
     }
     raw.end();
   } finally {

@@ -7,21 +7,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { MemoryDevice } from '../../src/block/memory-device.js';
 import { NbdServer } from '../../src/nbd/server.js';
-import { requireTool, scratchDir } from '../peers/tools.js';
+import { nbdcopyAsync } from '../peers/nbdcopy.js';
+import { scratchDir } from '../peers/tools.js';
 import { SlowDevice } from './slow-device.js';
 
 const SIZE = 64 * 1024 * 1024;
 const BUDGET = 256 * 1024;
 
 test('a tight server-wide budget wakes every waiting connection: nbdcopy in and out completes and matches', { timeout: 180_000 }, async () => {
-  const nbdcopy = requireTool('nbdcopy', 'libnbd-bin');
   const dir = scratchDir('nbdcrypt-budget-');
   const dev = new SlowDevice(new MemoryDevice(SIZE), () => randomInt(0, 3));
   const server = new NbdServer({ exports: [{ name: 'disk', device: dev }], maxTotalInFlightBytes: BUDGET });
@@ -34,9 +32,8 @@ test('a tight server-wide budget wakes every waiting connection: nbdcopy in and 
     const data = randomBytes(SIZE);
     writeFileSync(src, data);
     // Asynchronous: the server runs in this process, so a blocking spawn would stall it.
-    const copy = (from: string, to: string) => promisify(execFile)(nbdcopy, ['--connections=4', '--requests=64', from, to], { timeout: 60_000 });
-    await copy(src, uri);
-    await copy(uri, out);
+    await nbdcopyAsync(src, uri, { timeoutMs: 60_000 });
+    await nbdcopyAsync(uri, out, { timeoutMs: 60_000 });
     assert.ok(readFileSync(out).equals(data), 'the copy read back differs from what was written');
     // Admission stops once the budget is spent: a few 256 KiB requests per connection at most.
     assert.ok(dev.peak <= 4 * (BUDGET / (256 * 1024)) + 4, `${dev.peak} device calls ran at once under a ${BUDGET}-byte budget`);

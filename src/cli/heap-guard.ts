@@ -1,30 +1,72 @@
 /**
- * Keeps the garbage in serve's JS heap bounded. Under load every request leaves a few KiB of
- * promises and closures that live as long as the request (tens of ms with a deep queue), so
- * they are promoted to the old generation, and V8 collects that only when its heuristics say
- * so: measured during a 2 GiB nbdcopy, the heap grew from 12 to 85 MiB between two full
- * collections (bench/memory.ts), which alone broke the RSS budget of issue 6. The guard checks
- * the heap ten times a second and runs a full collection when more than HEAP_GUARD_BYTES are in
- * use (about 5 ms for this mostly-dead heap; never when idle). Checking every 500 ms instead let
- * the write phase of bench/memory.ts peak 8-15 MiB higher (208-212 vs 195-204 MiB).
- * V8 offers no runtime flag for this, so gc() is obtained the way Node's docs show
- * (--expose-gc set at runtime, gc taken from a fresh context).
+ * Keeps serve's garbage bounded without letting V8 collect all the time. Two kinds of garbage:
+ *
+ * - Promises and closures. Under load every request leaves a few KiB that live as long as the
+ *   request (tens of ms with a deep queue), so they are promoted to the old generation, which
+ *   V8 collects only when its heuristics say so: during a 2 GiB nbdcopy the heap grew from 12
+ *   to 85 MiB between two full collections (bench/memory.ts), which alone broke the RSS budget
+ *   of issue 6. The guard checks the heap ten times a second and runs a full collection when
+ *   more than HEAP_GUARD_BYTES are in use (about 5 ms for this mostly-dead heap; never when
+ *   idle). Checking every 500 ms instead let the write phase peak 8-15 MiB higher.
+ * - Buffers outside the heap: socket reads and SSH packets (../transient-buffers.ts), hundreds
+ *   of MB/s. V8 runs a minor collection only when the JS heap's young generation fills, which
+ *   at this allocation rate was twice a second, so these Buffers piled up until they pushed
+ *   the old generation over its limit: a full collection every ~70 ms, 12 % of serve's CPU over
+ *   ssh. The guard instead runs a minor collection (about 1 ms) every YOUNG_GC_BYTES reported,
+ *   and lets the old generation grow by a factor of OLD_GROWTH_PERCENT: the full collections
+ *   all but stop (250 to 8 in a WAN run), serve's write and read throughput over ssh rose
+ *   10-30 %, and peak RSS fell (bench/memory.ts; issue 7's note has the figures).
+ *
+ * NBDCRYPT_YOUNG_GC=0 leaves the Buffers to V8's own schedule.
+ *
+ * V8 offers no runtime API for either, so gc() is obtained the way Node's docs show
+ * (--expose-gc set at runtime, gc taken from a fresh context), and the growth factor is the
+ * V8 flag --heap-growing-percent, which V8 reads each time it sets a new limit.
  */
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { setTransientCollector } from '../transient-buffers.js';
 
 /** Live heap of an idle serve is ~10 MiB; twice that and more is mostly garbage. */
 const HEAP_GUARD_BYTES = 24 * 1024 * 1024;
 const CHECK_MS = 100;
+/** 16 MiB between minor collections peaked 8 MiB higher than 8 in bench/memory.ts. */
+const YOUNG_GC_BYTES = 8 * 1024 * 1024;
+/** 700 % let the read phase of bench/memory.ts peak 36 MiB higher than 300 %. */
+const OLD_GROWTH_PERCENT = 300;
+
+type Gc = (options?: { type: 'major' | 'minor' }) => void;
 
 /** Starts the guard; returns the function that stops it. */
-export function startHeapGuard(limitBytes = HEAP_GUARD_BYTES): () => void {
+export function startHeapGuard(limitBytes = HEAP_GUARD_BYTES, youngGcBytes = YOUNG_GC_BYTES): () => void {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as unknown;
   if (typeof gc !== 'function') return () => undefined;
+  const collect = gc as Gc;
   const timer = setInterval(() => {
-    if (getHeapStatistics().used_heap_size > limitBytes) (gc as () => void)();
+    if (getHeapStatistics().used_heap_size > limitBytes) collect();
   }, CHECK_MS);
   timer.unref();
-  return () => clearInterval(timer);
+  if (process.env.NBDCRYPT_YOUNG_GC === '0') return () => clearInterval(timer);
+  setFlagsFromString(`--heap-growing-percent=${OLD_GROWTH_PERCENT}`);
+  let reported = 0;
+  let scheduled = false;
+  // One minor collection per turn at most, after the code that reported the bytes has let go.
+  const collectYoung = (): void => {
+    scheduled = false;
+    reported = 0;
+    collect({ type: 'minor' });
+  };
+  setTransientCollector((bytes) => {
+    reported += bytes;
+    if (reported >= youngGcBytes && !scheduled) {
+      scheduled = true;
+      setImmediate(collectYoung);
+    }
+  });
+  return () => {
+    clearInterval(timer);
+    setTransientCollector(undefined);
+    setFlagsFromString('--heap-growing-percent=0');
+  };
 }

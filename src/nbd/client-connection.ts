@@ -8,6 +8,7 @@
 import type { Duplex } from 'node:stream';
 import { requestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
+import { noteTransientBytes } from '../transient-buffers.js';
 import { decodeSimpleReply, writeRequestHeader } from './codec.js';
 import { Cmd, REQUEST_HEADER_SIZE, SIMPLE_REPLY_MAGIC, SIMPLE_REPLY_SIZE } from './protocol.js';
 
@@ -165,6 +166,7 @@ export class NbdConnection {
   }
 
   private onData(chunk: Buffer): void {
+    noteTransientBytes(chunk.length);
     let pos = 0;
     while (pos < chunk.length && !this.closed) {
       const rx = this.rx;

@@ -9,6 +9,7 @@
 import type { Socket } from 'node:net';
 import { NbdcryptError, isNbdcryptError } from '../errors.js';
 import { log } from '../log.js';
+import { noteTransientBytes } from '../transient-buffers.js';
 import type { BlockDevice } from '../block/block-device.js';
 import { requestBuffers } from '../block/buffer-pool.js';
 import { decodeRequestHeader, encodeGreeting, writeSimpleReply } from './codec.js';
@@ -119,6 +120,7 @@ export class Connection {
   }
 
   private onData(chunk: Buffer): void {
+    noteTransientBytes(chunk.length);
     if (this.draining) return;
     this.input.push(chunk);
     if (this.served) this.pump();

@@ -17,6 +17,7 @@ import { knownKeyTypes, parseKnownHosts, verifyHostKey } from './known-hosts.js'
 import { SshAuth } from './ssh-auth.js';
 import { enlargeReceiveWindow } from './ssh-window.js';
 import { corkPerTurn } from './ssh-cork.js';
+import { reportSocketBuffers } from './ssh-socket-buffers.js';
 import { resolveSshConfig } from './ssh-config.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type Transport } from './transport.js';
 
@@ -194,6 +195,9 @@ export class SshTransport implements Transport {
         this.current = client;
         // NBD requests are small and latency-bound; ssh2 leaves Nagle on by default.
         client.setNoDelay(true);
+        // ssh2's packets and socket reads are garbage within a turn (../transient-buffers.ts);
+        // by now ssh2 reads the socket itself, so one more 'data' listener changes nothing.
+        reportSocketBuffers(client);
         log.debug(`${this.description}: SSH session up`);
         resolve(client);
       });

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import type { BlockDevice } from '../../src/block/block-device.js';
 import { NbdClient } from '../../src/nbd/client.js';
 import { openTarget } from '../../src/target/open-target.js';
+import { setTransientCollector } from '../../src/transient-buffers.js';
 import { childrenOf, startNbdServer, type NbdServerPeer } from '../peers/nbd-server.js';
 import { startSshd, type SshdPeer } from '../peers/sshd.js';
 
@@ -66,6 +67,20 @@ describe('remote targets over ssh', () => {
   it('ssh:// through a ~/.ssh/config alias to a unix-socket nbd-server', async () => {
     const dev = await openTarget(`ssh://remote-alias/${unixNbd.exportName}?socket=${unixNbd.socketPath}`, { knownHostsPath: knownHosts, sshConfigPath: sshConfig });
     await roundTrip(dev, unixNbd.file);
+  });
+
+  it('ssh2 reports its packets, socket reads and channel data as short-lived Buffer bytes', async () => {
+    let reported = 0;
+    setTransientCollector((n) => (reported += n));
+    try {
+      const dev = await openTarget(`ssh://remote-alias/${unixNbd.exportName}?socket=${unixNbd.socketPath}`, { knownHostsPath: knownHosts, sshConfigPath: sshConfig });
+      await roundTrip(dev, unixNbd.file);
+    } finally {
+      setTransientCollector(undefined);
+    }
+    // 24 MiB each way: the packets written and the socket reads (ssh-socket-buffers.ts), and
+    // the decrypted channel data the NBD client parsed (client-connection.ts).
+    assert.ok(reported >= 3 * 24 * MiB, `${(reported / MiB).toFixed(1)} MiB reported for 24 MiB written and 24 MiB read`);
   });
 
   it('ssh+cmd:// through OpenSSH ssh -W', async () => {

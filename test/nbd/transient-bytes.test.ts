@@ -1,0 +1,36 @@
+/**
+ * The NBD server reports each socket read as short-lived Buffer bytes (transient-buffers.ts),
+ * so the heap guard can collect them young: nbdcopy writes 16 MiB into an in-process server
+ * and at least that much is reported.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MemoryDevice } from '../../src/block/memory-device.js';
+import { NbdServer } from '../../src/nbd/server.js';
+import { setTransientCollector } from '../../src/transient-buffers.js';
+import { nbdcopyAsync } from '../peers/nbdcopy.js';
+import { scratchDir } from '../peers/tools.js';
+
+const SIZE = 16 * 1024 * 1024;
+
+test('the NBD server reports the bytes its sockets delivered', async () => {
+  const dir = scratchDir('nbdcrypt-transient-');
+  const server = new NbdServer({ exports: [{ name: 'disk', device: new MemoryDevice(SIZE) }] });
+  let reported = 0;
+  setTransientCollector((n) => (reported += n));
+  try {
+    const sock = join(dir.path, 'nbd.sock');
+    await server.listen(`unix:${sock}`);
+    const src = join(dir.path, 'src.bin');
+    writeFileSync(src, randomBytes(SIZE));
+    await nbdcopyAsync(src, `nbd+unix:///disk?socket=${sock}`, { timeoutMs: 60_000 });
+    assert.ok(reported >= SIZE, `${reported} bytes reported for a ${SIZE}-byte copy`);
+  } finally {
+    setTransientCollector(undefined);
+    await server.close(5000);
+    dir.remove();
+  }
+});

@@ -19,6 +19,7 @@ export const targetArgOptions = {
   'known-hosts': { type: 'string' },
   identity: { type: 'string' },
   'ssh-command': { type: 'boolean' },
+  'no-sftp-request': { type: 'boolean' },
 } as const;
 
 export const targetHelp = `TARGET:
@@ -49,6 +50,10 @@ Remote TARGET options:
                          UserKnownHostsFile of ~/.ssh/config)
   --identity FILE        SSH private key to try first (before ssh-agent and ~/.ssh/id_*)
   --ssh-command          use OpenSSH's ssh -W even for ssh:// targets
+  --no-sftp-request      do not open (and at once close) the sftp subsystem once per SSH
+                         session; sshd turns Nagle's algorithm off only for sessions that
+                         run something, and without that each small reply can wait a round
+                         trip. Use it where the account's forced command must not run.
 `;
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -79,6 +84,7 @@ export function targetOptionsFromArgs(v: Values, readOnly = false): TargetOption
     knownHostsPath: v['known-hosts'] as string | undefined,
     identity: v.identity === undefined ? undefined : [v.identity as string],
     sshCommand: v['ssh-command'] === true,
+    sftpRequest: v['no-sftp-request'] !== true,
     askPassphrase: (keyPath) => askSecretOnTerminal(`Enter passphrase for SSH key '${keyPath}': `),
     askPassword: (prompt) => askSecretOnTerminal(prompt),
   };

@@ -35,6 +35,8 @@ export interface RemoteTargetOptions {
   keepaliveInterval?: number;
   /** SSH cipher preference for the ssh2 transport (default aes128-gcm@openssh.com first). */
   ciphers?: string[];
+  /** false: do not open the sftp subsystem that makes sshd turn Nagle off (transport/sshd-nodelay.ts). */
+  sftpRequest?: boolean;
   askPassphrase?: (keyPath: string) => Promise<string | undefined>;
   askPassword?: (prompt: string) => Promise<string | undefined>;
 }
@@ -69,7 +71,7 @@ export function remoteTransport(spec: string, opts: RemoteTargetOptions = {}): {
         connectTimeoutMs,
       };
       if (!viaSsh2) return { transport: sshCommandTransport(common), exportName, connections };
-      const transport = new SshTransport({ ...common, channelWindow: windowForChannels(connections), ciphers: opts.ciphers, keepaliveIntervalMs: opts.keepaliveInterval, askPassphrase: opts.askPassphrase, askPassword: opts.askPassword });
+      const transport = new SshTransport({ ...common, channelWindow: windowForChannels(connections), ciphers: opts.ciphers, sftpRequest: opts.sftpRequest, keepaliveIntervalMs: opts.keepaliveInterval, askPassphrase: opts.askPassphrase, askPassword: opts.askPassword });
       return { transport, exportName, connections };
     }
   }

@@ -18,6 +18,7 @@ import { SshAuth } from './ssh-auth.js';
 import { enlargeReceiveWindow } from './ssh-window.js';
 import { corkPerTurn } from './ssh-cork.js';
 import { reportSocketBuffers } from './ssh-socket-buffers.js';
+import { requestSftpSubsystem } from './sshd-nodelay.js';
 import { resolveSshConfig } from './ssh-config.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type Transport } from './transport.js';
 
@@ -42,6 +43,8 @@ export interface SshTransportOptions {
   channelWindow?: number;
   /** Cipher preference (default aes128-gcm@openssh.com first, as ssh2 does on x86). */
   ciphers?: string[];
+  /** Open and close the sftp subsystem once per session so sshd turns Nagle off (default true; sshd-nodelay.ts). */
+  sftpRequest?: boolean;
   askPassphrase?: (keyPath: string) => Promise<string | undefined>;
   askPassword?: (prompt: string) => Promise<string | undefined>;
 }
@@ -198,6 +201,11 @@ export class SshTransport implements Transport {
         // ssh2's packets and socket reads are garbage within a turn (../transient-buffers.ts);
         // by now ssh2 reads the socket itself, so one more 'data' listener changes nothing.
         reportSocketBuffers(client);
+        if (this.o.sftpRequest !== false) {
+          requestSftpSubsystem(client, (refusal) => {
+            if (refusal) log.debug(`${this.description}: sftp subsystem refused (${refusal}); sshd keeps Nagle on, small replies may wait`);
+          });
+        }
         log.debug(`${this.description}: SSH session up`);
         resolve(client);
       });

@@ -24,6 +24,8 @@ export interface SshdPeer {
   /** The known_hosts line for this server, "[127.0.0.1]:PORT type base64". */
   knownHostsLine: string;
   pid(): number;
+  /** What sshd wrote to standard error so far (its log, with -e). */
+  log(): string;
   /** SIGKILLs every sshd process serving a connection (the listener survives); returns how many. */
   killConnections(): Promise<number>;
   /** Sends `signal` (e.g. SIGSTOP/SIGCONT: a silent partition) to the processes serving connections; returns their PIDs. */
@@ -32,7 +34,7 @@ export interface SshdPeer {
 }
 
 export interface SshdOptions {
-  /** Extra sshd_config lines. */
+  /** Extra sshd_config lines, placed first so that they override the defaults. */
   extraConfig?: string[];
 }
 
@@ -63,6 +65,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdPeer> {
   writeFileSync(
     config,
     [
+      // sshd keeps the first value it reads for most keywords: these override the defaults.
+      ...(opts.extraConfig ?? []),
       `Port ${port}`,
       `ListenAddress ${host}`,
       `HostKey ${hostKeyPath}`,
@@ -75,11 +79,12 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdPeer> {
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       'AllowTcpForwarding yes',
+      // As on a stock server; nbdcrypt opens it once per session (sshd-nodelay.ts).
+      'Subsystem sftp internal-sftp',
       'AllowStreamLocalForwarding yes',
       'MaxSessions 64',
       'MaxStartups 100',
       'LogLevel ERROR',
-      ...(opts.extraConfig ?? []),
       '',
     ].join('\n'),
   );
@@ -125,6 +130,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdPeer> {
     hostKey: hostPub,
     knownHostsLine: `[${host}]:${port} ${hostPub}`,
     pid: () => proc.pid,
+    log: () => proc.stderr(),
     killConnections: async () => {
       const pids = descendantsOf(proc.pid);
       for (const p of pids) {

@@ -117,6 +117,8 @@ export async function startSshd(dir: string): Promise<SshdPeer> {
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       'AllowTcpForwarding yes',
+      // As on a stock server; nbdcrypt opens it once per session (sshd-nodelay.ts).
+      'Subsystem sftp internal-sftp',
       'MaxSessions 64',
       'LogLevel ERROR',
       '',

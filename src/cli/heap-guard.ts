@@ -13,9 +13,10 @@
  *   at this allocation rate was twice a second, so these Buffers piled up until they pushed
  *   the old generation over its limit: a full collection every ~70 ms, 12 % of serve's CPU over
  *   ssh. The guard instead runs a minor collection (about 1 ms) every YOUNG_GC_BYTES reported,
- *   and lets the old generation grow by a factor of OLD_GROWTH_PERCENT: the full collections
- *   all but stop (250 to 8 in a WAN run), serve's write and read throughput over ssh rose
- *   10-30 %, and peak RSS fell (bench/memory.ts; issue 7's note has the figures).
+ *   and lets the old generation grow by 1 + OLD_GROWTH_PERCENT/100 after each full
+ *   collection: full collections all but stop (about 250 to 10 in a WAN run), serve's
+ *   throughput over ssh rose 10-30 %, and peak RSS stayed where it was (bench/memory.ts;
+ *   issue 7's note has the figures).
  *
  * NBDCRYPT_YOUNG_GC=0 leaves the Buffers to V8's own schedule.
  *
@@ -30,9 +31,15 @@ import { setTransientCollector } from '../transient-buffers.js';
 /** Live heap of an idle serve is ~10 MiB; twice that and more is mostly garbage. */
 const HEAP_GUARD_BYTES = 24 * 1024 * 1024;
 const CHECK_MS = 100;
-/** 16 MiB between minor collections peaked 8 MiB higher than 8 in bench/memory.ts. */
-const YOUNG_GC_BYTES = 8 * 1024 * 1024;
-/** 700 % let the read phase of bench/memory.ts peak 36 MiB higher than 300 %. */
+/**
+ * Measured with bench/memory.ts (VmHWM) and bench/e2e-compare.ts: 8 MiB left twice as many
+ * full collections over ssh and once peaked at 218 MiB (199-203 with 4 MiB).
+ */
+const YOUNG_GC_BYTES = 4 * 1024 * 1024;
+/**
+ * 700 % let the read phase of bench/memory.ts peak 36 MiB higher; 100 % (a factor of 2, below
+ * what V8 picks by itself) cost a file target 10-20 % of its sequential throughput.
+ */
 const OLD_GROWTH_PERCENT = 300;
 
 type Gc = (options?: { type: 'major' | 'minor' }) => void;

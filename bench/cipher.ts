@@ -5,6 +5,16 @@
  * (`nbdcrypt bench cipher`) runs the very same code; this entry point takes the same options.
  * Run: npx tsc -p . && node dist/bench/cipher.js [--seconds N] [--json] [--reference]
  */
-import { run } from '../src/cli/bench/cipher.js';
+import { help, run } from '../src/cli/bench/cipher.js';
 
-process.exitCode = await run(process.argv.slice(2));
+const argv = process.argv.slice(2);
+if (argv.includes('--help') || argv.includes('-h')) {
+  process.stdout.write(help);
+} else {
+  try {
+    process.exitCode = await run(argv);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    process.exitCode = 2;
+  }
+}

@@ -15,7 +15,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { parseSize } from '../src/cli/size.js';
 import { DEFAULT_DATA_OFFSET } from '../src/luks2/layout.js';
 import { measure, type Row } from '../src/cli/bench/e2e.js';
@@ -24,21 +23,32 @@ import { formatBenchVolume, serveSubprocess } from '../src/cli/bench/e2e-nbdcryp
 import { startNbdServer, startSshd, startTunnel } from '../src/cli/bench/e2e-peers.js';
 import { runTool, scratch } from '../src/cli/bench/e2e-procs.js';
 import { formatTable, metricOf, type Report } from '../src/cli/bench/e2e-report.js';
+import { benchArgs } from './bench-args.js';
 import { qemuLuksImage, rawChannelMbps, startDelayProxy, startNbdkitLuks, startQemuNbdLuks, startSinkSource } from './e2e-compare-peers.js';
 
-const { values: v } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '3' },
-    depths: { type: 'string', default: '1,16,64' },
-    size: { type: 'string', default: '1G' },
-    'wan-delay-ms': { type: 'string', default: '25' },
-    'wan-rate': { type: 'string', default: '250M' },
-    'wan-connections': { type: 'string', default: '16' },
-    'wan-seconds': { type: 'string', default: '8' },
-    sections: { type: 'string', default: 'file,ssh,wan' },
-    rounds: { type: 'string', default: '2' },
-    json: { type: 'boolean', default: false },
-  },
+const usage = `Usage: node dist/bench/e2e-compare.js [OPTIONS]
+  fio through nbdcrypt next to its peers (qemu-nbd LUKS, nbdkit luks, ssh -L, nbd-server), then
+  the targets of issue 7 with the measured ratios.
+  --sections LIST        file,ssh,wan (default all three)
+  --seconds N            per cell (default 3); --wan-seconds N for the WAN cells (default 8)
+  --rounds N             rounds per cell, the best is kept (default 2)
+  --depths LIST          queue depths (default 1,16,64)
+  --size SIZE            image size (default 1G)
+  --wan-delay-ms MS      WAN proxy latency each way (default 25)
+  --wan-rate RATE        WAN proxy bandwidth per direction (default 250M, bytes per second)
+  --wan-connections N    nbdcrypt's --connections over the WAN (default 16)
+  --json                 machine-readable output`;
+const v = benchArgs(usage, {
+  seconds: { type: 'string', default: '3' },
+  depths: { type: 'string', default: '1,16,64' },
+  size: { type: 'string', default: '1G' },
+  'wan-delay-ms': { type: 'string', default: '25' },
+  'wan-rate': { type: 'string', default: '250M' },
+  'wan-connections': { type: 'string', default: '16' },
+  'wan-seconds': { type: 'string', default: '8' },
+  sections: { type: 'string', default: 'file,ssh,wan' },
+  rounds: { type: 'string', default: '2' },
+  json: { type: 'boolean', default: false },
 });
 const seconds = Number(v.seconds);
 const depths = v.depths!.split(',').map(Number);

@@ -8,7 +8,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { MemoryDevice } from '../src/block/memory-device.js';
 import { parseSize } from '../src/cli/size.js';
 import { EncryptedDevice } from '../src/crypt/encrypted-device.js';
@@ -17,8 +16,12 @@ import { NbdServer } from '../src/nbd/server.js';
 import { nbdcopyAsync } from '../test/peers/nbdcopy.js';
 import { scratchDir } from '../test/peers/tools.js';
 import type { BlockDevice } from '../src/block/block-device.js';
+import { benchArgs } from './bench-args.js';
 
-const { values } = parseArgs({ options: { size: { type: 'string', default: '1G' }, rounds: { type: 'string', default: '3' } } });
+const values = benchArgs(
+  'Usage: node dist/bench/encryption-overhead.js [--size 1G] [--rounds 3]\n  nbdcopy in and out of an in-process NBD server, plain and encrypted; prints both and the ratio.',
+  { size: { type: 'string', default: '1G' }, rounds: { type: 'string', default: '3' } },
+);
 const size = parseSize(values.size ?? '1G', '--size');
 const rounds = Number(values.rounds);
 const dir = scratchDir('nbdcrypt-bench-');

@@ -12,12 +12,15 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { createXtsCipher, type XtsEngineName } from '../src/crypt/xts-cipher.js';
 import { EncryptedDevice } from '../src/crypt/encrypted-device.js';
 import { MemoryDevice } from '../src/block/memory-device.js';
+import { benchArgs } from './bench-args.js';
 
-const { values } = parseArgs({ options: { gib: { type: 'string', default: '1' }, engines: { type: 'string', default: 'native,node' }, inflight: { type: 'string', default: '2' } } });
+const values = benchArgs(
+  'Usage: node dist/bench/event-loop-lag.js [--gib N] [--engines native,node] [--inflight N]\n  Event-loop lag while the async cipher path encrypts N GiB, next to an idle control.',
+  { gib: { type: 'string', default: '1' }, engines: { type: 'string', default: 'native,node' }, inflight: { type: 'string', default: '2' } },
+);
 const total = Number(values.gib) * 2 ** 30;
 const inflight = Number(values.inflight);
 const REQ = 1 << 20;

@@ -8,12 +8,12 @@
  * Run: npm run build && node dist/bench/memory.js [--size 2G] [--cache 64M]
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { parseSize } from '../src/cli/size.js';
 import { nbdcopyAsync } from '../test/peers/nbdcopy.js';
 import { startNbdcrypt, type NbdcryptProc } from '../test/peers/nbdcrypt.js';
 import { requireTool } from '../test/peers/tools.js';
 import { remoteVolume } from '../test/integration/serve-remote.js';
+import { benchArgs } from './bench-args.js';
 
 const MiB = 1024 * 1024;
 
@@ -53,7 +53,10 @@ async function measure(label: string, srv: NbdcryptProc, size: number): Promise<
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { size: { type: 'string', default: '2G' }, cache: { type: 'string', default: '64M' } } });
+  const values = benchArgs(
+    'Usage: node dist/bench/memory.js [--size 2G] [--cache 64M]\n  RSS of nbdcrypt serve during an nbdcopy in and out over a loopback sshd, next to serve --unencrypted.',
+    { size: { type: 'string', default: '2G' }, cache: { type: 'string', default: '64M' } },
+  );
   const size = parseSize(values.size!, '--size');
   const cache = parseSize(values.cache!, '--cache');
   const vol = await remoteVolume(size + 16 * MiB);

@@ -7,7 +7,7 @@
  * it does random 4 KiB I/O and reports IOPS; all servers are separate processes, as in use.
  * Run: node dist/bench/nbd-server.js [--seconds N] [--rounds N] [--size 1G] [--iodepth N]
  */
-import { parseArgs } from 'node:util';
+import { benchArgs } from './bench-args.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startNbdcrypt, type NbdcryptProc } from '../test/peers/nbdcrypt.js';
@@ -84,13 +84,11 @@ async function ours(dir: string, label: string, target: string): Promise<Server>
 const fmt = (n: number, d = 0) => n.toFixed(d).padStart(8);
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      seconds: { type: 'string', default: '2' },
-      rounds: { type: 'string', default: '3' },
-      size: { type: 'string', default: '1G' },
-      iodepth: { type: 'string', default: '16' },
-    },
+  const values = benchArgs('Usage: node dist/bench/nbd-server.js [--seconds N] [--rounds N] [--size 1G] [--iodepth N]\n  serve --unencrypted next to nbd-server and nbdkit, driven by fio over a unix socket.', {
+    seconds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
+    size: { type: 'string', default: '1G' },
+    iodepth: { type: 'string', default: '16' },
   });
   const seconds = Number(values.seconds);
   const rounds = Number(values.rounds);

@@ -12,7 +12,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import ssh2 from 'ssh2';
 import { parseSize } from '../src/cli/size.js';
 import type { NbdClient } from '../src/nbd/client.js';
@@ -21,6 +20,7 @@ import { nbdcopyAsync } from '../test/peers/nbdcopy.js';
 import { startNbdServer } from '../test/peers/nbd-server.js';
 import { startSshd, type SshdPeer } from '../test/peers/sshd.js';
 import { freePort, requireTool, run, startProcess, waitFor } from '../test/peers/tools.js';
+import { benchArgs } from './bench-args.js';
 
 const MiB = 1024 * 1024;
 
@@ -95,7 +95,10 @@ async function nbdWrite(dev: NbdClient, bytes: number): Promise<void> {
 const nbdRead = (dev: NbdClient, bytes: number): Promise<void> => eachMiB(bytes, (at) => dev.read(at, MiB));
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { size: { type: 'string', default: '256M' }, cipher: { type: 'string', default: 'aes128-gcm@openssh.com' }, rounds: { type: 'string', default: '3' } } });
+  const values = benchArgs(
+    'Usage: node dist/bench/remote.js [--size 256M] [--rounds 3] [--cipher aes128-gcm@openssh.com]\n  The NBD client over ssh2 next to a raw ssh2 channel and an ssh -L tunnel, on a loopback sshd.',
+    { size: { type: 'string', default: '256M' }, cipher: { type: 'string', default: 'aes128-gcm@openssh.com' }, rounds: { type: 'string', default: '3' } },
+  );
   const rounds = Math.max(1, Number(values.rounds));
   const size = parseSize(values.size!, '--size');
   const cipher = values.cipher!;

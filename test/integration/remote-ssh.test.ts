@@ -1,7 +1,9 @@
 /**
  * Remote targets over a real sshd and nbd-server on loopback: data round-trips over the
  * ssh2 transport (4 channels of one session, tcp and unix-socket nbd-server) and over
- * OpenSSH `ssh -W` (ssh+cmd://), and the remote file holds exactly what was written.
+ * OpenSSH `ssh -W` (ssh+cmd://), and the remote file holds exactly what was written. The ssh2
+ * transport asks sshd to turn Nagle off (an sftp session, seen in sshd's own log) unless told
+ * not to.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +16,7 @@ import { openTarget } from '../../src/target/open-target.js';
 import { setTransientCollector } from '../../src/transient-buffers.js';
 import { childrenOf, startNbdServer, type NbdServerPeer } from '../peers/nbd-server.js';
 import { startSshd, type SshdPeer } from '../peers/sshd.js';
+import { sleep, waitFor } from '../peers/tools.js';
 
 const MiB = 1024 * 1024;
 
@@ -37,7 +40,8 @@ describe('remote targets over ssh', () => {
   let sshConfig: string;
   before(async () => {
     delete process.env.SSH_AUTH_SOCK;
-    sshd = await startSshd();
+    // VERBOSE: sshd logs each session it starts (the sftp request below).
+    sshd = await startSshd({ extraConfig: ['LogLevel VERBOSE'] });
     nbd = await startNbdServer({ size: 32 * MiB });
     unixNbd = await startNbdServer({ size: 32 * MiB, unixSocket: true });
     knownHosts = join(sshd.dir, 'known_hosts');
@@ -51,12 +55,20 @@ describe('remote targets over ssh', () => {
     await unixNbd?.stop();
   });
 
-  it('ssh:// with 4 channels of one session to a tcp nbd-server', async () => {
-    const dev = await openTarget(`ssh://${sshd.user}@${sshd.host}:${sshd.port}/${nbd.exportName}?nbd=127.0.0.1:${nbd.port}`, {
+  /** ssh:// to the tcp nbd-server with the suite's key and known_hosts, no ~/.ssh/config. */
+  const sshTarget = (sftpRequest?: boolean) =>
+    openTarget(`ssh://${sshd.user}@${sshd.host}:${sshd.port}/${nbd.exportName}?nbd=127.0.0.1:${nbd.port}`, {
       knownHostsPath: knownHosts,
       identity: [sshd.userKey],
       sshConfigPath: '/dev/null',
+      sftpRequest,
     });
+  // The ssh2 transport opens the sftp subsystem once per SSH session, so that sshd runs a
+  // session and turns Nagle's algorithm off on the connection (src/transport/sshd-nodelay.ts).
+  const sftpSessions = (): number => sshd.log().match(/Starting session: subsystem 'sftp'/g)?.length ?? 0;
+
+  it('ssh:// with 4 channels of one session to a tcp nbd-server', async () => {
+    const dev = await sshTarget();
     assert.ok(dev instanceof NbdClient);
     assert.equal(dev.connectionCount, 4);
     assert.equal(childrenOf(sshd.pid()).length, 1, 'the 4 channels share one SSH session (one sshd connection process)');
@@ -81,6 +93,21 @@ describe('remote targets over ssh', () => {
     // 24 MiB each way: the packets written and the socket reads (ssh-socket-buffers.ts), and
     // the decrypted channel data the NBD client parsed (client-connection.ts).
     assert.ok(reported >= 3 * 24 * MiB, `${(reported / MiB).toFixed(1)} MiB reported for 24 MiB written and 24 MiB read`);
+  });
+
+  it('sshd is asked to turn Nagle off: one sftp session per SSH session by default', async () => {
+    const before = sftpSessions();
+    await roundTrip(await sshTarget(undefined), nbd.file);
+    await waitFor('sshd to log the sftp subsystem request', () => sftpSessions() > before, 5000);
+    await sleep(300);
+    assert.equal(sftpSessions() - before, 1, 'one request for one SSH session of 4 channels');
+  });
+
+  it('sshd is not asked with sftpRequest false (--no-sftp-request)', async () => {
+    const before = sftpSessions();
+    await roundTrip(await sshTarget(false), nbd.file);
+    await sleep(500);
+    assert.equal(sftpSessions() - before, 0);
   });
 
   it('ssh+cmd:// through OpenSSH ssh -W', async () => {

@@ -8,6 +8,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { sshdConfig } from '../../src/cli/bench/e2e-peers.js';
 import { childrenOf, isAlive } from './nbd-server.js';
 import { freePort, requireTool, run, scratchDir, startProcess, waitFor, type Proc } from './tools.js';
 
@@ -62,32 +63,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdPeer> {
   const userPub = keygen(userKey);
   writeFileSync(join(dir.path, 'authorized_keys'), `${userPub}\n`, { mode: 0o600 });
   const config = join(dir.path, 'sshd_config');
-  writeFileSync(
-    config,
-    [
-      // sshd keeps the first value it reads for most keywords: these override the defaults.
-      ...(opts.extraConfig ?? []),
-      `Port ${port}`,
-      `ListenAddress ${host}`,
-      `HostKey ${hostKeyPath}`,
-      `AuthorizedKeysFile ${join(dir.path, 'authorized_keys')}`,
-      `PidFile ${join(dir.path, 'sshd.pid')}`,
-      'StrictModes no',
-      'UsePAM no',
-      'PermitRootLogin yes',
-      'PubkeyAuthentication yes',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'AllowTcpForwarding yes',
-      // As on a stock server; nbdcrypt opens it once per session (sshd-nodelay.ts).
-      'Subsystem sftp internal-sftp',
-      'AllowStreamLocalForwarding yes',
-      'MaxSessions 64',
-      'MaxStartups 100',
-      'LogLevel ERROR',
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(config, sshdConfig({ port, hostKey: hostKeyPath, dir: dir.path, extra: opts.extraConfig }));
   const proc: Proc = startProcess(sshd, ['-D', '-e', '-f', config]);
   // sshd would outlive a test process that exits without stop(): kill it on the way out.
   const onExit = (): void => {

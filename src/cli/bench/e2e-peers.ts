@@ -89,6 +89,37 @@ function keygen(path: string): string {
   return readFileSync(`${path}.pub`, 'utf8').trim();
 }
 
+/**
+ * An sshd_config for a private sshd on 127.0.0.1:`port`: host key `hostKey`, keys from
+ * `dir`/authorized_keys, key login only, forwarding and the sftp subsystem as on a stock
+ * server. sshd keeps the first value it reads for most keywords, so `extra` lines (first)
+ * override these. Shared with the tests' sshd (test/peers/sshd.ts).
+ */
+export function sshdConfig(o: { port: number; hostKey: string; dir: string; extra?: string[] }): string {
+  return [
+    ...(o.extra ?? []),
+    `Port ${o.port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${o.hostKey}`,
+    `AuthorizedKeysFile ${join(o.dir, 'authorized_keys')}`,
+    `PidFile ${join(o.dir, 'sshd.pid')}`,
+    'StrictModes no',
+    'UsePAM no',
+    'PermitRootLogin yes',
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'AllowTcpForwarding yes',
+    'AllowStreamLocalForwarding yes',
+    // nbdcrypt opens it once per session (transport/sshd-nodelay.ts).
+    'Subsystem sftp internal-sftp',
+    'MaxSessions 64',
+    'MaxStartups 100',
+    'LogLevel ERROR',
+    '',
+  ].join('\n');
+}
+
 /** sshd on 127.0.0.1:free port accepting the current user with a generated key. */
 export async function startSshd(dir: string): Promise<SshdPeer> {
   const bin = findTool('sshd', 'openssh-server');
@@ -103,27 +134,7 @@ export async function startSshd(dir: string): Promise<SshdPeer> {
   const sshConfig = join(dir, 'ssh_config');
   writeFileSync(sshConfig, '');
   const config = join(dir, 'sshd_config');
-  writeFileSync(
-    config,
-    [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${hostKey}`,
-      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-      `PidFile ${join(dir, 'sshd.pid')}`,
-      'StrictModes no',
-      'UsePAM no',
-      'PermitRootLogin yes',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'AllowTcpForwarding yes',
-      // As on a stock server; nbdcrypt opens it once per session (sshd-nodelay.ts).
-      'Subsystem sftp internal-sftp',
-      'MaxSessions 64',
-      'LogLevel ERROR',
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(config, sshdConfig({ port, hostKey, dir }));
   const helper = startHelper(bin, ['-D', '-e', '-f', config]);
   try {
     await waitUntil(`sshd on 127.0.0.1:${port}`, () => {

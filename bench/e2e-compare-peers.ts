@@ -10,7 +10,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { findTool, runTool, startHelper, waitUntil, type Helper } from '../src/cli/bench/e2e-procs.js';
-import { remoteTransport } from '../src/target/remote-target.js';
+import { remoteTransport } from '../src/backend/remote-target.js';
 import { existsSync } from 'node:fs';
 
 export interface Served {

@@ -15,8 +15,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseSize } from '../src/cli/size.js';
-import { DEFAULT_DATA_OFFSET } from '../src/luks2/layout.js';
+import { parseSize } from '../src/size.js';
+import { DEFAULT_DATA_OFFSET } from '../src/luks/layout.js';
 import { measure, type Row } from '../src/cli/bench/e2e.js';
 import { checkFio, standardWorkloads, type Workload } from '../src/cli/bench/e2e-fio.js';
 import { formatBenchVolume, serveSubprocess } from '../src/cli/bench/e2e-nbdcrypt.js';

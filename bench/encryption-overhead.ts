@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MemoryDevice } from '../src/block/memory-device.js';
-import { parseSize } from '../src/cli/size.js';
+import { parseSize } from '../src/size.js';
 import { EncryptedDevice } from '../src/crypt/encrypted-device.js';
 import { defaultEngine } from '../src/crypt/xts-cipher.js';
 import { NbdServer } from '../src/nbd/server.js';

@@ -8,7 +8,7 @@
  * Run: npm run build && node dist/bench/memory.js [--size 2G] [--cache 64M]
  */
 import { readFileSync } from 'node:fs';
-import { parseSize } from '../src/cli/size.js';
+import { parseSize } from '../src/size.js';
 import { nbdcopyAsync } from '../test/peers/nbdcopy.js';
 import { startNbdcrypt, type NbdcryptProc } from '../test/peers/nbdcrypt.js';
 import { requireTool } from '../test/peers/tools.js';

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { startNbdcrypt, type NbdcryptProc } from '../test/peers/nbdcrypt.js';
 import { startNbdServer } from '../test/peers/nbd-server.js';
 import { requireTool, run, scratchDir, startProcess, waitFor, type Proc } from '../test/peers/tools.js';
-import { parseSize } from '../src/cli/size.js';
+import { parseSize } from '../src/size.js';
 
 interface Workload {
   name: string;

@@ -15,7 +15,7 @@
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { constants, read as fsRead, write as fsWrite } from 'node:fs';
 import { constants as os } from 'node:os';
-import { loadNative, type NativeAddon } from '../crypt/native-engine.js';
+import { loadNative, type NativeAddon } from '../native-addon.js';
 import { NbdcryptError } from '../errors.js';
 import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from './block-device.js';
 import { requestBuffers } from './buffer-pool.js';

@@ -8,7 +8,7 @@
  * NBDCRYPT_NOWAIT_IO=0 turns it off (to compare, or to rule it out). Also here: readahead off.
  */
 import { constants } from 'node:os';
-import { loadNative } from '../crypt/native-engine.js';
+import { loadNative } from '../native-addon.js';
 
 export interface PageCacheIo {
   /** Bytes moved (possibly short; 0 at end of file), or undefined when it would have to wait. */

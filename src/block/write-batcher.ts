@@ -5,7 +5,7 @@
  * one round trip serves them all. Writes run in the order they were queued. Without the addon
  * (or with NBDCRYPT_WRITE_BATCH=0) FileDevice uses fs.write alone.
  */
-import { loadNative, type NativeAddon } from '../crypt/native-engine.js';
+import { loadNative, type NativeAddon } from '../native-addon.js';
 
 interface Queued {
   buf: Buffer;

@@ -10,11 +10,11 @@ import type { BlockDevice } from '../block/block-device.js';
 import { SectorCache } from '../block/sector-cache.js';
 import { EncryptedDevice } from '../crypt/encrypted-device.js';
 import { log } from '../log.js';
-import { openVolume } from '../luks2/volume.js';
+import { openVolume } from '../luks/volume.js';
 import { NbdClient } from '../nbd/client.js';
 import type { BlockSizeInfo } from '../nbd/codec.js';
 import { MAX_PAYLOAD } from '../nbd/protocol.js';
-import { openTarget, type TargetOptions } from '../target/open-target.js';
+import { openTarget, type TargetOptions } from '../backend/open-target.js';
 import { getPassphrase } from './passphrase.js';
 
 /** Cache granule: one page, whatever the LUKS sector size (the kernel reads in pages). */

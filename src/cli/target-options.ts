@@ -5,9 +5,9 @@
  * and meaning. Spec of the targets: src/target/target-uri.ts, DESIGN.md "Data path rules".
  */
 import { NbdcryptError } from '../errors.js';
-import type { TargetOptions } from '../target/open-target.js';
+import type { TargetOptions } from '../backend/open-target.js';
 import { askSecretOnTerminal } from './passphrase.js';
-import { parseSize } from './size.js';
+import { parseSize } from '../size.js';
 
 /** parseArgs option table for remote targets (spread into a command's own table). */
 export const targetArgOptions = {

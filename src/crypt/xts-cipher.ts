@@ -11,7 +11,8 @@ import { NbdcryptError } from '../errors.js';
 import { checkKey } from './xts-args.js';
 import { createNodeEngine } from './node-engine.js';
 import { createReferenceEngine } from './reference-engine.js';
-import { createNativeEngine, nativeLoadError } from './native-engine.js';
+import { createNativeEngine } from './native-engine.js';
+import { nativeLoadError } from '../native-addon.js';
 
 export type XtsEngineName = 'native' | 'node' | 'reference';
 

@@ -12,7 +12,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, writeFileSync } from 'nod
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { FileDevice } from '../../src/block/file-device.js';
-import { loadNative, nativeLoadError } from '../../src/crypt/native-engine.js';
+import { loadNative, nativeLoadError } from '../../src/native-addon.js';
 import { requireTool, run, scratchDir } from '../peers/tools.js';
 
 function addon() {

@@ -5,9 +5,9 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileDevice } from '../../src/block/file-device.js';
 import { isNbdcryptError } from '../../src/errors.js';
-import { openTarget } from '../../src/target/open-target.js';
+import { openTarget } from '../../src/backend/open-target.js';
 import { MemoryDevice } from '../../src/block/memory-device.js';
-import { parseSize } from '../../src/cli/size.js';
+import { parseSize } from '../../src/size.js';
 import { requireTool, run, scratchDir } from '../peers/tools.js';
 
 test('creates a sparse file of createSize and reads zeroes from it', async () => {

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { createXtsCipher, defaultEngine, type XtsEngineName } from '../../src/crypt/xts-cipher.js';
-import { loadNative, nativeLoadError } from '../../src/crypt/native-engine.js';
+import { loadNative, nativeLoadError } from '../../src/native-addon.js';
 import { isNbdcryptError } from '../../src/errors.js';
 import { KEY1, KEY2, plaintext, vectors } from './ieee1619-vectors.js';
 
@@ -135,7 +135,7 @@ test('native: destroy() while async calls are in flight neither crashes nor corr
 });
 
 test('setIoFlusher() returns undefined on success or one "ENAME: why" line (run in a child)', () => {
-  const mod = new URL('../../src/crypt/native-engine.js', import.meta.url).href;
+  const mod = new URL('../../src/native-addon.js', import.meta.url).href;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { setIoFlusher } from ${JSON.stringify(mod)}; console.log(JSON.stringify(setIoFlusher() ?? null));`], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as string | null;

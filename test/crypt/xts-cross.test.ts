@@ -50,7 +50,7 @@ test('1,000 random cases: native, node and reference agree byte for byte', async
 });
 
 test("the native addon's EVP fallback loop matches its provider fast path", () => {
-  const mod = new URL('../../src/crypt/native-engine.js', import.meta.url).href;
+  const mod = new URL('../../src/native-addon.js', import.meta.url).href;
   const script = `
     import { loadNative } from ${JSON.stringify(mod)};
     import { createHash } from 'node:crypto';

@@ -11,8 +11,8 @@ import { truncateSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, scratchDir } from '../peers/tools.js';
 import * as cs from '../peers/cryptsetup.js';
-import { ImageFile, recordWrites } from '../luks2/image-file.js';
-import { openVolume, formatVolume, addKey, removeKey, changeKey, dumpHeader, backupHeader, restoreHeader, type FormatOptions } from '../../src/luks2/volume.js';
+import { ImageFile, recordWrites } from '../luks/image-file.js';
+import { openVolume, formatVolume, addKey, removeKey, changeKey, dumpHeader, backupHeader, restoreHeader, type FormatOptions } from '../../src/luks/volume.js';
 import { isNbdcryptError } from '../../src/errors.js';
 
 const SIZE = 20 * 1024 * 1024;

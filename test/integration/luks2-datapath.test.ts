@@ -11,8 +11,8 @@ import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { scratchDir } from '../peers/tools.js';
 import * as cs from '../peers/cryptsetup.js';
-import { ImageFile } from '../luks2/image-file.js';
-import { formatVolume, openVolume } from '../../src/luks2/volume.js';
+import { ImageFile } from '../luks/image-file.js';
+import { formatVolume, openVolume } from '../../src/luks/volume.js';
 import { EncryptedDevice } from '../../src/crypt/encrypted-device.js';
 
 const DATA = 3 * 1024 * 1024;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isNbdcryptError } from '../../src/errors.js';
 import type { NbdClient } from '../../src/nbd/client.js';
-import { openTarget } from '../../src/target/open-target.js';
+import { openTarget } from '../../src/backend/open-target.js';
 import { startNbdServer, type NbdServerPeer } from '../peers/nbd-server.js';
 import { keygen, startSshd, type SshdPeer } from '../peers/sshd.js';
 import { requireTool, run, startProcess, waitFor, type Proc } from '../peers/tools.js';

@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isNbdcryptError, type ErrorCode } from '../../src/errors.js';
-import { openTarget, type TargetOptions } from '../../src/target/open-target.js';
+import { openTarget, type TargetOptions } from '../../src/backend/open-target.js';
 import { startNbdServer, type NbdServerPeer } from '../peers/nbd-server.js';
 import { keygen, startSshd, type SshdPeer } from '../peers/sshd.js';
 import { freePort, requireTool, run } from '../peers/tools.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BlockDevice } from '../../src/block/block-device.js';
 import { NbdClient } from '../../src/nbd/client.js';
-import { openTarget } from '../../src/target/open-target.js';
+import { openTarget } from '../../src/backend/open-target.js';
 import { setTransientCollector } from '../../src/transient-buffers.js';
 import { childrenOf, startNbdServer, type NbdServerPeer } from '../peers/nbd-server.js';
 import { startSshd, type SshdPeer } from '../peers/sshd.js';

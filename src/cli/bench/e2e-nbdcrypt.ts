@@ -12,9 +12,9 @@ import { fileURLToPath } from 'node:url';
 import type { BlockDevice } from '../../block/block-device.js';
 import { FileDevice } from '../../block/file-device.js';
 import { EncryptedDevice } from '../../crypt/encrypted-device.js';
-import { formatVolume, openVolume } from '../../luks2/volume.js';
+import { formatVolume, openVolume } from '../../luks/volume.js';
 import { NbdServer } from '../../nbd/server.js';
-import { openTarget, type TargetOptions } from '../../target/open-target.js';
+import { openTarget, type TargetOptions } from '../../backend/open-target.js';
 import { waitUntil } from './e2e-procs.js';
 
 export interface Served {

@@ -14,10 +14,10 @@ import { join, resolve } from 'node:path';
 import { FileDevice } from '../../block/file-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
-import { formatVolume } from '../../luks2/volume.js';
+import { formatVolume } from '../../luks/volume.js';
 import { nbdModuleAvailable } from '../attach.js';
 import { readKeyFile } from '../passphrase.js';
-import { parseSize } from '../size.js';
+import { parseSize } from '../../size.js';
 import { parseServeArgs, serve } from './serve.js';
 
 export const help = `Usage: nbdcrypt demo [--dir DIR] [--size SIZE] [--cache SIZE] [--stats-interval S]

@@ -10,11 +10,11 @@ import type { BlockDevice } from '../../block/block-device.js';
 import { FileDevice } from '../../block/file-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
-import { formatVolume, refuseNonEmpty, type NewKeyOptions } from '../../luks2/volume.js';
-import { openTarget, type TargetOptions } from '../../target/open-target.js';
+import { formatVolume, refuseNonEmpty, type NewKeyOptions } from '../../luks/volume.js';
+import { openTarget, type TargetOptions } from '../../backend/open-target.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { getPassphrase } from '../passphrase.js';
-import { parseSize } from '../size.js';
+import { parseSize } from '../../size.js';
 
 export const help = `Usage: nbdcrypt format TARGET [OPTIONS]
 

@@ -9,8 +9,8 @@ import { open, readFile } from 'node:fs/promises';
 import type { BlockDevice } from '../../block/block-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
-import { backupHeader, restoreHeader } from '../../luks2/volume.js';
-import { openTarget } from '../../target/open-target.js';
+import { backupHeader, restoreHeader } from '../../luks/volume.js';
+import { openTarget } from '../../backend/open-target.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 
 export const help = `Usage: nbdcrypt header backup|restore TARGET FILE [--force]

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { afMerge, afSplit, AF_STRIPES } from '../../src/luks2/af.js';
+import { afMerge, afSplit, AF_STRIPES } from '../../src/luks/af.js';
 
 test('split then merge returns the key (sha256 and sha1, odd key sizes)', () => {
   for (const [size, hash] of [[64, 'sha256'], [32, 'sha256'], [20, 'sha1'], [100, 'sha256'], [1, 'sha256']] as const) {

@@ -2,7 +2,7 @@
  * Human sizes on the command line: `4096`, `512K`, `1G`, `1.5T`, with optional `B`/`iB`
  * suffix (`1GiB`). Binary multiples (K = 1024) as in qemu-img, nbdkit and truncate(1).
  */
-import { NbdcryptError } from '../errors.js';
+import { NbdcryptError } from './errors.js';
 
 const units: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40, P: 2 ** 50 };
 

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
-import { chooseKdf, maxArgonMemoryKiB } from '../../src/luks2/kdf-benchmark.js';
+import { chooseKdf, maxArgonMemoryKiB } from '../../src/luks/kdf-benchmark.js';
 import { isNbdcryptError } from '../../src/errors.js';
 
 test('argon2id benchmark to a short --iter-time stays within the limits', async () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isNbdcryptError } from '../../src/errors.js';
-import { isRemoteTargetUri, parseTargetUri } from '../../src/target/target-uri.js';
+import { isRemoteTargetUri, parseTargetUri } from '../../src/backend/target-uri.js';
 
 describe('target URIs', () => {
   it('parses nbd:// with and without port, IPv6 and empty export', () => {

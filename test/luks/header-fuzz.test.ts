@@ -7,10 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryDevice } from '../../src/block/memory-device.js';
-import { formatVolume, dumpHeader } from '../../src/luks2/volume.js';
-import { headerChecksum } from '../../src/luks2/header.js';
+import { formatVolume, dumpHeader } from '../../src/luks/volume.js';
+import { headerChecksum } from '../../src/luks/header.js';
 import { isNbdcryptError } from '../../src/errors.js';
-import type { Json, JsonObject } from '../../src/luks2/metadata.js';
+import type { Json, JsonObject } from '../../src/luks/metadata.js';
 
 const HDR = 0x4000;
 

@@ -6,7 +6,7 @@
 import type { BlockDevice } from '../block/block-device.js';
 import { FileDevice } from '../block/file-device.js';
 import { MemoryDevice } from '../block/memory-device.js';
-import { parseSize } from '../cli/size.js';
+import { parseSize } from '../size.js';
 import { NbdcryptError } from '../errors.js';
 import type { RemoteTargetOptions } from './remote-target.js';
 

@@ -7,8 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryDevice } from '../../src/block/memory-device.js';
-import { openVolume, formatVolume, addKey, removeKey, changeKey, backupHeader, restoreHeader, type FormatOptions } from '../../src/luks2/volume.js';
-import { readHeaders } from '../../src/luks2/header.js';
+import { openVolume, formatVolume, addKey, removeKey, changeKey, backupHeader, restoreHeader, type FormatOptions } from '../../src/luks/volume.js';
+import { readHeaders } from '../../src/luks/header.js';
 import { isNbdcryptError } from '../../src/errors.js';
 import { recordWrites } from './image-file.js';
 

@@ -13,8 +13,8 @@ import { parseSize } from '../src/size.js';
 import { EncryptedDevice } from '../src/crypt/encrypted-device.js';
 import { defaultEngine } from '../src/crypt/xts-cipher.js';
 import { NbdServer } from '../src/nbd/server.js';
-import { nbdcopyAsync } from '../test/peers/nbdcopy.js';
-import { scratchDir } from '../test/peers/tools.js';
+import { nbdcopyAsync } from '../peers/nbdcopy.js';
+import { scratchDir } from '../peers/tools.js';
 import type { BlockDevice } from '../src/block/block-device.js';
 import { benchArgs } from './bench-args.js';
 

@@ -9,9 +9,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseSize } from '../src/size.js';
-import { nbdcopyAsync } from '../test/peers/nbdcopy.js';
-import { startNbdcrypt, type NbdcryptProc } from '../test/peers/nbdcrypt.js';
-import { requireTool } from '../test/peers/tools.js';
+import { nbdcopyAsync } from '../peers/nbdcopy.js';
+import { startNbdcrypt, type NbdcryptProc } from '../peers/nbdcrypt.js';
+import { requireTool } from '../peers/tools.js';
 import { remoteVolume } from '../test/integration/serve-remote.js';
 import { benchArgs } from './bench-args.js';
 

@@ -10,9 +10,9 @@
 import { benchArgs } from './bench-args.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startNbdcrypt, type NbdcryptProc } from '../test/peers/nbdcrypt.js';
-import { startNbdServer } from '../test/peers/nbd-server.js';
-import { requireTool, run, scratchDir, startProcess, waitFor, type Proc } from '../test/peers/tools.js';
+import { startNbdcrypt, type NbdcryptProc } from '../peers/nbdcrypt.js';
+import { startNbdServer } from '../peers/nbd-server.js';
+import { requireTool, run, scratchDir, startProcess, waitFor, type Proc } from '../peers/tools.js';
 import { parseSize } from '../src/size.js';
 
 interface Workload {

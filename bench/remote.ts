@@ -16,10 +16,10 @@ import ssh2 from 'ssh2';
 import { parseSize } from '../src/size.js';
 import type { NbdClient } from '../src/nbd/client.js';
 import { openRemoteTarget } from '../src/backend/remote-target.js';
-import { nbdcopyAsync } from '../test/peers/nbdcopy.js';
-import { startNbdServer } from '../test/peers/nbd-server.js';
-import { startSshd, type SshdPeer } from '../test/peers/sshd.js';
-import { freePort, requireTool, run, startProcess, waitFor } from '../test/peers/tools.js';
+import { nbdcopyAsync } from '../peers/nbdcopy.js';
+import { startNbdServer } from '../peers/nbd-server.js';
+import { startSshd, type SshdPeer } from '../peers/sshd.js';
+import { freePort, requireTool, run, startProcess, waitFor } from '../peers/tools.js';
 import { benchArgs } from './bench-args.js';
 
 const MiB = 1024 * 1024;

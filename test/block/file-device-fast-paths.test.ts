@@ -13,7 +13,7 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { FileDevice } from '../../src/block/file-device.js';
 import { loadNative, nativeLoadError } from '../../src/native-addon.js';
-import { requireTool, run, scratchDir } from '../peers/tools.js';
+import { requireTool, run, scratchDir } from '../../peers/tools.js';
 
 function addon() {
   const a = loadNative();

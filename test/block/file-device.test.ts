@@ -8,7 +8,7 @@ import { isNbdcryptError } from '../../src/errors.js';
 import { openTarget } from '../../src/backend/open-target.js';
 import { MemoryDevice } from '../../src/block/memory-device.js';
 import { parseSize } from '../../src/size.js';
-import { requireTool, run, scratchDir } from '../peers/tools.js';
+import { requireTool, run, scratchDir } from '../../peers/tools.js';
 
 test('creates a sparse file of createSize and reads zeroes from it', async () => {
   const dir = scratchDir();

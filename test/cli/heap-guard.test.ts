@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { startHeapGuard } from '../../src/cli/heap-guard.js';
 import { noteTransientBytes } from '../../src/transient-buffers.js';
-import { sleep } from '../peers/tools.js';
+import { sleep } from '../../peers/tools.js';
 
 const MiB = 1024 * 1024;
 

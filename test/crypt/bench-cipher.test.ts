@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { requireTool } from '../peers/tools.js';
+import { requireTool } from '../../peers/tools.js';
 
 const bin = fileURLToPath(new URL('../../../bin/nbdcrypt.js', import.meta.url));
 

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scratchDir } from '../peers/tools.js';
+import { scratchDir } from '../../peers/tools.js';
 import { createXtsCipher } from '../../src/crypt/xts-cipher.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../../..'); // dist/test/crypt/x.js → repo

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Report } from '../../src/cli/bench/e2e-report.js';
-import { requireTool, run } from '../peers/tools.js';
+import { requireTool, run } from '../../peers/tools.js';
 
 const bin = join(process.cwd(), 'bin', 'nbdcrypt.js');
 

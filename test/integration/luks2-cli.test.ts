@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { requireTool, run, scratchDir } from '../peers/tools.js';
-import * as cs from '../peers/cryptsetup.js';
+import { requireTool, run, scratchDir } from '../../peers/tools.js';
+import * as cs from '../../peers/cryptsetup.js';
 
 const bin = join(process.cwd(), 'bin', 'nbdcrypt.js');
 let dir: { path: string; remove: () => void };

@@ -7,10 +7,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, openSync, ftruncateSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nbdinfoJson, nbdinfoList } from '../peers/nbdinfo.js';
-import { qemuIo } from '../peers/qemu-io.js';
-import { startNbdcrypt, nbdUri, type NbdcryptProc } from '../peers/nbdcrypt.js';
-import { scratchDir } from '../peers/tools.js';
+import { nbdinfoJson, nbdinfoList } from '../../peers/nbdinfo.js';
+import { qemuIo } from '../../peers/qemu-io.js';
+import { startNbdcrypt, nbdUri, type NbdcryptProc } from '../../peers/nbdcrypt.js';
+import { scratchDir } from '../../peers/tools.js';
 
 const SIZE = 64 << 20;
 const dir = scratchDir();

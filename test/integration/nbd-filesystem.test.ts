@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { closeSync, ftruncateSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { nbdfuseMount, type FsType } from '../peers/nbdfuse-mount.js';
-import { startNbdcrypt, type NbdcryptProc } from '../peers/nbdcrypt.js';
-import { requireTool, run, scratchDir } from '../peers/tools.js';
+import { nbdfuseMount, type FsType } from '../../peers/nbdfuse-mount.js';
+import { startNbdcrypt, type NbdcryptProc } from '../../peers/nbdcrypt.js';
+import { requireTool, run, scratchDir } from '../../peers/tools.js';
 
 const SIZE = 1 << 30;
 const SOURCE = '/usr/share/doc';

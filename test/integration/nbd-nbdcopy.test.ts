@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { nbdcopy } from '../peers/nbdcopy.js';
-import { startNbdcrypt } from '../peers/nbdcrypt.js';
-import { scratchDir } from '../peers/tools.js';
+import { nbdcopy } from '../../peers/nbdcopy.js';
+import { startNbdcrypt } from '../../peers/nbdcrypt.js';
+import { scratchDir } from '../../peers/tools.js';
 
 const SIZE = 1 << 30;
 const CHUNK = 8 << 20;

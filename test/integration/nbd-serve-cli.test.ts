@@ -6,10 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { nbdinfoJson } from '../peers/nbdinfo.js';
-import { qemuIo } from '../peers/qemu-io.js';
-import { nbdcryptBin, startNbdcrypt } from '../peers/nbdcrypt.js';
-import { run } from '../peers/tools.js';
+import { nbdinfoJson } from '../../peers/nbdinfo.js';
+import { qemuIo } from '../../peers/qemu-io.js';
+import { nbdcryptBin, startNbdcrypt } from '../../peers/nbdcrypt.js';
+import { run } from '../../peers/tools.js';
 
 test('default listener: nbd.sock (0600) in a fresh 0700 directory, removed on SIGINT; exit 0', async () => {
   const srv = await startNbdcrypt(['serve', '--unencrypted', 'memory:16M', '--name', 'scratch']);

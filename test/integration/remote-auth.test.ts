@@ -11,9 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { isNbdcryptError } from '../../src/errors.js';
 import type { NbdClient } from '../../src/nbd/client.js';
 import { openTarget } from '../../src/backend/open-target.js';
-import { startNbdServer, type NbdServerPeer } from '../peers/nbd-server.js';
-import { keygen, startSshd, type SshdPeer } from '../peers/sshd.js';
-import { requireTool, run, startProcess, waitFor, type Proc } from '../peers/tools.js';
+import { startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
+import { keygen, startSshd, type SshdPeer } from '../../peers/sshd.js';
+import { requireTool, run, startProcess, waitFor, type Proc } from '../../peers/tools.js';
 
 describe('ssh authentication methods', () => {
   let sshd: SshdPeer;

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isNbdcryptError, type ErrorCode } from '../../src/errors.js';
 import { openTarget, type TargetOptions } from '../../src/backend/open-target.js';
-import { startNbdServer, type NbdServerPeer } from '../peers/nbd-server.js';
-import { keygen, startSshd, type SshdPeer } from '../peers/sshd.js';
-import { freePort, requireTool, run } from '../peers/tools.js';
+import { startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
+import { keygen, startSshd, type SshdPeer } from '../../peers/sshd.js';
+import { freePort, requireTool, run } from '../../peers/tools.js';
 
 describe('ssh host keys, authentication and error messages', () => {
   let sshd: SshdPeer;

@@ -13,9 +13,9 @@ import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { NbdClient } from '../../src/nbd/client.js';
 import { openTarget } from '../../src/backend/open-target.js';
-import { startNbdServer, type NbdServerPeer } from '../peers/nbd-server.js';
-import { startSshd, type SshdPeer } from '../peers/sshd.js';
-import { waitFor } from '../peers/tools.js';
+import { startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
+import { startSshd, type SshdPeer } from '../../peers/sshd.js';
+import { waitFor } from '../../peers/tools.js';
 
 const MiB = 1024 * 1024;
 const TOTAL = 256 * MiB;

@@ -14,9 +14,9 @@ import type { BlockDevice } from '../../src/block/block-device.js';
 import { NbdClient } from '../../src/nbd/client.js';
 import { openTarget } from '../../src/backend/open-target.js';
 import { setTransientCollector } from '../../src/transient-buffers.js';
-import { childrenOf, startNbdServer, type NbdServerPeer } from '../peers/nbd-server.js';
-import { startSshd, type SshdPeer } from '../peers/sshd.js';
-import { sleep, waitFor } from '../peers/tools.js';
+import { childrenOf, startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
+import { startSshd, type SshdPeer } from '../../peers/sshd.js';
+import { sleep, waitFor } from '../../peers/tools.js';
 
 const MiB = 1024 * 1024;
 

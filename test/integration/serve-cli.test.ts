@@ -9,11 +9,11 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { luksDump } from '../peers/cryptsetup.js';
-import { nbdinfoJson } from '../peers/nbdinfo.js';
-import { nbdcryptBin, startNbdcrypt } from '../peers/nbdcrypt.js';
-import { qemuIo } from '../peers/qemu-io.js';
-import { run, scratchDir, waitFor } from '../peers/tools.js';
+import { luksDump } from '../../peers/cryptsetup.js';
+import { nbdinfoJson } from '../../peers/nbdinfo.js';
+import { nbdcryptBin, startNbdcrypt } from '../../peers/nbdcrypt.js';
+import { qemuIo } from '../../peers/qemu-io.js';
+import { run, scratchDir, waitFor } from '../../peers/tools.js';
 
 const fastKdf = ['--pbkdf-memory', '16384', '--pbkdf-force-iterations', '4', '--pbkdf-parallel', '1'];
 

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { nbdcopy } from '../peers/nbdcopy.js';
-import { startNbdcrypt } from '../peers/nbdcrypt.js';
-import { nbdfuseMount } from '../peers/nbdfuse-mount.js';
-import { requireTool, run, sleep, startProcess, waitFor } from '../peers/tools.js';
+import { nbdcopy } from '../../peers/nbdcopy.js';
+import { startNbdcrypt } from '../../peers/nbdcrypt.js';
+import { nbdfuseMount } from '../../peers/nbdfuse-mount.js';
+import { requireTool, run, sleep, startProcess, waitFor } from '../../peers/tools.js';
 import { MiB, remoteTreeFixture, rsyncDiff } from './serve-remote.js';
 
 const EXPORT_SIZE = 640 * MiB;

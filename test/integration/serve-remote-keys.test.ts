@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { luksDump, testPassphrase } from '../peers/cryptsetup.js';
-import { nbdcryptBin } from '../peers/nbdcrypt.js';
-import { run } from '../peers/tools.js';
+import { luksDump, testPassphrase } from '../../peers/cryptsetup.js';
+import { nbdcryptBin } from '../../peers/nbdcrypt.js';
+import { run } from '../../peers/tools.js';
 import { MiB, remoteVolume, type RemoteVolume } from './serve-remote.js';
 
 describe('key, dump and header commands on an ssh:// target', { timeout: 120_000 }, () => {

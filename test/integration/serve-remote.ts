@@ -8,11 +8,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, lstatSync, openSync, readSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
-import { startNbdServer, type NbdServerPeer } from '../peers/nbd-server.js';
-import { nbdcryptBin, type NbdcryptProc } from '../peers/nbdcrypt.js';
-import type { NbdfuseMount } from '../peers/nbdfuse-mount.js';
-import { startSshd, type SshdPeer } from '../peers/sshd.js';
-import { run, scratchDir } from '../peers/tools.js';
+import { startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
+import { nbdcryptBin, type NbdcryptProc } from '../../peers/nbdcrypt.js';
+import type { NbdfuseMount } from '../../peers/nbdfuse-mount.js';
+import { startSshd, type SshdPeer } from '../../peers/sshd.js';
+import { run, scratchDir } from '../../peers/tools.js';
 
 export const MiB = 1024 * 1024;
 

@@ -10,11 +10,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { luksDump, testPassphrase } from '../peers/cryptsetup.js';
-import { nbdcopy } from '../peers/nbdcopy.js';
-import { startNbdcrypt } from '../peers/nbdcrypt.js';
-import { nbdfuseMount } from '../peers/nbdfuse-mount.js';
-import { run } from '../peers/tools.js';
+import { luksDump, testPassphrase } from '../../peers/cryptsetup.js';
+import { nbdcopy } from '../../peers/nbdcopy.js';
+import { startNbdcrypt } from '../../peers/nbdcrypt.js';
+import { nbdfuseMount } from '../../peers/nbdfuse-mount.js';
+import { run } from '../../peers/tools.js';
 import { MiB, plaintextBlocks, remoteTreeFixture, rsyncDiff, scanForBlocks } from './serve-remote.js';
 
 const EXPORT_SIZE = 640 * MiB;

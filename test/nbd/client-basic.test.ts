@@ -11,8 +11,8 @@ import { isNbdcryptError } from '../../src/errors.js';
 import { NbdClient } from '../../src/nbd/client.js';
 import { tcpTransport } from '../../src/transport/tcp.js';
 import { unixTransport } from '../../src/transport/unix.js';
-import { startNbdServer, type NbdServerPeer } from '../peers/nbd-server.js';
-import { freePort } from '../peers/tools.js';
+import { startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
+import { freePort } from '../../peers/tools.js';
 
 const MiB = 1024 * 1024;
 

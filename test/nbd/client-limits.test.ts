@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NbdClient } from '../../src/nbd/client.js';
 import { unixTransport } from '../../src/transport/unix.js';
-import { requireTool, scratchDir, startProcess, waitFor, type Proc } from '../peers/tools.js';
+import { requireTool, scratchDir, startProcess, waitFor, type Proc } from '../../peers/tools.js';
 
 const MiB = 1024 * 1024;
 

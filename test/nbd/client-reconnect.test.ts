@@ -12,8 +12,8 @@ import { afterEach, describe, it } from 'node:test';
 import { isNbdcryptError } from '../../src/errors.js';
 import { NbdClient, type NbdClientOptions } from '../../src/nbd/client.js';
 import { tcpTransport } from '../../src/transport/tcp.js';
-import { childrenOf, startNbdServer, type NbdServerPeer } from '../peers/nbd-server.js';
-import { run, sleep, waitFor } from '../peers/tools.js';
+import { childrenOf, startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
+import { run, sleep, waitFor } from '../../peers/tools.js';
 
 const MiB = 1024 * 1024;
 

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { bind, parseListenSpec } from '../../src/nbd/listen.js';
 import { isNbdcryptError } from '../../src/errors.js';
-import { requireTool, run, scratchDir } from '../peers/tools.js';
+import { requireTool, run, scratchDir } from '../../peers/tools.js';
 
 const close = (s: Server): Promise<void> => new Promise((r) => s.close(() => r()));
 

@@ -12,8 +12,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MemoryDevice } from '../../src/block/memory-device.js';
 import { NbdServer } from '../../src/nbd/server.js';
-import { nbdcopyAsync } from '../peers/nbdcopy.js';
-import { scratchDir } from '../peers/tools.js';
+import { nbdcopyAsync } from '../../peers/nbdcopy.js';
+import { scratchDir } from '../../peers/tools.js';
 import { SlowDevice } from './slow-device.js';
 
 const SIZE = 64 * 1024 * 1024;

@@ -12,7 +12,7 @@ import * as codec from '../../src/nbd/codec.js';
 import { CF, Cmd, Err, IHAVEOPT, Info, MAX_PAYLOAD, Opt, Rep, SIMPLE_REPLY_MAGIC } from '../../src/nbd/protocol.js';
 import { NbdServer } from '../../src/nbd/server.js';
 import { MemoryDevice } from '../../src/block/memory-device.js';
-import { scratchDir } from '../peers/tools.js';
+import { scratchDir } from '../../peers/tools.js';
 import { RawConn } from './raw-nbd.js';
 
 const SIZE = 1 << 20;

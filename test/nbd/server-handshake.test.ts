@@ -6,7 +6,7 @@ import { handshakeStep, initialHandshakeState, type ExportInfo, type HandshakeSt
 import { CLIENT_FIXED_NEWSTYLE, CLIENT_NO_ZEROES, Info, MAX_OPTION_LENGTH, Opt, Rep, TF } from '../../src/nbd/protocol.js';
 import { NbdServer, transmissionFlagsOf } from '../../src/nbd/server.js';
 import { MemoryDevice } from '../../src/block/memory-device.js';
-import { scratchDir } from '../peers/tools.js';
+import { scratchDir } from '../../peers/tools.js';
 import { RawConn } from './raw-nbd.js';
 
 const bs = { minimum: 512, preferred: 4096, maximum: 32 << 20 };

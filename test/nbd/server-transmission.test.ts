@@ -6,7 +6,7 @@ import { CF, Cmd, Err, MAX_PAYLOAD, SIMPLE_REPLY_MAGIC, TF } from '../../src/nbd
 import { NbdServer } from '../../src/nbd/server.js';
 import { checkRequest } from '../../src/nbd/request-check.js';
 import { MemoryDevice } from '../../src/block/memory-device.js';
-import { scratchDir } from '../peers/tools.js';
+import { scratchDir } from '../../peers/tools.js';
 import { RawConn } from './raw-nbd.js';
 import { SlowDevice } from './slow-device.js';
 

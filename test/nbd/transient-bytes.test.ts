@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { MemoryDevice } from '../../src/block/memory-device.js';
 import { NbdServer } from '../../src/nbd/server.js';
 import { setTransientCollector } from '../../src/transient-buffers.js';
-import { nbdcopyAsync } from '../peers/nbdcopy.js';
-import { scratchDir } from '../peers/tools.js';
+import { nbdcopyAsync } from '../../peers/nbdcopy.js';
+import { scratchDir } from '../../peers/tools.js';
 
 const SIZE = 16 * 1024 * 1024;
 

@@ -8,8 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkHostKey, entryMatchesHost, fingerprint, knownHostName, knownHostsLine, parseKnownHosts } from '../../src/transport/known-hosts.js';
-import { keygen } from '../peers/sshd.js';
-import { run, scratchDir } from '../peers/tools.js';
+import { keygen } from '../../peers/sshd.js';
+import { run, scratchDir } from '../../peers/tools.js';
 
 const dir = scratchDir('nbdcrypt-kh-');
 const keyA = keygen(join(dir.path, 'a')).split(' ');

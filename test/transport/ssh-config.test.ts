@@ -9,7 +9,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { resolveSshConfig } from '../../src/transport/ssh-config.js';
-import { run, scratchDir } from '../peers/tools.js';
+import { run, scratchDir } from '../../peers/tools.js';
 
 const dir = scratchDir('nbdcrypt-sshcfg-');
 const cfg = join(dir.path, 'config');

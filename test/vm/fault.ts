@@ -10,7 +10,7 @@
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
-import { run } from '../peers/tools.js';
+import { run } from '../../peers/tools.js';
 
 export type Fault = 'iv' | 'sector';
 

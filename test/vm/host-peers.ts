@@ -1,14 +1,14 @@
 /**
  * Host-side servers the VM test's guest talks to: a raw export of an image file on a unix
  * socket (nbdkit, for the dm-crypt checks), a TCP relay in front of nbdcrypt's remote
- * (test/peers/nbd-server.ts) whose `cut()` drops every connection at once (the link cut),
+ * (peers/nbd-server.ts) whose `cut()` drops every connection at once (the link cut),
  * and nbdcrypt's own `serve`. All are stopped by PID or closed by the test. NBD: https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { freePort, requireTool, startProcess, waitFor, type Proc } from '../peers/tools.js';
+import { freePort, requireTool, startProcess, waitFor, type Proc } from '../../peers/tools.js';
 
 const nbdcryptBin = fileURLToPath(new URL('../../../bin/nbdcrypt.js', import.meta.url));
 

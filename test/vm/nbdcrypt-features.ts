@@ -7,7 +7,7 @@
  * never a skip. LUKS2: shared/reference/luks2.md.
  */
 import { nbdcryptBin, nbdcryptHelp, startNbdcryptServe } from './host-peers.js';
-import { run, type Proc } from '../peers/tools.js';
+import { run, type Proc } from '../../peers/tools.js';
 
 export interface NbdcryptFeatures {
   /** `format TARGET --key-file F` writes a LUKS2 header. */

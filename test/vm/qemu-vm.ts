@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { requireTool, run } from '../peers/tools.js';
+import { requireTool, run } from '../../peers/tools.js';
 import type { VmImage } from './vm-image.js';
 import { PortRelay } from './port-relay.js';
 

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run } from '../peers/tools.js';
+import { run } from '../../peers/tools.js';
 
 /** test/vm/ in the source tree (this file runs from dist/test/vm/). */
 export const vmSourceDir = fileURLToPath(new URL('../../../test/vm/', import.meta.url));

@@ -3,7 +3,7 @@
  * with a private config, tracked by its PID file), OpenSSH's sshd (generated host and user
  * keys, private config, foreground) and an OpenSSH `ssh -N -L` tunnel to the nbd-server
  * (the hand-built setup nbdcrypt replaces). Minimal on purpose; the test suite has fuller
- * helpers in test/peers. See ../shared/reference/peers.md §7 and nbd-protocol.md §7.
+ * helpers in peers. See ../shared/reference/peers.md §7 and nbd-protocol.md §7.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
@@ -93,7 +93,7 @@ function keygen(path: string): string {
  * An sshd_config for a private sshd on 127.0.0.1:`port`: host key `hostKey`, keys from
  * `dir`/authorized_keys, key login only, forwarding and the sftp subsystem as on a stock
  * server. sshd keeps the first value it reads for most keywords, so `extra` lines (first)
- * override these. Shared with the tests' sshd (test/peers/sshd.ts).
+ * override these. Shared with the tests' sshd (peers/sshd.ts).
  */
 export function sshdConfig(o: { port: number; hostKey: string; dir: string; extra?: string[] }): string {
   return [

@@ -1,5 +1,5 @@
 /**
- * Process plumbing for `nbdcrypt bench e2e`, kept apart from test/peers (src must not import
+ * Process plumbing for `nbdcrypt bench e2e`, kept apart from peers (src must not import
  * test code): find a tool or say which Debian package has it, get a free loopback port, start
  * a long-running helper tracked by PID and stop it, and wait for a condition with a time
  * bound. Every helper the benchmark starts is stopped by its own PID, never by name.

@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { sshdConfig } from '../../src/cli/bench/e2e-peers.js';
+import { sshdConfig } from '../src/cli/bench/e2e-peers.js';
 import { childrenOf, isAlive } from './nbd-server.js';
 import { freePort, requireTool, run, scratchDir, startProcess, waitFor, type Proc } from './tools.js';
 

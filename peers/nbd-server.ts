@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canConnect } from '../../src/cli/bench/e2e-procs.js';
+import { canConnect } from '../src/cli/bench/e2e-procs.js';
 import { freePort, requireTool, run, scratchDir, sleep, waitFor } from './tools.js';
 
 export interface NbdServerOptions {

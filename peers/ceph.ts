@@ -162,6 +162,8 @@ export async function startCeph(opts: CephOptions = {}): Promise<CephCluster> {
     scratch.remove();
   };
 
+  let poolId = -1;
+  const pgNum = opts.pgs ?? 8;
   try {
     run(monmaptool, ['--create', '--fsid', fsid, '--addv', 'a', `[v2:127.0.0.1:${monPort}]`, join(dir, 'monmap')]);
     run(monBin, ['-c', conf, '--mkfs', '-i', 'a', '--monmap', join(dir, 'monmap')]);
@@ -177,20 +179,19 @@ export async function startCeph(opts: CephOptions = {}): Promise<CephCluster> {
       run(osdBin, ['-c', conf, '-i', String(id), '--mkfs', '--osd-uuid', uuid]);
       await startOsd(id);
     }
-    const pgs = String(opts.pgs ?? 8);
-    ceph(['osd', 'pool', 'create', pool, pgs, pgs, 'replicated']);
+    ceph(['osd', 'pool', 'create', pool, String(pgNum), String(pgNum), 'replicated']);
     ceph(['osd', 'pool', 'set', pool, 'size', String(size), '--yes-i-really-mean-it']);
     rbd(['pool', 'init', pool]);
+    poolId = (JSON.parse(ceph(['osd', 'pool', 'ls', 'detail', '-f', 'json'])) as { pool_id: number; pool_name: string }[]).find((p) => p.pool_name === pool)!.pool_id;
   } catch (e) {
     await stop();
     throw e;
   }
 
+  // Without a manager there is no `ceph pg ls`; each placement group's primary OSD answers.
   const pgStates = (): PgState[] => {
-    const ids = (JSON.parse(ceph(['osd', 'pool', 'get', pool, 'pg_num', '-f', 'json'])) as { pg_num: number }).pg_num;
-    const poolId = (JSON.parse(ceph(['osd', 'pool', 'ls', 'detail', '-f', 'json'])) as { pool_id: number; pool_name: string }[]).find((p) => p.pool_name === pool)!.pool_id;
     const out: PgState[] = [];
-    for (let i = 0; i < ids; i++) {
+    for (let i = 0; i < pgNum; i++) {
       const pgid = `${poolId}.${i.toString(16)}`;
       const q = JSON.parse(ceph(['pg', pgid, 'query'])) as { state: string; up: number[]; acting: number[] };
       out.push({ pgid, state: q.state, up: q.up, acting: q.acting });

@@ -133,6 +133,7 @@ describe('nbdcrypt on a Ceph RBD image exported by qemu-nbd', { timeout: 600_000
     run('sync', ['-f', mnt.mountpoint]);
     const secs = (Date.now() - t0) / 1000;
     process.stderr.write(`rsync --fsync of ${tree.files.length} files, ${(tree.bytes / MiB).toFixed(0)} MiB through two crashes: ${secs.toFixed(1)} s\n`);
+    process.stderr.write(`${/^.*reconnected after.*$/m.exec(srv.proc.stderr())?.[0] ?? ''}\n`);
 
     // The restarted OSD rejoined: every placement group is back on both OSDs.
     await cluster.waitClean(180_000);

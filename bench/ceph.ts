@@ -127,7 +127,7 @@ async function main(): Promise<void> {
     }
     const ref = rows[0]!;
     const lines = [
-      `nbdcopy --connections=4 --requests=64, ${values.size} write (--flush) and read to null:, best of ${rounds} interleaved rounds, remotes reached ${sshd ? 'over a loopback sshd (ssh://)' : 'directly (nbd://)'}; ${new Date().toISOString()}`,
+      `nbdcopy --connections=4 --requests=64, ${values.size} write (--flush) and read to null:, best of ${rounds} interleaved rounds, nbdcrypt reaches its remote ${sshd ? 'over a loopback sshd (ssh://)' : 'directly (nbd://)'}, nbdcopy the unencrypted exports directly; ${new Date().toISOString()}`,
       `exporter: qemu-nbd ${rbdRaw.args.join(' ')}`,
       '',
       '| path | write MB/s | read MB/s | write / read vs qemu-nbd on RBD |',

@@ -6,7 +6,7 @@
  * advertise multi-conn; every connection goes through the same librbd image handle). Tracked,
  * killed and restarted by PID. See docs/scaling-out.md.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { canConnect } from '../src/cli/bench/e2e-procs.js';
 import type { CephCluster } from './ceph.js';
 import { freePort, requireTool, run, startProcess, waitFor, type Proc } from './tools.js';
@@ -39,7 +39,9 @@ export interface RbdExport {
 /** Makes `pool/image` of `bytes` in the cluster and exports it. */
 export async function exportRbdImage(cluster: CephCluster, image: string, bytes: number, opts: RbdExportOptions = {}): Promise<RbdExport> {
   const bin = requireTool('qemu-nbd', 'qemu-utils');
-  if (!existsSync('/usr/lib/x86_64-linux-gnu/qemu/block-rbd.so') && !existsSync('/usr/lib/qemu/block-rbd.so')) {
+  // qemu loads its rbd driver as a module; without it qemu-nbd only says "Unknown driver".
+  const moduleDirs = ['/usr/lib/qemu', ...readdirSync('/usr/lib').map((d) => `/usr/lib/${d}/qemu`)];
+  if (!moduleDirs.some((d) => existsSync(`${d}/block-rbd.so`))) {
     throw new Error("qemu's rbd driver (block-rbd.so) is missing: apt-get install qemu-block-extra");
   }
   cluster.rbd(['create', `${cluster.pool}/${image}`, '--size', `${bytes}B`]);

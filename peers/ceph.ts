@@ -44,7 +44,6 @@ export interface CephCluster {
   ceph(args: string[], timeoutMs?: number): string;
   /** `rbd -c CONF ARGS...` (bounded); returns standard output. */
   rbd(args: string[], timeoutMs?: number): string;
-  osdPid(id: number): number;
   /** SIGKILLs OSD `id` (a crash); the monitor still lists it up until it boots again. */
   killOsd(id: number): Promise<void>;
   /** Starts OSD `id` again and waits until the monitor has it up as a new instance. */
@@ -206,7 +205,6 @@ export async function startCeph(opts: CephOptions = {}): Promise<CephCluster> {
     osds,
     ceph,
     rbd,
-    osdPid: (id) => procs.get(`osd.${id}`)?.pid ?? -1,
     killOsd: async (id) => {
       const p = procs.get(`osd.${id}`);
       if (!p) throw new Error(`osd.${id} was never started`);

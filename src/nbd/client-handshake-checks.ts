@@ -34,7 +34,8 @@ function isPow2(n: number): boolean {
  * The spec's rules for NBD_INFO_BLOCK_SIZE: minimum a power of two up to 64 KiB, preferred a
  * power of two no smaller than the minimum, maximum no smaller than the preferred. The maximum
  * is capped at MAX_PAYLOAD, the most we ever send in one request anyway (0xffffffff, "no
- * limit", included).
+ * limit", included), and the preferred size with it so that it stays <= maximum (both are
+ * powers of two >= minimum, so the result still obeys the rules).
  */
 export function checkBlockSize(b: BlockSizeInfo, where: string): BlockSizeInfo | string {
   const bad = (what: string) => `${where} sent inconsistent NBD_INFO_BLOCK_SIZE: ${what}; fix the server's block size settings`;
@@ -43,7 +44,8 @@ export function checkBlockSize(b: BlockSizeInfo, where: string): BlockSizeInfo |
   if (!isPow2(b.preferred)) return bad(`preferred block size ${b.preferred} is not a power of two`);
   if (b.preferred < b.minimum) return bad(`preferred block size ${b.preferred} is below the minimum block size ${b.minimum}`);
   if (b.maximum < b.preferred) return bad(`maximum payload ${b.maximum} is below the preferred block size ${b.preferred}`);
-  return { minimum: b.minimum, preferred: b.preferred, maximum: Math.min(b.maximum, MAX_PAYLOAD) };
+  const maximum = Math.min(b.maximum, MAX_PAYLOAD);
+  return { minimum: b.minimum, preferred: Math.min(b.preferred, maximum), maximum };
 }
 
 const INFO_LENGTHS: Record<number, { name: string; length: number }> = {

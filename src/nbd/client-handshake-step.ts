@@ -44,7 +44,7 @@ export interface NegotiatedExport {
 
 export type ClientHandshakeState =
   | { stage: 'greeting' }
-  | { stage: 'go'; noZeroes: boolean; replies: number; size: number | undefined; flags: number; blockSize: BlockSizeInfo }
+  | { stage: 'go'; noZeroes: boolean; infos: number; size: number | undefined; flags: number; blockSize: BlockSizeInfo }
   | { stage: 'export-name'; noZeroes: boolean };
 
 export type ClientHandshakeNext =
@@ -67,8 +67,8 @@ export const initialClientHandshakeState: ClientHandshakeState = { stage: 'greet
 /** The most bytes a step ever waits for: one option reply header plus the largest data accepted. */
 export const MAX_HANDSHAKE_MESSAGE = OPTION_REPLY_HEADER_SIZE + MAX_OPTION_LENGTH;
 
-/** A real server sends 2-4 replies to NBD_OPT_GO; one that never stops is broken. */
-export const MAX_GO_REPLIES = 64;
+/** A real server sends 1-4 NBD_REP_INFO replies to NBD_OPT_GO; one that never stops is broken. */
+export const MAX_GO_INFOS = 64;
 
 /** Defaults the spec gives a client whose server sent no NBD_INFO_BLOCK_SIZE. */
 export const DEFAULT_BLOCK_SIZE: BlockSizeInfo = { minimum: 1, preferred: 4096, maximum: MAX_PAYLOAD };
@@ -130,7 +130,7 @@ function greetingStep(input: Buffer, target: HandshakeTarget): ClientHandshakeSt
   return {
     consumed: GREETING_SIZE,
     send: [Buffer.concat([cflags, encodeOptionHeader(Opt.GO, go.length), go])],
-    state: { stage: 'go', noZeroes, replies: 0, size: undefined, flags: 0, blockSize: DEFAULT_BLOCK_SIZE },
+    state: { stage: 'go', noZeroes, infos: 0, size: undefined, flags: 0, blockSize: DEFAULT_BLOCK_SIZE },
     next: { kind: 'continue' },
   };
 }
@@ -151,13 +151,13 @@ function goStep(state: Extract<ClientHandshakeState, { stage: 'go' }>, input: Bu
   }
   const consumed = OPTION_REPLY_HEADER_SIZE + h.length;
   if (input.length < consumed) return needMore(state, consumed);
-  if (state.replies >= MAX_GO_REPLIES) {
-    return fail(state, consumed, `${where} sent more than ${MAX_GO_REPLIES} replies to NBD_OPT_GO without an ACK; the server is broken`);
-  }
   const data = input.subarray(OPTION_REPLY_HEADER_SIZE, consumed);
-  const counted = { ...state, replies: state.replies + 1 };
 
   if (h.type === Rep.INFO) {
+    if (state.infos >= MAX_GO_INFOS) {
+      return fail(state, consumed, `${where} sent more than ${MAX_GO_INFOS} NBD_REP_INFO replies to NBD_OPT_GO; the server is broken`);
+    }
+    const counted = { ...state, infos: state.infos + 1 };
     const info = decodeInfoReply(data);
     if (!info) return fail(counted, consumed, malformedInfo(data, where));
     if ('size' in info) {

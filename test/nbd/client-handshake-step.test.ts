@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as codec from '../../src/nbd/codec.js';
-import { DEFAULT_BLOCK_SIZE, MAX_GO_REPLIES, clientHandshakeEnded, clientHandshakeStep, initialClientHandshakeState } from '../../src/nbd/client-handshake-step.js';
+import { DEFAULT_BLOCK_SIZE, MAX_GO_INFOS, clientHandshakeEnded, clientHandshakeStep, initialClientHandshakeState } from '../../src/nbd/client-handshake-step.js';
 import { handshakeStep, initialHandshakeState, type HandshakeState } from '../../src/nbd/handshake.js';
 import { NbdcryptError } from '../../src/errors.js';
 import { FLAG_FIXED_NEWSTYLE, FLAG_NO_ZEROES, IHAVEOPT, Info, MAX_PAYLOAD, Opt, Rep, TF } from '../../src/nbd/protocol.js';
@@ -58,6 +58,8 @@ test('OPT_GO without NO_ZEROES offered, without NBD_INFO_BLOCK_SIZE: plain clien
   assert.equal(clientMessages(o.sent).flags, 1);
   const unlimited = simulate(Buffer.concat([greeting(), goAnswer(4096n, infoBlockSize(1, 4096, 0xffffffff))]));
   assert.deepEqual(unlimited.export?.blockSize, { minimum: 1, preferred: 4096, maximum: MAX_PAYLOAD });
+  const huge = simulate(Buffer.concat([greeting(), goAnswer(4096n, infoBlockSize(512, 2 ** 31, 0xffffffff))]));
+  assert.deepEqual(huge.export?.blockSize, { minimum: 512, preferred: MAX_PAYLOAD, maximum: MAX_PAYLOAD }, 'preferred capped with the maximum');
 });
 
 test('ERR_UNSUP to OPT_GO falls back to OPT_EXPORT_NAME: 10-byte reply with NO_ZEROES, 134 without', () => {
@@ -167,9 +169,9 @@ test('unknown infos are ignored, repeated ones take the last value, endless ones
   const unknown = goReply(Rep.INFO, Buffer.from([0x12, 0x34, 1, 2, 3]));
   const o = simulate(Buffer.concat([greeting(), infoExport(1n, 0), unknown, infoBlockSize(512, 512, 512), goAnswer(2n << 20n, infoBlockSize(1, 4096, 1 << 20))]));
   assert.deepEqual(o.export, { size: 2 << 20, flags: FLAGS, blockSize: { minimum: 1, preferred: 4096, maximum: 1 << 20 } });
-  const endless = Buffer.concat([greeting(), ...Array.from({ length: MAX_GO_REPLIES + 1 }, () => infoExport(4096n, 1)), goReply(Rep.ACK)]);
-  assert.match(failure(endless).message, /more than 64 replies to NBD_OPT_GO without an ACK/);
-  const justEnough = Buffer.concat([greeting(), ...Array.from({ length: MAX_GO_REPLIES - 1 }, () => infoExport(4096n, 1)), goReply(Rep.ACK)]);
+  const endless = Buffer.concat([greeting(), ...Array.from({ length: MAX_GO_INFOS + 1 }, () => infoExport(4096n, 1)), goReply(Rep.ACK)]);
+  assert.match(failure(endless).message, /more than 64 NBD_REP_INFO replies to NBD_OPT_GO/);
+  const justEnough = Buffer.concat([greeting(), ...Array.from({ length: MAX_GO_INFOS }, () => infoExport(4096n, 1)), goReply(Rep.ACK)]);
   assert.equal(simulate(justEnough).kind, 'done');
 });
 

@@ -18,20 +18,11 @@ import { clientHandshake } from '../../src/nbd/client-handshake.js';
 import { MAX_HANDSHAKE_MESSAGE } from '../../src/nbd/client-handshake-step.js';
 import { FLAG_FIXED_NEWSTYLE, FLAG_NO_ZEROES, Info, MAX_PAYLOAD, Opt, Rep } from '../../src/nbd/protocol.js';
 import { exportNameReply, fakeServer, goReply, greeting, infoBlockSize, infoExport, simulate, target, type Outcome } from './client-transcripts.js';
+import { prng } from './seeded-random.js';
 
 const seed = Number(process.env.FUZZ_SEED ?? 20261204);
 const CASES = 12_000;
 const DRIVER_EVERY = 20;
-
-/** mulberry32: small, fast, seedable. */
-function prng(s: number): () => number {
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rnd = prng(seed);
 const int = (n: number) => Math.floor(rnd() * n);

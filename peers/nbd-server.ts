@@ -7,9 +7,8 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canConnect } from '../src/cli/bench/e2e-procs.js';
 import { killAll, processTree } from '../src/cli/bench/process-tree.js';
-import { freePort, requireTool, run, scratchDir, sleep, waitFor } from './tools.js';
+import { canConnect, freePort, requireTool, run, scratchDir, sleep, waitFor } from './tools.js';
 
 export { childrenOf, isAlive } from '../src/cli/bench/process-tree.js';
 

@@ -2,7 +2,7 @@
  * Starts Debian's nbd-server 3.24 on loopback with a private config file, for integration
  * tests. It runs as a daemon (its `-d` mode serves one connection and exits), so it is
  * tracked by its PID file and stopped, killed or restarted by PID, together with the
- * per-connection children it forks. Spec: ../shared/reference/nbd-protocol.md §7.
+ * per-connection children it forks. Its behaviour: docs/formats.md (NBD peers).
  */
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -3,7 +3,7 @@
  * generated user key (ssh-keygen), for integration tests of the ssh transport. It runs in
  * the foreground (-D -e) as root, tracked by PID; `killConnections()` kills the sshd
  * processes serving live connections (children of the listener) for fault injection.
- * See ../shared/reference/peers.md §7.
+ * See docs/formats.md (SSH).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';

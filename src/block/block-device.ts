@@ -1,5 +1,6 @@
 /**
- * The one interface every layer speaks (DESIGN.md "Layers and rooms"): the NBD client, the
+ * The one interface every layer speaks (docs/ARCHITECTURE.md, BlockDevice contract): the
+ * NBD client, the
  * file and memory backends, the cache and the EncryptedDevice all implement it, so layers
  * stack like nbdkit filters and each is testable alone.
  */

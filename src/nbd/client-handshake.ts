@@ -1,8 +1,8 @@
 /**
  * Client side of the fixed-newstyle NBD handshake: greeting, client flags, then OPT_GO with
  * the export name asking for NBD_INFO_BLOCK_SIZE, falling back to OPT_EXPORT_NAME when the
- * server answers ERR_UNSUP (as nbd-client 3.24 does). One bounded read at a time, like
- * libnbd's states-newstyle-*.c. Spec: ../shared/reference/nbd-protocol.md §2-§3.
+ * server answers ERR_UNSUP (as nbd-client 3.24 does). One bounded read at a time, one
+ * protocol step each. Spec: docs/formats.md (NBD handshake).
  */
 import type { Duplex } from 'node:stream';
 import { NbdcryptError } from '../errors.js';

@@ -5,8 +5,8 @@
  * payload, pipelines them with cookies and spreads them over the connections. A dropped link
  * or restarted server is hidden: new requests wait, the client reconnects with backoff,
  * checks the export size, replays every write acknowledged since the last successful flush
- * (ReplayLog) and then re-sends the requests that were in flight. Spec:
- * ../shared/reference/nbd-protocol.md §2-§5, ../shared/reference/peers.md §2, §5.
+ * (ReplayLog) and then re-sends the requests that were in flight. Spec: docs/formats.md (NBD),
+ * docs/ARCHITECTURE.md (Durability and replay).
  */
 import type { BlockCaps, BlockDevice } from '../block/block-device.js';
 import { checkRange, checkWritable } from '../block/block-device.js';
@@ -306,8 +306,9 @@ export class NbdClient implements BlockDevice {
   /**
    * Keeps the replay log bounded without stalling the writer. A flush costs a round trip plus
    * the remote's fdatasync, and with one flush at a time the log must hold about two of those
-   * periods of writes, which capped writes at limit / (2 · flush time): 160 MB/s with 32 MiB
-   * over a 50 ms WAN. So flushes are pipelined: a new one starts whenever a quarter of the
+   * periods of writes, which caps writes at limit / (2 · flush time), low on a WAN
+   * (docs/performance.md, Replay log). So flushes are pipelined: a new one starts whenever a
+   * quarter of the
    * limit was logged since the last one started (up to LOG_FLUSHES at once), and only a full
    * log makes new writes wait, for the oldest flush in flight.
    */

@@ -3,7 +3,7 @@
  * with a private config, tracked by its PID file), OpenSSH's sshd (generated host and user
  * keys, private config, foreground) and an OpenSSH `ssh -N -L` tunnel to the nbd-server
  * (the hand-built setup nbdcrypt replaces). Minimal on purpose; the test suite has fuller
- * helpers in peers. See ../shared/reference/peers.md §7 and nbd-protocol.md §7.
+ * helpers in peers/. Peer behaviour: docs/formats.md (NBD peers, SSH).
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';

@@ -204,9 +204,9 @@ export class NbdClient implements BlockDevice {
     if (!this.caps.flush) return;
     const coveredSeq = this.replay.lastSeq;
     // We use several connections only with CAN_MULTI_CONN, under which one flush covers the
-    // writes replied on every connection (nbd-protocol.md §3): one fdatasync on the remote,
-    // not one per connection (with 8 connections over a 50 ms WAN, a flush per connection
-    // cost a quarter of the write throughput).
+    // writes replied on every connection (docs/formats.md, NBD flags): one fdatasync on the
+    // remote, not one per connection, which over a WAN costs write throughput
+    // (docs/performance.md, Replay log).
     await this.submit({ type: Cmd.FLUSH, flags: 0, offset: 0, length: 0 });
     this.replay.dropThrough(coveredSeq);
   }

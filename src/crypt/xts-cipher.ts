@@ -4,8 +4,7 @@
  * `native` (the N-API addon in native/, one OpenSSL call per request, async on the libuv pool),
  * `node` (node:crypto per sector, the portable fallback) and `reference` (pure TypeScript over
  * @noble/ciphers, a test oracle). Tweak rule: docs/formats.md (LUKS2 data segment);
- * engines: docs/ARCHITECTURE.md
- * "Cipher engines". Spec: IEEE Std 1619-2018.
+ * engines: docs/ARCHITECTURE.md (Cipher engines). Spec: IEEE Std 1619-2018.
  */
 import { log } from '../log.js';
 import { NbdcryptError } from '../errors.js';

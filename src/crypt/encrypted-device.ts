@@ -2,14 +2,13 @@
  * EncryptedDevice: the plaintext view of a LUKS2 data segment (aes-xts-plain64) stacked on the
  * BlockDevice that holds the ciphertext. Plaintext byte p lives in ciphertext sector
  * floor(p / sectorSize) at lower offset dataOffset + that sector · sectorSize, encrypted with
- * tweak (sector · sectorSize / 512) + ivTweak (docs/formats.md, LUKS2 data segment).
- * Aligned requests are
- * one lower read/write with the cipher run off the event loop; unaligned writes read, decrypt,
- * patch and re-encrypt their head/tail sectors. Every request registers its sector range in a
- * lock table on arrival, so overlapping requests take effect in arrival order (no lost bytes in
- * a shared sector, no torn RMW seen by a read). WRITE_ZEROES is emulated with encrypted zeroes;
- * TRIM reaches the lower device only for whole sectors and only with allowDiscards (it reveals
- * which sectors are unused, as in cryptsetup; docs/security.md).
+ * tweak (sector · sectorSize / 512) + ivTweak (docs/formats.md, LUKS2 data segment). Aligned
+ * requests are one lower read/write with the cipher run off the event loop; unaligned writes
+ * read, decrypt, patch and re-encrypt their head/tail sectors. Every request registers its
+ * sector range in a lock table on arrival, so overlapping requests take effect in arrival order
+ * (no lost bytes in a shared sector, no torn RMW seen by a read). WRITE_ZEROES is emulated with
+ * encrypted zeroes; TRIM reaches the lower device only for whole sectors and only with
+ * allowDiscards (it reveals which sectors are unused, as in cryptsetup; docs/security.md).
  */
 import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from '../block/block-device.js';
 import { requestBuffers } from '../block/buffer-pool.js';

@@ -308,9 +308,8 @@ export class NbdClient implements BlockDevice {
    * the remote's fdatasync, and with one flush at a time the log must hold about two of those
    * periods of writes, which caps writes at limit / (2 · flush time), low on a WAN
    * (docs/performance.md, Replay log). So flushes are pipelined: a new one starts whenever a
-   * quarter of the
-   * limit was logged since the last one started (up to LOG_FLUSHES at once), and only a full
-   * log makes new writes wait, for the oldest flush in flight.
+   * quarter of the limit was logged since the last one started (up to LOG_FLUSHES at once), and
+   * only a full log makes new writes wait, for the oldest flush in flight.
    */
   private async roomInReplayLog(): Promise<void> {
     if (!this.caps.flush) return;

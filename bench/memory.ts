@@ -12,7 +12,7 @@ import { parseSize } from '../src/size.js';
 import { nbdcopyAsync } from '../peers/nbdcopy.js';
 import { startNbdcrypt, type NbdcryptProc } from '../peers/nbdcrypt.js';
 import { requireTool } from '../peers/tools.js';
-import { remoteVolume } from '../peers/serve-remote.js';
+import { remoteVolume } from '../test/integration/serve-remote.js';
 import { benchArgs } from './bench-args.js';
 
 const MiB = 1024 * 1024;

@@ -11,7 +11,7 @@ import { nbdcopy } from '../../peers/nbdcopy.js';
 import { startNbdcrypt } from '../../peers/nbdcrypt.js';
 import { nbdfuseMount } from '../../peers/nbdfuse-mount.js';
 import { requireTool, run, sleep, startProcess, waitFor } from '../../peers/tools.js';
-import { MiB, remoteTreeFixture, rsyncDiff } from '../../peers/serve-remote.js';
+import { MiB, remoteTreeFixture, rsyncDiff } from './serve-remote.js';
 
 const EXPORT_SIZE = 640 * MiB;
 const TREE_BYTES = 104 * MiB;

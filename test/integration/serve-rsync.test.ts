@@ -15,7 +15,7 @@ import { nbdcopy } from '../../peers/nbdcopy.js';
 import { startNbdcrypt } from '../../peers/nbdcrypt.js';
 import { nbdfuseMount } from '../../peers/nbdfuse-mount.js';
 import { run } from '../../peers/tools.js';
-import { MiB, plaintextBlocks, remoteTreeFixture, rsyncDiff, scanForBlocks } from '../../peers/serve-remote.js';
+import { MiB, plaintextBlocks, remoteTreeFixture, rsyncDiff, scanForBlocks } from './serve-remote.js';
 
 const EXPORT_SIZE = 640 * MiB;
 const TREE_BYTES = 110 * MiB;

@@ -1,19 +1,18 @@
 /**
- * Shared setup of the end-to-end `nbdcrypt serve` tests and bench/memory.ts: a real sshd
+ * Shared setup of the end-to-end `nbdcrypt serve` tests (not a test file itself): a real sshd
  * and nbd-server on loopback, a remote volume formatted through the CLI over ssh://, the
  * argument list that serves it, a real tree of small files to copy (from /usr), and the
- * scanner that looks for plaintext blocks in the remote's file. See README.md, "The remote
- * workflow".
+ * scanner that looks for plaintext blocks in the remote's file. See README "Workflow".
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, lstatSync, openSync, readSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
-import { startNbdServer, type NbdServerPeer } from './nbd-server.js';
-import { nbdcryptBin, type NbdcryptProc } from './nbdcrypt.js';
-import type { NbdfuseMount } from './nbdfuse-mount.js';
-import { startSshd, type SshdPeer } from './sshd.js';
-import { run, scratchDir } from './tools.js';
+import { startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
+import { nbdcryptBin, type NbdcryptProc } from '../../peers/nbdcrypt.js';
+import type { NbdfuseMount } from '../../peers/nbdfuse-mount.js';
+import { startSshd, type SshdPeer } from '../../peers/sshd.js';
+import { run, scratchDir } from '../../peers/tools.js';
 
 export const MiB = 1024 * 1024;
 

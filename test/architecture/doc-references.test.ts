@@ -3,7 +3,8 @@
  * pointers must stay true: every `docs/NAME.md` named in src/, bench/, peers/, test/ or native/
  * exists, and every section named with it ("docs/formats.md (NBD handshake)" or
  * "(docs/performance.md, Heap guard)") is a heading of that file. Also no comment points
- * outside the repository (absolute /work paths, notes next to the checkout, issue numbers).
+ * outside the repository (absolute /work paths, notes next to the checkout, web addresses,
+ * issue numbers); sources belong in docs/formats.md.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -67,7 +68,7 @@ test('every docs/ file and section named in the code exists', () => {
 });
 
 test('no source file points outside the repository', () => {
-  const outside = /\/work\/|\.\.\/shared\/|shared\/reference|DESIGN\.md|\b[Ii]ssues? #?\d/;
+  const outside = /\/work\/|\.\.\/shared\/|shared\/reference|DESIGN\.md|\b[Ii]ssues? #?\d|https?:\/\//;
   const problems = sources
     .filter((f) => !f.endsWith(join('architecture', 'doc-references.test.ts')))
     .flatMap((f) =>

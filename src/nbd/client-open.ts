@@ -2,7 +2,7 @@
  * Opening one NBD connection for the client (transport stream + handshake), and which
  * failures the reconnect loop must not retry: a refused host key, failed authentication, a
  * missing export, or an error marked fatal (export size changed, replay rejected).
- * Spec: https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md
+ * Spec: docs/formats.md (NBD protocol).
  */
 import { isNbdcryptError } from '../errors.js';
 import type { Transport } from '../transport/transport.js';

@@ -3,7 +3,7 @@
  * size constraints, NBD_REP_INFO payloads and server-supplied error text. Each check returns
  * the value, or a one-line message that names the field and what is wrong with it, so the step
  * function (client-handshake-step.ts) can turn it into a `fail` without throwing.
- * Spec: https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md
+ * Spec: docs/formats.md (NBD handshake).
  * ("NBD_REP_INFO", "Block size constraints").
  */
 import type { BlockSizeInfo } from './codec.js';

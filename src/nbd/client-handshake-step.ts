@@ -5,7 +5,7 @@
  * export). The client sends its flags and NBD_OPT_GO asking for NBD_INFO_BLOCK_SIZE, and
  * falls back to NBD_OPT_EXPORT_NAME when the server answers ERR_UNSUP (as nbd-client 3.24
  * does). No sockets, so the fuzz tests can drive it with hostile replies directly.
- * Spec: https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md
+ * Spec: docs/formats.md (NBD handshake).
  * ("Fixed newstyle negotiation", "NBD_OPT_GO", "NBD_INFO_BLOCK_SIZE").
  */
 import { NbdcryptError } from '../errors.js';

@@ -4,7 +4,7 @@
  * past the handshake to the transmission phase. Bounded in time (a server that accepts but
  * never finishes must not stall a reconnect) and in memory (it waits for at most one option
  * reply of MAX_HANDSHAKE_MESSAGE bytes, plus whatever one stream chunk brings).
- * Spec: docs/formats.md (NBD protocol).
+ * Spec: docs/formats.md (NBD handshake).
  */
 import type { Duplex } from 'node:stream';
 import { NbdcryptError } from '../errors.js';

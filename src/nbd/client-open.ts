@@ -2,7 +2,7 @@
  * Opening one NBD connection for the client (transport stream + handshake), and which
  * failures the reconnect loop must not retry: a refused host key, failed authentication, a
  * missing export, or an error marked fatal (export size changed, replay rejected).
- * Spec: docs/formats.md (NBD protocol).
+ * Spec: docs/formats.md (NBD handshake).
  */
 import { isNbdcryptError } from '../errors.js';
 import type { Transport } from '../transport/transport.js';

@@ -25,8 +25,6 @@ const knownExceptions: { file: string; target: string; why: string }[] = [
   { file: 'src/nbd/client.ts', target: 'src/transport/transport.ts', why: 'reconnect still in src/nbd' },
   { file: 'src/nbd/client-open.ts', target: 'src/transport/transport.ts', why: 'reconnect still in src/nbd' },
   { file: 'src/nbd/client-recovery.ts', target: 'src/transport/transport.ts', why: 'reconnect still in src/nbd' },
-  // bench/memory.ts borrows the serve tests' remote setup; it is moving to peers/.
-  { file: 'bench/memory.ts', target: 'test/integration/serve-remote.ts', why: 'remoteVolume still in test/' },
 ];
 
 test('every import in src/, bench/, peers/ and test/ follows the layering table of docs/ARCHITECTURE.md', () => {

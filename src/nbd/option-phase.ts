@@ -1,0 +1,42 @@
+/**
+ * Drives the pure option-phase step function (handshake.ts) over one client socket: hands it
+ * one message at a time from the input buffer, writes its replies and says how the phase
+ * ended. Spec: proto.md "Fixed newstyle negotiation".
+ */
+import type { Socket } from 'node:net';
+import { handshakeStep, initialHandshakeState, type ExportInfo, type HandshakeState } from './handshake.js';
+import type { InputBuffer } from './input-buffer.js';
+import { MAX_OPTION_LENGTH, OPTION_HEADER_SIZE } from './protocol.js';
+
+export type OptionPhaseResult =
+  | { kind: 'need-more' }
+  | { kind: 'close'; reason: string }
+  | { kind: 'transmit'; exportName: string };
+
+export class OptionPhase {
+  private state: HandshakeState = initialHandshakeState;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly exports: readonly ExportInfo[],
+  ) {}
+
+  /** Answers every complete message in `input`; stops at the first that ends the phase. */
+  run(input: InputBuffer): OptionPhaseResult {
+    for (;;) {
+      const step = handshakeStep(this.state, input.peek(this.nextMessageBytes(input)), this.exports);
+      input.skip(step.consumed);
+      this.state = step.state;
+      for (const r of step.replies) this.socket.write(r);
+      if (step.next.kind !== 'continue') return step.next;
+    }
+  }
+
+  /** Bytes to hand to handshakeStep: just the next message, so a burst of options costs linear time. */
+  private nextMessageBytes(input: InputBuffer): number {
+    const avail = input.available;
+    if (this.state.stage === 'client-flags' || avail < OPTION_HEADER_SIZE) return Math.min(avail, OPTION_HEADER_SIZE);
+    const length = input.peek(OPTION_HEADER_SIZE).readUInt32BE(12);
+    return Math.min(avail, OPTION_HEADER_SIZE + Math.min(length, MAX_OPTION_LENGTH));
+  }
+}

@@ -2,14 +2,16 @@
  * The transmission phase of one connection: requests are parsed incrementally from the input
  * buffer, dispatched to the BlockDevice concurrently and answered through the ReplyWriter in
  * completion order. Reading stops while too many bytes or requests are in flight, the
- * server-wide budget says wait, or the client is not reading its replies.
+ * client is not reading its replies, or the server-wide budget (in-flight-budget.ts) does not
+ * admit the next request yet: a request is admitted once its header is parsed, before its
+ * payload is read, and holds its bytes until its reply has left.
  * Spec: proto.md "Transmission phase".
  */
 import type { Socket } from 'node:net';
 import { log } from '../log.js';
 import { requestBuffers } from '../block/buffer-pool.js';
 import { decodeRequestHeader } from './codec.js';
-import type { InFlightBudget } from './in-flight-budget.js';
+import type { BudgetAccount, InFlightBudget } from './in-flight-budget.js';
 import type { InputBuffer } from './input-buffer.js';
 import { ReplyWriter } from './reply-writer.js';
 import { Cmd, Err, REQUEST_HEADER_SIZE, REQUEST_MAGIC } from './protocol.js';
@@ -17,7 +19,13 @@ import { checkRequest, nbdErrorOf, type Verdict } from './request-check.js';
 import { runCommand } from './run-command.js';
 import type { ConnectionLimits, ServedExport, ServerStats } from './served-export.js';
 
-type Pending = { header: ReturnType<typeof decodeRequestHeader>; verdict: Extract<Verdict, { kind: 'run' | 'error' }> };
+type Pending = {
+  header: ReturnType<typeof decodeRequestHeader>;
+  verdict: Extract<Verdict, { kind: 'run' | 'error' }>;
+  /** Bytes the request holds from admission until its reply has left (READ and WRITE). */
+  cost: number;
+  admitted: boolean;
+};
 
 /** What the transmission loop needs from the connection that owns it. */
 export interface TransmissionHost {
@@ -35,6 +43,8 @@ export class Transmission {
   /** Guards against re-entering pump() from a reply sent inside it. */
   private pumping = false;
   private readonly writer: ReplyWriter;
+  /** This connection's part of the server-wide budget, if the server has one. */
+  private readonly account: BudgetAccount | undefined;
   private readonly ctx: { size: number; transmissionFlags: number };
 
   constructor(
@@ -45,8 +55,9 @@ export class Transmission {
     private readonly limits: ConnectionLimits,
     private readonly host: TransmissionHost,
     /** Shared by every connection of the server, if it bounds its total. */
-    private readonly budget?: InFlightBudget,
+    budget?: InFlightBudget,
   ) {
+    this.account = budget?.open(this.wake);
     this.writer = new ReplyWriter(socket, limits.maxQueuedReplyBytes, () => this.afterReply());
     this.ctx = { size: served.info.size, transmissionFlags: served.info.transmissionFlags };
   }
@@ -58,19 +69,27 @@ export class Transmission {
   stop(onIdle: () => void): void {
     this.stopped = true;
     this.onIdle = onIdle;
-    this.budget?.forget(this.wake);
+    this.dropPending();
+    this.account?.close();
     this.maybeIdle();
   }
 
   /** The socket closed: nobody is waiting for budget on our behalf any more. */
   closed(): void {
-    this.budget?.forget(this.wake);
+    this.dropPending();
+    this.account?.close();
+  }
+
+  /** A request admitted but never dispatched gives its bytes back. */
+  private dropPending(): void {
+    if (this.pending?.admitted) this.release(this.pending.cost);
+    this.pending = undefined;
   }
 
   /**
-   * Resumes parsing once the server-wide budget has room again. pump() re-registers us if
-   * another connection woken first has spent the budget again; returning early here instead
-   * lost the wake-up and left this connection paused for good (nbdcopy hung at 16 MiB).
+   * Resumes parsing once a reply has left or the budget may admit the waiting request.
+   * pump() asks the budget again and waits again if it still says no: a wake-up must never be
+   * dropped, or this connection stays paused for good.
    */
   private readonly wake = (): void => {
     if (!this.stopped) this.pump();
@@ -80,8 +99,7 @@ export class Transmission {
     return (
       this.writer.waitingDrain ||
       this.inFlightBytes >= this.limits.maxInFlightBytes ||
-      this.inFlight >= this.limits.maxInFlightRequests ||
-      (this.budget?.spent ?? false)
+      this.inFlight >= this.limits.maxInFlightRequests
     );
   }
 
@@ -98,12 +116,11 @@ export class Transmission {
 
   private pumpLoop(): void {
     while (!this.stopped) {
-      if (this.blocked()) {
-        this.socket.pause();
-        if (this.budget?.spent) this.budget.waitFor(this.wake);
-        return;
-      }
       if (!this.pending) {
+        if (this.blocked()) {
+          this.socket.pause();
+          return;
+        }
         if (this.input.available < REQUEST_HEADER_SIZE) break;
         const header = decodeRequestHeader(this.input.take(REQUEST_HEADER_SIZE));
         if (header.magic !== REQUEST_MAGIC) {
@@ -124,9 +141,21 @@ export class Transmission {
           this.host.shutdown(verdict.reason);
           return;
         }
-        this.pending = { header, verdict };
+        const cost = verdict.kind === 'run' && (header.type === Cmd.READ || header.type === Cmd.WRITE) ? header.length : 0;
+        this.pending = { header, verdict, cost, admitted: false };
       }
-      const { header, verdict } = this.pending;
+      const p = this.pending;
+      if (!p.admitted) {
+        if (p.cost > 0 && this.account && !this.account.admits(p.cost)) {
+          this.socket.pause();
+          this.account.waitForRoom();
+          return;
+        }
+        p.admitted = true;
+        this.inFlightBytes += p.cost;
+        this.account?.take(p.cost);
+      }
+      const { header, verdict, cost } = p;
       if (this.input.available < verdict.payload) break;
       const payload = header.type === Cmd.WRITE ? this.input.take(verdict.payload) : undefined;
       this.pending = undefined;
@@ -136,16 +165,13 @@ export class Transmission {
         this.reply(header.cookie, verdict.error);
         continue;
       }
-      this.dispatch(header, verdict.offset, payload);
+      this.dispatch(header, verdict.offset, payload, cost);
     }
     if (!this.stopped) this.socket.resume();
   }
 
-  private dispatch(h: Pending['header'], offset: number, payload: Buffer | undefined): void {
-    const cost = h.type === Cmd.READ || h.type === Cmd.WRITE ? h.length : 0;
+  private dispatch(h: Pending['header'], offset: number, payload: Buffer | undefined, cost: number): void {
     this.inFlight++;
-    this.inFlightBytes += cost;
-    this.budget?.take(cost);
     this.stats.inFlight++;
     runCommand(this.served.device, h, offset, payload).then(
       (data) => {
@@ -191,7 +217,7 @@ export class Transmission {
   private release(bytes: number): void {
     if (bytes === 0) return;
     this.inFlightBytes -= bytes;
-    this.budget?.give(bytes);
+    this.account?.give(bytes);
   }
 
   /** Queues a reply; `dataBytes` are given back once `data` has been written (or cannot be). */

@@ -1,15 +1,23 @@
 /**
  * Drives the pure option-phase step function (handshake.ts) over one client socket: hands it
  * one message at a time from the input buffer, writes its replies and says how the phase
- * ended. Spec: proto.md "Fixed newstyle negotiation".
+ * ended. A client must read each option's reply before sending the next, so more than
+ * MAX_QUEUED_REPLY_BYTES of unread replies means it is flooding us: the caller stops reading
+ * until they drain, which bounds what the option phase buffers in both directions.
+ * Spec: proto.md "Fixed newstyle negotiation".
  */
 import type { Socket } from 'node:net';
 import { handshakeStep, initialHandshakeState, type ExportInfo, type HandshakeState } from './handshake.js';
 import type { InputBuffer } from './input-buffer.js';
 import { MAX_OPTION_LENGTH, OPTION_HEADER_SIZE } from './protocol.js';
 
+/** Unread option replies above which the option phase stops reading the client. */
+export const MAX_QUEUED_REPLY_BYTES = 64 * 1024;
+
 export type OptionPhaseResult =
   | { kind: 'need-more' }
+  /** The client is not reading its replies: wait for the socket to drain. */
+  | { kind: 'backlog' }
   | { kind: 'close'; reason: string }
   | { kind: 'transmit'; exportName: string };
 
@@ -21,9 +29,10 @@ export class OptionPhase {
     private readonly exports: readonly ExportInfo[],
   ) {}
 
-  /** Answers every complete message in `input`; stops at the first that ends the phase. */
+  /** Answers the complete messages in `input`; stops at the first that ends the phase. */
   run(input: InputBuffer): OptionPhaseResult {
     for (;;) {
+      if (this.socket.writableLength > MAX_QUEUED_REPLY_BYTES) return { kind: 'backlog' };
       const step = handshakeStep(this.state, input.peek(this.nextMessageBytes(input)), this.exports);
       input.skip(step.consumed);
       this.state = step.state;

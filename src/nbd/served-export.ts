@@ -24,6 +24,7 @@ export interface ConnectionLimits {
   maxInFlightRequests: number;
   /** Stop reading while more than this many reply bytes wait in the socket's buffer. */
   maxQueuedReplyBytes: number;
+  /** A client that has not finished the option phase this long after connecting is dropped. */
   handshakeTimeoutMs: number;
 }
 
@@ -31,5 +32,5 @@ export const defaultLimits: ConnectionLimits = {
   maxInFlightBytes: 256 * 1024 * 1024,
   maxInFlightRequests: 1024,
   maxQueuedReplyBytes: 64 * 1024 * 1024,
-  handshakeTimeoutMs: 60_000,
+  handshakeTimeoutMs: 30_000,
 };

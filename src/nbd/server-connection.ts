@@ -2,7 +2,9 @@
  * One client connection of the NBD server, from the greeting to the close: the option phase
  * (option-phase.ts) until the client picks an export, then the transmission loop
  * (transmission.ts). Owns the socket's life cycle: a graceful shutdown answers the requests
- * in flight before closing, an abort closes at once. Spec: proto.md "Protocol phases".
+ * in flight before closing, an abort closes at once. A client that has not finished the option
+ * phase within `handshakeTimeoutMs` of connecting is dropped, however busy it keeps us, so
+ * half-open connections cannot pile up. Spec: proto.md "Protocol phases".
  */
 import type { Socket } from 'node:net';
 import { log } from '../log.js';
@@ -25,6 +27,8 @@ export class ServerConnection {
   /** Set once we stop accepting requests (DISC, fatal error, server shutdown). */
   private draining = false;
   private hsTimer: NodeJS.Timeout | undefined;
+  /** The option phase waits for the client to read its replies. */
+  private backlogged = false;
 
   constructor(
     private readonly socket: Socket,
@@ -82,13 +86,28 @@ export class ServerConnection {
     if (this.draining) return;
     this.input.push(chunk);
     if (this.transmission) this.transmission.pump();
-    else this.negotiate();
+    else if (!this.backlogged) this.negotiate();
+  }
+
+  /** Bytes held for this client: unparsed input and replies not yet taken by the kernel. */
+  get bufferedBytes(): number {
+    return this.input.available + this.socket.writableLength;
   }
 
   private negotiate(): void {
     const result = this.options.run(this.input);
     switch (result.kind) {
       case 'need-more':
+        return;
+      case 'backlog':
+        this.backlogged = true;
+        this.socket.pause();
+        this.socket.once('drain', () => {
+          this.backlogged = false;
+          if (this.draining) return;
+          this.socket.resume();
+          this.negotiate();
+        });
         return;
       case 'close':
         this.draining = true;

@@ -115,6 +115,13 @@ export class NbdServer {
     return this.connections.size;
   }
 
+  /** Bytes held for all clients: input not yet parsed and replies not yet sent. */
+  get bufferedBytes(): number {
+    let n = 0;
+    for (const c of this.connections) n += c.bufferedBytes;
+    return n;
+  }
+
   /**
    * Stops accepting, lets every connection finish the requests already in flight, then closes
    * them; connections still open after `graceMs` are dropped.

@@ -2,8 +2,7 @@
  * The NBD front end: serves one or more BlockDevices to any number of clients on unix and
  * TCP listeners. Transmission flags are derived from each device's caps in one place
  * (`transmissionFlagsOf`), so the server only advertises what the stack below can honour.
- * Spec: https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md and
- * ../shared/reference/nbd-protocol.md.
+ * Spec: https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md.
  */
 import { createServer, type Server } from 'node:net';
 import { unlink } from 'node:fs/promises';

@@ -54,6 +54,8 @@ test('a client that never reads its replies does not delay another client, and h
     }
     // Still no more for the stuck connection: it holds its share (and then some) already.
     assert.equal(dev.calls, BUDGET / READ + 3);
+    // Its unread replies are all the server keeps for it: within the budget.
+    assert.ok(server.bufferedBytes <= BUDGET + 1024 * 1024, `${server.bufferedBytes} bytes buffered`);
     other.destroy();
     stuck.destroy();
   } finally {

@@ -7,7 +7,7 @@
  * Spec: proto.md "Fixed newstyle negotiation".
  */
 import type { Socket } from 'node:net';
-import { handshakeStep, initialHandshakeState, type ExportInfo, type HandshakeState } from './handshake.js';
+import { handshakeStep, initialHandshakeState, type ExportInfo, type HandshakeNext, type HandshakeState } from './handshake.js';
 import type { InputBuffer } from './input-buffer.js';
 import { MAX_OPTION_LENGTH, OPTION_HEADER_SIZE } from './protocol.js';
 
@@ -15,11 +15,9 @@ import { MAX_OPTION_LENGTH, OPTION_HEADER_SIZE } from './protocol.js';
 export const MAX_QUEUED_REPLY_BYTES = 64 * 1024;
 
 export type OptionPhaseResult =
-  | { kind: 'need-more' }
+  | Exclude<HandshakeNext, { kind: 'continue' }>
   /** The client is not reading its replies: wait for the socket to drain. */
-  | { kind: 'backlog' }
-  | { kind: 'close'; reason: string }
-  | { kind: 'transmit'; exportName: string };
+  | { kind: 'backlog' };
 
 export class OptionPhase {
   private state: HandshakeState = initialHandshakeState;

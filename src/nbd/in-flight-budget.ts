@@ -14,7 +14,11 @@
  * - a connection holds at most max(its share when last admitted, one request);
  * - with one holder it gets the whole budget, with k holders each gets maxBytes / k; bytes
  *   above a share that shrank when others arrived are not taken from it, but it is admitted
- *   nothing more until it is back under its share.
+ *   nothing more until it is back under its share;
+ * - so the total is at most maxBytes, plus one request per holder that exceeds its share
+ *   (each holder's first request is always admitted), plus what holders kept from larger
+ *   shares: memory grows with the number of stuck clients by at most one request each, never
+ *   by what they would like to queue.
  * A connection that is refused waits; it is woken when it gives bytes back or when the number
  * of holders drops (its share grows).
  */

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import * as codec from '../../src/nbd/codec.js';
 import { CLIENT_FIXED_NEWSTYLE, CLIENT_NO_ZEROES, Cmd, Info, Opt, Rep } from '../../src/nbd/protocol.js';
 import { NbdServer } from '../../src/nbd/server.js';
+import { defaultLimits } from '../../src/nbd/served-export.js';
 import { MemoryDevice } from '../../src/block/memory-device.js';
 import { scratchDir } from '../../peers/tools.js';
 import { RawConn } from './raw-nbd.js';
@@ -56,8 +57,7 @@ test('the handshake timeout drops silent and dawdling clients, not connections i
   });
 });
 
-test('the default handshake timeout is 30 s', async () => {
-  const { defaultLimits } = await import('../../src/nbd/served-export.js');
+test('the default handshake timeout is 30 s', () => {
   assert.equal(defaultLimits.handshakeTimeoutMs, 30_000);
 });
 

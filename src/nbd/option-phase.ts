@@ -4,7 +4,7 @@
  * ended. A client must read each option's reply before sending the next, so more than
  * MAX_QUEUED_REPLY_BYTES of unread replies means it is flooding us: the caller stops reading
  * until they drain, which bounds what the option phase buffers in both directions.
- * Spec: proto.md "Fixed newstyle negotiation".
+ * Spec: docs/formats.md (NBD handshake).
  */
 import type { Socket } from 'node:net';
 import { handshakeStep, initialHandshakeState, type ExportInfo, type HandshakeNext, type HandshakeState } from './handshake.js';

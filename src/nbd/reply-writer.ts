@@ -4,7 +4,7 @@
  * so big reads stream while later ones are still being copied. When more than
  * `maxQueuedBytes` wait in the socket's buffer (the client is not reading), `waitingDrain` is
  * set until the socket drains, and the caller stops taking requests.
- * Spec: proto.md "Simple reply message".
+ * Spec: docs/formats.md (NBD transmission).
  */
 import type { Socket } from 'node:net';
 import { writeSimpleReply } from './codec.js';

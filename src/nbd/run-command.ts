@@ -2,7 +2,7 @@
  * Runs one checked transmission request against the BlockDevice. WRITE_ZEROES falls back to
  * writing zeroes when the device has no native zeroing, except that FAST_ZERO asks for a quick
  * ENOTSUP instead (the client then writes itself); CACHE is a hint with nothing to warm.
- * Spec: proto.md "Request types".
+ * Spec: docs/formats.md (NBD transmission).
  */
 import { NbdcryptError, isNbdcryptError } from '../errors.js';
 import type { BlockDevice } from '../block/block-device.js';

@@ -4,7 +4,8 @@
  * (transmission.ts). Owns the socket's life cycle: a graceful shutdown answers the requests
  * in flight before closing, an abort closes at once. A client that has not finished the option
  * phase within `handshakeTimeoutMs` of connecting is dropped, however busy it keeps us, so
- * half-open connections cannot pile up. Spec: proto.md "Protocol phases".
+ * half-open connections cannot pile up.
+ * Spec: docs/formats.md (NBD handshake, NBD transmission).
  */
 import type { Socket } from 'node:net';
 import { log } from '../log.js';

@@ -5,7 +5,7 @@
  * client is not reading its replies, or the server-wide budget (in-flight-budget.ts) does not
  * admit the next request yet: a request is admitted once its header is parsed, before its
  * payload is read, and holds its bytes until its reply has left.
- * Spec: proto.md "Transmission phase".
+ * Spec: docs/formats.md (NBD transmission).
  */
 import type { Socket } from 'node:net';
 import { log } from '../log.js';

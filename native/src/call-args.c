@@ -1,0 +1,58 @@
+/*
+ * Argument parsing shared by the addon's cipher calls (xts.c, sector-ciphers.c); see
+ * call-args.h.
+ */
+#include <stdbool.h>
+
+#include "call-args.h"
+#include "pool-job.h"
+#include "sector-ciphers.h"
+
+int get_bytes(napi_env env, napi_value v, unsigned char **data, size_t *len) {
+  bool is;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  napi_typedarray_type type;
+  void *p;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &type, len, &p, &ab, &off) != napi_ok || type != napi_uint8_array) return 0;
+  *data = p;
+  return 1;
+}
+
+void *get_external(napi_env env, napi_value v) {
+  napi_valuetype t;
+  void *p = NULL;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external || napi_get_value_external(env, v, &p) != napi_ok) return NULL;
+  return p;
+}
+
+int parse_call(napi_env env, napi_value *argv, size_t argc, call_args *a, bool sector) {
+  if (argc < 6) { napi_throw_type_error(env, NULL, "nbdcrypt: expected (key, encrypt, src, dst, firstSector, sectorSize)"); return 0; }
+  a->k = is_sector_key(env, argv[0]) == sector ? get_external(env, argv[0]) : NULL;
+  if (a->k == NULL) { napi_throw_type_error(env, NULL, sector ? "key handle must come from newSectorKey()" : "key handle must come from newKey()"); return 0; }
+  bool enc;
+  if (napi_get_value_bool(env, argv[1], &enc) != napi_ok) { napi_throw_type_error(env, NULL, "encrypt must be a boolean"); return 0; }
+  a->enc = enc ? 1 : 0;
+  size_t dlen;
+  if (!get_bytes(env, argv[2], &a->src, &a->len)) { napi_throw_type_error(env, NULL, "src must be a Buffer"); return 0; }
+  if (!get_bytes(env, argv[3], &a->dst, &dlen)) { napi_throw_type_error(env, NULL, "dst must be a Buffer"); return 0; }
+  double first, ss;
+  if (napi_get_value_double(env, argv[4], &first) != napi_ok) { napi_throw_type_error(env, NULL, "firstSector must be a number"); return 0; }
+  if (napi_get_value_double(env, argv[5], &ss) != napi_ok) { napi_throw_type_error(env, NULL, "sectorSize must be a number"); return 0; }
+  if (!(ss >= 512 && ss <= 4096) || ss != (double)(size_t)ss || ((size_t)ss & ((size_t)ss - 1)) != 0) {
+    napi_throw_range_error(env, NULL, "sectorSize must be a power of two from 512 to 4096"); return 0;
+  }
+  a->ss = (size_t)ss;
+  if (!(first >= 0 && first <= JS_MAX_SAFE_INTEGER) || first != (double)(uint64_t)first) {
+    napi_throw_range_error(env, NULL, "firstSector must be a non-negative safe integer"); return 0;
+  }
+  a->first = (uint64_t)first;
+  if (a->len % a->ss != 0) { napi_throw_range_error(env, NULL, "src length must be a multiple of sectorSize"); return 0; }
+  if (dlen != a->len) { napi_throw_range_error(env, NULL, "dst length must equal src length"); return 0; }
+  if (a->src != a->dst && a->src < a->dst + a->len && a->dst < a->src + a->len) {
+    napi_throw_range_error(env, NULL, "src and dst must be the same bytes or not overlap"); return 0;
+  }
+  if (a->len > (size_t)INT32_MAX) { napi_throw_range_error(env, NULL, "buffer too large"); return 0; }
+  return 1;
+}

@@ -38,8 +38,8 @@ typedef struct {
   size_t key_len;
   unsigned char iv_key[32];
   const EVP_CIPHER *evp;
-  /* Twofish/Serpent: schedules of the data key and of the tweak or ESSIV key. */
-  void *data, *aux;
+  /* Twofish/Serpent: schedules of the data key, the XTS tweak key and the ESSIV key. */
+  void *data, *tweak, *essiv;
   size_t sched_size;
   sector_cipher sc;
   pthread_mutex_t mu; /* guards busy and wiped */
@@ -56,14 +56,16 @@ static const napi_type_tag SECTOR_KEY_TAG = {0x6e62646372797074ULL, 0x736563746f
 static void wipe_keys(sector_key *k) {
   OPENSSL_cleanse(k->key, sizeof k->key);
   OPENSSL_cleanse(k->iv_key, sizeof k->iv_key);
-  if (k->data) OPENSSL_cleanse(k->data, k->sched_size);
-  if (k->aux) OPENSSL_cleanse(k->aux, k->sched_size);
+  void *scheds[3] = {k->data, k->tweak, k->essiv};
+  for (int i = 0; i < 3; i++)
+    if (scheds[i]) OPENSSL_cleanse(scheds[i], k->sched_size);
 }
 
 static void free_sector_key(sector_key *k) {
   wipe_keys(k);
   free(k->data);
-  free(k->aux);
+  free(k->tweak);
+  free(k->essiv);
   pthread_mutex_destroy(&k->mu);
   free(k);
 }
@@ -212,9 +214,8 @@ static napi_value new_sector_key(napi_env env, napi_callback_info info) {
     k->sc.iv = k->iv;
     k->sc.data = k->data = make_schedule(k->cipher, key, half, &k->sched_size);
     if (k->data == NULL) bad = "key length (16, 24 or 32 bytes per key)";
-    else if (k->mode == MODE_XTS) k->sc.aux = k->aux = make_schedule(k->cipher, key + half, half, &k->sched_size);
-    else if (iv_key) k->sc.aux = k->aux = make_schedule(k->cipher, iv_key, 32, &k->sched_size);
-    if (!bad && (k->mode == MODE_XTS || iv_key) && k->aux == NULL) bad = "key";
+    if (!bad && k->mode == MODE_XTS && (k->sc.tweak = k->tweak = make_schedule(k->cipher, key + half, half, &k->sched_size)) == NULL) bad = "key";
+    if (!bad && iv_key && (k->sc.essiv = k->essiv = make_schedule(k->cipher, iv_key, 32, &k->sched_size)) == NULL) bad = "key";
   }
   if (bad) {
     char msg[120];

@@ -44,7 +44,7 @@ void sector_iv_base(iv_gen g, uint64_t n, uint8_t iv[16]) {
 
 static void xts_unit(const sector_cipher *c, int enc, const uint8_t *src, uint8_t *dst, size_t n, const uint8_t iv[16]) {
   uint8_t t[16], tw[BATCH][16], buf[BATCH * 16];
-  c->bc->enc(c->aux, iv, t, 1);
+  c->bc->enc(c->tweak, iv, t, 1);
   blocks_fn f = enc ? c->bc->enc : c->bc->dec;
   for (size_t done = 0; done < n;) {
     size_t m = n - done < BATCH ? n - done : BATCH;
@@ -92,7 +92,7 @@ void sector_crypt(const sector_cipher *c, int enc, const uint8_t *src, uint8_t *
   uint8_t iv[16];
   for (size_t off = 0; off < len; off += ss, first += step) {
     sector_iv_base(c->iv, first, iv);
-    if (c->iv == IV_ESSIV) c->bc->enc(c->aux, iv, iv, 1);
+    if (c->iv == IV_ESSIV) c->bc->enc(c->essiv, iv, iv, 1);
     if (c->mode == MODE_XTS) xts_unit(c, enc, src + off, dst + off, ss / 16, iv);
     else if (enc) cbc_encrypt_unit(c, src + off, dst + off, ss / 16, iv);
     else cbc_decrypt_unit(c, src + off, dst + off, ss / 16, iv);

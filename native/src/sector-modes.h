@@ -23,7 +23,8 @@ typedef struct {
   sector_mode mode;
   iv_gen iv;
   const void *data; /* the data key's schedule (XTS: the first half of the key) */
-  const void *aux;  /* XTS: the tweak key's schedule; ESSIV: the schedule of hash(key) */
+  const void *tweak; /* XTS: the tweak key's schedule (the second half of the key) */
+  const void *essiv; /* ESSIV: the schedule of hash(whole key) */
 } sector_cipher;
 
 /* The IV of 512-byte sector n before ESSIV's encryption: plain64 is LE64(n), plain LE32(n). */

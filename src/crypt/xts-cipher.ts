@@ -13,19 +13,11 @@ import { createNodeEngine } from './node-engine.js';
 import { createReferenceEngine } from './reference-engine.js';
 import { createNativeEngine } from './native-engine.js';
 import { nativeLoadError } from '../native-addon.js';
+import type { EngineName, SectorCipher } from './sector-cipher.js';
 
-export type XtsEngineName = 'native' | 'node' | 'reference';
-
-export interface XtsCipher {
-  readonly engine: XtsEngineName;
-  /** In place. buf.length is a multiple of sectorSize; firstSector is the 512-byte-unit tweak number of buf[0] (iv_tweak already added); unit i uses firstSector + i*sectorSize/512. */
-  encrypt(buf: Buffer, firstSector: number, sectorSize: number): void;
-  decrypt(buf: Buffer, firstSector: number, sectorSize: number): void;
-  encryptAsync(buf: Buffer, firstSector: number, sectorSize: number): Promise<void>;
-  decryptAsync(buf: Buffer, firstSector: number, sectorSize: number): Promise<void>;
-  /** Wipes the key copy; later calls throw ECLOSED. */
-  destroy(): void;
-}
+/** The AES-XTS engines are the sector-cipher engines (sector-cipher.ts). */
+export type XtsEngineName = EngineName;
+export type XtsCipher = SectorCipher;
 
 const engineNames: readonly XtsEngineName[] = ['native', 'node', 'reference'];
 let chosen: XtsEngineName | undefined;

@@ -17,8 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
-#include "call-args.h"
-#include "pool-job.h"
+#include "crypt-call.h"
 #include "sector-ciphers.h"
 #include "sector-modes.h"
 #include "serpent.h"
@@ -246,72 +245,21 @@ static napi_value free_sector_key_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* The shared sync/async call paths (crypt-call.c) over this file's keys. */
+static int sector_run(void *k, const call_args *a, char *err, size_t errn) {
+  return crypt_now(k, a->enc, a->src, a->dst, a->len, a->first, a->ss, err, errn);
+}
+static void sector_hold(void *k) { ((sector_key *)k)->inflight++; }
+static void sector_release(void *k) {
+  sector_key *s = k;
+  if (--s->inflight == 0 && s->finalized) free_sector_key(s);
+}
+static const crypt_family SECTOR = {true, "sector cipher (native engine)", sector_run, sector_hold, sector_release};
+
 /* sectorCryptSync(handle, encrypt, src, dst, firstSector, sectorSize) */
-static napi_value crypt_sync(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  call_args a;
-  if (!parse_call(env, argv, argc, &a, true)) return NULL;
-  char err[256];
-  if (!crypt_now(a.k, a.enc, a.src, a.dst, a.len, a.first, a.ss, err, sizeof err)) THROW(env, error, err);
-  return NULL;
-}
-
-typedef struct {
-  call_args a;
-  pool_job job;
-  napi_ref src_ref, dst_ref; /* keep the buffers alive while a pool thread uses them */
-  int ok;
-  char err[256];
-} async_call;
-
-static void async_execute(napi_env env, void *data) {
-  (void)env;
-  async_call *c = data;
-  c->ok = crypt_now(c->a.k, c->a.enc, c->a.src, c->a.dst, c->a.len, c->a.first, c->a.ss, c->err, sizeof c->err);
-}
-
-static void async_complete(napi_env env, napi_status status, void *data) {
-  async_call *c = data;
-  sector_key *k = c->a.k;
-  napi_delete_reference(env, c->src_ref);
-  napi_delete_reference(env, c->dst_ref);
-  if (--k->inflight == 0 && k->finalized) free_sector_key(k);
-  napi_value v;
-  if (status == napi_ok && c->ok) {
-    napi_get_undefined(env, &v);
-  } else {
-    napi_value msg;
-    napi_create_string_utf8(env, status == napi_ok ? c->err : "sector cipher (native engine): async call cancelled", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &v);
-  }
-  pool_job_settle(env, &c->job, status == napi_ok && c->ok, v);
-  free(c);
-}
-
+static napi_value crypt_sync(napi_env env, napi_callback_info info) { return crypt_call_sync(env, info, &SECTOR); }
 /* sectorCryptAsync(handle, encrypt, src, dst, firstSector, sectorSize) -> Promise<void> */
-static napi_value crypt_async(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  async_call *c = calloc(1, sizeof *c);
-  if (c == NULL) THROW(env, error, "nbdcrypt sector cipher: out of memory");
-  if (!parse_call(env, argv, argc, &c->a, true)) { free(c); return NULL; }
-  sector_key *k = c->a.k;
-  napi_create_reference(env, argv[2], 1, &c->src_ref);
-  napi_create_reference(env, argv[3], 1, &c->dst_ref);
-  k->inflight++;
-  napi_value promise = pool_job_start(env, &c->job, "nbdcrypt_sector", async_execute, async_complete, c);
-  if (!promise) {
-    k->inflight--;
-    napi_delete_reference(env, c->src_ref);
-    napi_delete_reference(env, c->dst_ref);
-    free(c);
-    THROW(env, error, "nbdcrypt sector cipher: could not queue async work");
-  }
-  return promise;
-}
+static napi_value crypt_async(napi_env env, napi_callback_info info) { return crypt_call_async(env, info, &SECTOR); }
 
 napi_status register_sector_ciphers(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {

@@ -38,8 +38,7 @@
 #include "page-cache-io.h"
 #include "write-batch.h"
 #include "punch-hole.h"
-#include "pool-job.h"
-#include "call-args.h"
+#include "crypt-call.h"
 #include "sector-ciphers.h"
 
 #ifdef __linux__
@@ -225,7 +224,7 @@ static int crypt_now(xts_key *k, int enc, const unsigned char *src, unsigned cha
   return ok;
 }
 
-/* ---- argument helpers: call-args.c ---- */
+/* ---- exports (argument parsing and the call paths: crypt-call.c) ---- */
 
 #define THROW(env, kind, msg) do { napi_throw_##kind((env), NULL, (msg)); return NULL; } while (0)
 #define CHECK_NAPI(env, call) do { if ((call) != napi_ok) THROW(env, error, "nbdcrypt_xts: N-API call failed: " #call); } while (0)
@@ -286,71 +285,21 @@ static napi_value free_key_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* The shared sync/async call paths (crypt-call.c) over this file's keys. */
+static int xts_run(void *k, const call_args *a, char *err, size_t errn) {
+  return crypt_now(k, a->enc, a->src, a->dst, a->len, a->first, a->ss, err, errn);
+}
+static void xts_hold(void *k) { ((xts_key *)k)->inflight++; }
+static void xts_release(void *k) {
+  xts_key *x = k;
+  if (--x->inflight == 0 && x->finalized) free_key(x);
+}
+static const crypt_family XTS = {false, "xts cipher (native engine)", xts_run, xts_hold, xts_release};
+
 /* cryptSync(handle, encrypt, src, dst, firstSector, sectorSize) */
-static napi_value crypt_sync(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  call_args a;
-  if (!parse_call(env, argv, argc, &a, false)) return NULL;
-  char err[256];
-  if (!crypt_now(a.k, a.enc, a.src, a.dst, a.len, a.first, a.ss, err, sizeof err)) THROW(env, error, err);
-  return NULL;
-}
-
-typedef struct {
-  call_args a;
-  pool_job job;
-  napi_ref src_ref, dst_ref; /* keep the buffers alive while a pool thread uses them */
-  int ok;
-  char err[256];
-} async_call;
-
-static void async_execute(napi_env env, void *data) {
-  (void)env;
-  async_call *c = data;
-  c->ok = crypt_now(c->a.k, c->a.enc, c->a.src, c->a.dst, c->a.len, c->a.first, c->a.ss, c->err, sizeof c->err);
-}
-
-static void async_complete(napi_env env, napi_status status, void *data) {
-  async_call *c = data;
-  xts_key *k = c->a.k;
-  napi_delete_reference(env, c->src_ref);
-  napi_delete_reference(env, c->dst_ref);
-  if (--k->inflight == 0 && k->finalized) free_key(k);
-  napi_value v;
-  if (status == napi_ok && c->ok) {
-    napi_get_undefined(env, &v);
-  } else {
-    napi_value msg;
-    napi_create_string_utf8(env, status == napi_ok ? c->err : "xts cipher (native engine): async call cancelled", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &v);
-  }
-  pool_job_settle(env, &c->job, status == napi_ok && c->ok, v);
-  free(c);
-}
-
+static napi_value crypt_sync(napi_env env, napi_callback_info info) { return crypt_call_sync(env, info, &XTS); }
 /* cryptAsync(handle, encrypt, src, dst, firstSector, sectorSize) -> Promise<void> */
-static napi_value crypt_async(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  async_call *c = calloc(1, sizeof *c);
-  if (c == NULL) THROW(env, error, "nbdcrypt_xts: out of memory");
-  if (!parse_call(env, argv, argc, &c->a, false)) { free(c); return NULL; }
-  napi_create_reference(env, argv[2], 1, &c->src_ref);
-  napi_create_reference(env, argv[3], 1, &c->dst_ref);
-  ((xts_key *)c->a.k)->inflight++;
-  napi_value promise = pool_job_start(env, &c->job, "nbdcrypt_xts", async_execute, async_complete, c);
-  if (!promise) {
-    ((xts_key *)c->a.k)->inflight--;
-    napi_delete_reference(env, c->src_ref);
-    napi_delete_reference(env, c->dst_ref);
-    free(c);
-    THROW(env, error, "nbdcrypt_xts: could not queue async work");
-  }
-  return promise;
-}
+static napi_value crypt_async(napi_env env, napi_callback_info info) { return crypt_call_async(env, info, &XTS); }
 
 /* setIoFlusher() -> undefined on success, else "ENAME: message". */
 static napi_value set_io_flusher(napi_env env, napi_callback_info info) {

@@ -11,10 +11,10 @@ import type { EngineName, SectorCipher } from './sector-cipher.js';
 import { writeIvBase, type SectorUnits } from './sector-modes.js';
 import { checkCall, yieldToLoop } from './xts-args.js';
 
-/** Bytes processed between event-loop turns in the async variant. */
+/** Bytes processed between event-loop turns in the async variant, by default. */
 const SLICE = 16 * 1024;
 
-export function createJsSectorEngine(spec: CipherSpec, engine: Exclude<EngineName, 'native'>, units: SectorUnits): SectorCipher {
+export function createJsSectorEngine(spec: CipherSpec, engine: Exclude<EngineName, 'native'>, units: SectorUnits, slice = SLICE): SectorCipher {
   const iv = Buffer.alloc(16);
   let open = true;
   const what = `${spec.name} cipher (${engine} engine)`;
@@ -33,11 +33,11 @@ export function createJsSectorEngine(spec: CipherSpec, engine: Exclude<EngineNam
   };
   const runAsync = async (enc: boolean, buf: Buffer, firstSector: number, sectorSize: number): Promise<void> => {
     check(buf, firstSector, sectorSize);
-    const slice = Math.max(SLICE, sectorSize);
-    for (let off = 0; off < buf.length; off += slice) {
+    const step = Math.max(slice, sectorSize);
+    for (let off = 0; off < buf.length; off += step) {
       if (off > 0) await yieldToLoop();
       if (!open) throw new NbdcryptError('ECLOSED', `${what}: destroyed during an operation`);
-      run(enc, buf, firstSector, sectorSize, off, Math.min(buf.length, off + slice));
+      run(enc, buf, firstSector, sectorSize, off, Math.min(buf.length, off + step));
     }
   };
 

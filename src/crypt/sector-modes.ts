@@ -10,7 +10,7 @@ import type { BlockCipher } from './block-cipher.js';
 import type { BlockCipherName, CipherSpec, IvGenerator } from './cipher-spec.js';
 import { serpent } from './serpent.js';
 import { twofish } from './twofish.js';
-import { writeTweak } from './xts-args.js';
+import { mulAlpha, writeTweak } from './xts-args.js';
 
 /** Ciphers one sector unit buf[off, off+len) in place with its 16-byte IV (ignored by ecb). */
 export type UnitFn = (enc: boolean, buf: Uint8Array, off: number, len: number, iv: Uint8Array) => void;
@@ -60,17 +60,6 @@ export function blockCipher(name: BlockCipherName, key: Uint8Array): BlockCipher
 
 function xor16(dst: Uint8Array, d: number, src: Uint8Array, s: number): void {
   for (let i = 0; i < 16; i++) dst[d + i] = dst[d + i]! ^ src[s + i]!;
-}
-
-/** T ← T·α in GF(2^128), little-endian (IEEE 1619 §5.2). */
-function mulAlpha(t: Uint8Array): void {
-  let carry = 0;
-  for (let i = 0; i < 16; i++) {
-    const b = t[i]!;
-    t[i] = ((b << 1) | carry) & 0xff;
-    carry = b >>> 7;
-  }
-  if (carry) t[0] = t[0]! ^ 0x87;
 }
 
 /** The units of `spec` over this file's block ciphers; ivKey is sha256(key) for ESSIV. */

@@ -42,6 +42,10 @@ export function createSectorCipher(spec: CipherSpec | string, key: Buffer, engin
   if (!(key instanceof Uint8Array)) throw new TypeError('key must be a Buffer');
   checkKeySize(s, key.length);
   if (isAesXtsPlain64(s) && key.length === 64) return createXtsCipher(key, engine);
+  if (s.cipher === 'aes' && s.mode === 'xts' && key.subarray(0, key.length / 2).equals(key.subarray(key.length / 2))) {
+    // As checkKey does for 512-bit keys: OpenSSL refuses them, so refuse on every engine.
+    throw new RangeError('key: the two halves of an XTS key must differ (OpenSSL rejects duplicated XTS keys); use a random key');
+  }
   if (engine !== 'native' && engine !== 'node' && engine !== 'reference') throw new RangeError(`engine must be native, node or reference, got ${String(engine)}`);
   // ESSIV keys its IV cipher with the hash of the whole volume key (both XTS halves).
   const ivKey = s.iv === 'essiv' ? createHash('sha256').update(key).digest() : undefined;

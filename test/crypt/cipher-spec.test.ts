@@ -63,6 +63,9 @@ test('key sizes: XTS takes two keys (AES 128/256 each, Twofish/Serpent 128/192/2
     (e: unknown) => isNbdcryptError(e, 'EBADHDR') && /aes-xts-plain64: a 384-bit key is not supported; it takes 256, 512 bits/.test(e.message),
   );
   assert.throws(() => createSectorCipher('serpent-cbc-plain64', randomBytes(64), 'native'), (e: unknown) => isNbdcryptError(e, 'EBADHDR') && /512-bit key/.test(e.message));
+  for (const engine of ['native', 'node', 'reference'] as const) {
+    assert.throws(() => createSectorCipher('aes-xts-plain', Buffer.alloc(32, 7), engine), { name: 'RangeError', message: /halves of an XTS key must differ/ });
+  }
 });
 
 test('aes-xts-plain64 with a 512-bit key keeps the AES-XTS engines; other specs get the sector engines', () => {

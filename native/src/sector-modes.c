@@ -10,29 +10,29 @@
 
 #define BATCH 32 /* blocks per call into the block cipher (512 bytes) */
 
-/* Little-endian 64-bit loads and stores (compilers turn these loops into one move). */
+/* Little-endian 64-bit loads and stores. */
 static inline uint64_t ld64(const uint8_t *p) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+#else
   uint64_t v = 0;
   for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
   return v;
+#endif
 }
 static inline void st64(uint8_t *p, uint64_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  memcpy(p, &v, 8);
+#else
   for (int i = 0; i < 8; i++, v >>= 8) p[i] = (uint8_t)v;
+#endif
 }
 
 static inline void xor16(uint8_t *d, const uint8_t *a, const uint8_t *b) {
   st64(d, ld64(a) ^ ld64(b));
   st64(d + 8, ld64(a + 8) ^ ld64(b + 8));
-}
-
-/* T <- T·α in GF(2^128), little-endian (IEEE 1619 §5.2). */
-static inline void mul_alpha(uint8_t t[16]) {
-  uint64_t lo = ld64(t), hi = ld64(t + 8);
-  uint64_t carry = hi >> 63;
-  hi = (hi << 1) | (lo >> 63);
-  lo = (lo << 1) ^ (carry * 0x87);
-  st64(t, lo);
-  st64(t + 8, hi);
 }
 
 void sector_iv_base(iv_gen g, uint64_t n, uint8_t iv[16]) {
@@ -42,19 +42,32 @@ void sector_iv_base(iv_gen g, uint64_t n, uint8_t iv[16]) {
   for (int b = 0; b < bytes; b++) iv[b] = (uint8_t)(n >> (8 * b));
 }
 
+/* One XTS data unit; the tweak T lives in two 64-bit halves (lo = bytes 0-7, little-endian). */
 static void xts_unit(const sector_cipher *c, int enc, const uint8_t *src, uint8_t *dst, size_t n, const uint8_t iv[16]) {
-  uint8_t t[16], tw[BATCH][16], buf[BATCH * 16];
+  uint8_t t[16], buf[BATCH * 16];
+  uint64_t tw[BATCH][2];
   c->bc->enc(c->tweak, iv, t, 1);
+  uint64_t lo = ld64(t), hi = ld64(t + 8);
   blocks_fn f = enc ? c->bc->enc : c->bc->dec;
   for (size_t done = 0; done < n;) {
     size_t m = n - done < BATCH ? n - done : BATCH;
+    const uint8_t *in = src + 16 * done;
     for (size_t j = 0; j < m; j++) {
-      memcpy(tw[j], t, 16);
-      xor16(buf + 16 * j, src + 16 * (done + j), t);
-      mul_alpha(t);
+      tw[j][0] = lo;
+      tw[j][1] = hi;
+      st64(buf + 16 * j, ld64(in + 16 * j) ^ lo);
+      st64(buf + 16 * j + 8, ld64(in + 16 * j + 8) ^ hi);
+      /* T <- T·α in GF(2^128), little-endian (IEEE 1619 §5.2). */
+      uint64_t carry = hi >> 63;
+      hi = (hi << 1) | (lo >> 63);
+      lo = (lo << 1) ^ (0x87 & (0 - carry));
     }
     f(c->data, buf, buf, m);
-    for (size_t j = 0; j < m; j++) xor16(dst + 16 * (done + j), buf + 16 * j, tw[j]);
+    uint8_t *out = dst + 16 * done;
+    for (size_t j = 0; j < m; j++) {
+      st64(out + 16 * j, ld64(buf + 16 * j) ^ tw[j][0]);
+      st64(out + 16 * j + 8, ld64(buf + 16 * j + 8) ^ tw[j][1]);
+    }
     done += m;
   }
 }

@@ -1,6 +1,8 @@
 /**
- * XtsCipher: aes-xts-plain64 over a buffer of consecutive sectors, the one entry point the
- * rest of nbdcrypt uses for data and keyslot encryption. Three engines agree byte for byte:
+ * XtsCipher: aes-xts-plain64 with a 512-bit key over a buffer of consecutive sectors, what
+ * every volume nbdcrypt formats uses for data and keyslots (sector-cipher.ts serves it here
+ * and every other cipher spec elsewhere), and the engine choice for all ciphers
+ * (defaultEngine). Three engines agree byte for byte:
  * `native` (the N-API addon in native/, one OpenSSL call per request, async on the libuv pool),
  * `node` (node:crypto per sector, the portable fallback) and `reference` (pure TypeScript over
  * @noble/ciphers, a test oracle). Tweak rule: reference/luks2.md §0; engines: DESIGN.md

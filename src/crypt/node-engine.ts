@@ -4,7 +4,8 @@
  * per-call overhead caps it far below the CPU's AES speed with small sectors, which is why
  * the native engine exists. Its async variant works in slices so the event loop keeps
  * breathing. The loop is the portable sector engine's (js-sector-engine.ts) over node:crypto
- * AES (node-sector-units.ts). Spec: IEEE Std 1619-2018; tweak rule reference/luks2.md §0.
+ * AES (node-sector-units.ts). Spec: IEEE Std 1619-2018; tweak rule docs/formats.md (LUKS2
+ * data segment).
  */
 import { parseCipherSpec } from './cipher-spec.js';
 import { createJsSectorEngine } from './js-sector-engine.js';

@@ -1,14 +1,14 @@
 /**
  * Ciphertext made by cryptsetup itself decrypts to the known plaintext with every XTS engine
  * and through EncryptedDevice: the detached-header `cryptsetup reencrypt --encrypt` recipe of
- * reference/luks2.md §7 (userspace, no root, data offset 0) at sector sizes 4096 and 512,
- * volume key from `luksDump --dump-volume-key`. EncryptedDevice also sees the ciphertext
- * behind a non-zero dataOffset, since tweaks count from the segment start, and what it writes
- * is what cryptsetup would have written. The same recipe with cryptsetup's other AES specs
- * (CBC with essiv:sha256, plain64 and plain IVs, 256-bit XTS) checks that a 4096-byte sector
- * is one CBC chain whose IV is the number of its first 512-byte sector, as dm-crypt does
- * without iv_large_sectors. (Twofish and Serpent would need the kernel's ciphers, which this
- * kernel lacks; qemu is their oracle: test/integration/cipher-qemu-luks.test.ts.)
+ * docs/formats.md, Checking with cryptsetup (userspace, no root, data offset 0) at sector sizes
+ * 4096 and 512, volume key from `luksDump --dump-volume-key`. EncryptedDevice also sees the
+ * ciphertext behind a non-zero dataOffset, since tweaks count from the segment start, and what
+ * it writes is what cryptsetup would have written. The same recipe with cryptsetup's other AES
+ * specs (CBC with essiv:sha256, plain64 and plain IVs, 256-bit XTS) checks that a 4096-byte
+ * sector is one CBC chain whose IV is the number of its first 512-byte sector, as dm-crypt
+ * does without iv_large_sectors. (Twofish and Serpent would need the kernel's ciphers, which
+ * this kernel lacks; qemu is their oracle: test/integration/cipher-qemu-luks.test.ts.)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -4,8 +4,9 @@
  * mode pair ("twofish" + "cbc-essiv:sha256"). The string is "CIPHER-MODE[-IVGEN[:HASH]]" as
  * in dm-crypt's table line. Supported: aes, twofish, serpent × xts, cbc (IV plain64, plain or
  * essiv:sha256) and ecb (no IV). Anything else is refused with EBADHDR naming the part that is
- * not supported, so a volume is never served with a wrong decryption. IV rules and key sizes:
- * docs/formats.md; spec: Linux Documentation/admin-guide/device-mapper/dm-crypt.rst.
+ * not supported, so a volume is never served with a wrong decryption. IV numbering in 512-byte
+ * sectors: docs/formats.md (LUKS2 data segment); spec: Linux
+ * Documentation/admin-guide/device-mapper/dm-crypt.rst.
  */
 import { NbdcryptError } from '../errors.js';
 

@@ -5,7 +5,7 @@
  * nbdcrypt formats) goes to the AES-XTS engines of xts-cipher.ts, unchanged; every other spec
  * to native-sector-engine.ts (the addon) or, without it, js-sector-engine.ts (node:crypto for
  * AES, portable TypeScript Twofish and Serpent). Sector numbers are 512-byte units whatever
- * the sector size (reference: docs/formats.md).
+ * the sector size (docs/formats.md, LUKS2 data segment).
  */
 import { createHash } from 'node:crypto';
 import { checkKeySize, isAesXtsPlain64, parseCipherSpec, type CipherSpec } from './cipher-spec.js';

@@ -15,6 +15,7 @@ import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from '../
 import { requestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
 import { createSectorCipher, type EngineName, type SectorCipher } from './sector-cipher.js';
+import type { XtsEngineName } from './xts-cipher.js';
 import { DEFAULT_CIPHER, parseCipherSpec, type CipherSpec } from './cipher-spec.js';
 import { checkSectorSize } from './xts-args.js';
 import { SectorLocks } from './sector-locks.js';
@@ -33,7 +34,7 @@ export interface EncryptedDeviceOptions {
   ivTweak?: number;
   /** Pass whole-sector TRIM to the lower device (cryptsetup --allow-discards). */
   allowDiscards?: boolean;
-  engine?: EngineName;
+  engine?: XtsEngineName;
 }
 
 /** Largest zero run encrypted at once by writeZeroes (bounds its memory). */

@@ -35,11 +35,12 @@
 #include <openssl/evp.h>
 #include <openssl/provider.h>
 
+#include "crypt-call.h"
+#include "sector-ciphers.h"
 #include "page-cache-io.h"
 #include "write-batch.h"
 #include "punch-hole.h"
-#include "crypt-call.h"
-#include "sector-ciphers.h"
+#include "pool-job.h"
 
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -346,10 +347,10 @@ static napi_value init(napi_env env, napi_value exports) {
     {"path", NULL, path_js, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  if (register_sector_ciphers(env, exports) != napi_ok) return NULL;
   if (register_page_cache_io(env, exports) != napi_ok) return NULL;
   if (register_write_batch(env, exports) != napi_ok) return NULL;
   if (register_punch_hole(env, exports) != napi_ok) return NULL;
-  if (register_sector_ciphers(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

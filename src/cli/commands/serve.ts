@@ -16,7 +16,7 @@ import { log } from '../../log.js';
 import { NbdClient } from '../../nbd/client.js';
 import { NbdServer, defaultBlockSize } from '../../nbd/server.js';
 import { openTarget, type TargetOptions } from '../../backend/open-target.js';
-import { attachNbd, checkAttachPossible, type Attached } from '../attach.js';
+import { attachNbd, checkAttachPossible, type Attached } from '../../attach/nbd-client-attach.js';
 import { openEncryptedStack, type ServedStack } from '../serve-stack.js';
 import { parseSize } from '../../size.js';
 import { StatsReporter } from '../stats.js';

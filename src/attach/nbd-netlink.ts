@@ -121,16 +121,23 @@ export class NbdNetlink {
     if (!addon) throw new NbdcryptError('ENONBD', `attaching over netlink needs the native addon: ${nativeLoadError()}; use --attach-with nbd-client`);
     const fd = addon.netlinkSocket();
     try {
-      const probe = new NbdNetlink(addon, fd, GENL_ID_CTRL);
-      const reply = probe.exchange(CTRL_CMD_GETFAMILY, 1, [{ type: CTRL_ATTR_FAMILY_NAME, str: 'nbd' }], 'look up the nbd netlink family');
-      const family = reply && attrU16(reply, CTRL_ATTR_FAMILY_ID);
+      const family = NbdNetlink.resolveFamily(addon, fd, 'nbd');
       if (family === undefined) throw new NbdcryptError('ENONBD', 'the kernel has no nbd netlink family (load the nbd module: modprobe nbd)');
       return new NbdNetlink(addon, fd, family);
     } catch (e) {
       closeFd(fd);
-      if (e instanceof NbdcryptError && /ENOENT/.test(e.message)) {
-        throw new NbdcryptError('ENONBD', 'the kernel has no nbd netlink family (load the nbd module: modprobe nbd)');
-      }
+      throw e;
+    }
+  }
+
+  /** The id of a generic-netlink family, or undefined when the kernel has none of that name. */
+  static resolveFamily(addon: NativeAddon, fd: number, name: string): number | undefined {
+    const ctrl = new NbdNetlink(addon, fd, GENL_ID_CTRL);
+    try {
+      const reply = ctrl.exchange(CTRL_CMD_GETFAMILY, 1, [{ type: CTRL_ATTR_FAMILY_NAME, str: name }], `look up the ${name} netlink family`);
+      return reply && attrU16(reply, CTRL_ATTR_FAMILY_ID);
+    } catch (e) {
+      if (e instanceof NbdcryptError && / ENOENT/.test(e.message)) return undefined;
       throw e;
     }
   }

@@ -150,7 +150,8 @@ export function decodeReplies(buf: Buffer): Reply[] {
     const body = buf.subarray(at + NLMSG_HDRLEN, at + len);
     if (type === NLMSG_ERROR) {
       if (body.length < 4) throw new NbdcryptError('EPROTO', 'netlink: error message without an error number');
-      out.push({ kind: 'error', seq, errno: -body.readInt32LE(0) });
+      const code = body.readInt32LE(0);
+      out.push({ kind: 'error', seq, errno: code === 0 ? 0 : -code });
     } else if (type === NLMSG_DONE) {
       out.push({ kind: 'done', seq });
     } else {

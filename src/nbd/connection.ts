@@ -79,6 +79,11 @@ export class Connection {
     private readonly limits: ConnectionLimits = defaultLimits,
     /** Shared by every connection of the server, if it bounds its total. */
     private readonly budget?: InFlightBudget,
+    /**
+     * Serve this export from the first byte, with no handshake: the peer (the kernel, given a
+     * socketpair over netlink) was told the export's size and flags out of band.
+     */
+    adopted?: ServedExport,
   ) {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.setNoDelay(true);
@@ -90,6 +95,10 @@ export class Connection {
       this.budget?.forget(this.wake);
       this.input.clear();
     });
+    if (adopted) {
+      this.served = adopted;
+      return;
+    }
     this.hsTimer = setTimeout(() => {
       if (!this.served) this.abort('handshake timed out');
     }, limits.handshakeTimeoutMs);

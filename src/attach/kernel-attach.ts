@@ -18,7 +18,8 @@ import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
 import { loadNative } from '../native-addon.js';
 import { NbdNetlink } from './nbd-netlink.js';
-import { deviceFacts, nbdIndexes, nbdIndexOf, processAlive } from './nbd-sysfs.js';
+import { deviceFacts, nbdIndexes, nbdIndexOf } from './nbd-sysfs.js';
+import { forgetServer, liveServer, recordServer } from './server-record.js';
 
 export interface KernelAttachOptions {
   /** `/dev/nbdN`, or `auto`: a device already bound to this backend and waiting, else the first free one. */
@@ -50,26 +51,27 @@ export interface KernelAttachment {
 export function chooseDevice(
   device: string,
   backend: string,
-  facts: (index: number) => { backend?: string; pid?: number },
+  backendOf: (index: number) => string | undefined,
   indexes: () => number[],
   connected: (index: number) => boolean,
-  alive: (pid: number | undefined) => boolean,
+  liveServer: (index: number) => number | undefined,
 ): { index: number; reattach: boolean } {
   const judge = (index: number): { index: number; reattach: boolean } => {
     if (!connected(index)) return { index, reattach: false };
-    const f = facts(index);
-    if (f.backend !== backend) {
-      const what = f.backend ? `bound to another backend (${f.backend})` : 'in use by another program';
+    const bound = backendOf(index);
+    if (bound !== backend) {
+      const what = bound ? `bound to another backend (${bound})` : 'in use by another program';
       throw new NbdcryptError('EEXIST', `/dev/nbd${index} is ${what}; refusing to attach this volume to it`);
     }
-    if (alive(f.pid) && f.pid !== process.pid) {
-      throw new NbdcryptError('EEXIST', `/dev/nbd${index} is served by a running nbdcrypt (pid ${f.pid}); stop it first, or hand it over with SIGUSR2`);
+    const pid = liveServer(index);
+    if (pid !== undefined && pid !== process.pid) {
+      throw new NbdcryptError('EEXIST', `/dev/nbd${index} is served by a running nbdcrypt (pid ${pid}); stop it first, or hand it over with SIGUSR2`);
     }
     return { index, reattach: true };
   };
   if (device !== 'auto') return judge(nbdIndexOf(device));
   const all = indexes();
-  const ours = all.find((i) => connected(i) && facts(i).backend === backend && !alive(facts(i).pid));
+  const ours = all.find((i) => connected(i) && backendOf(i) === backend && liveServer(i) === undefined);
   if (ours !== undefined) return { index: ours, reattach: true };
   const free = all.find((i) => !connected(i));
   if (free === undefined) throw new NbdcryptError('EEXIST', 'no free nbd device (load the module with more: modprobe nbd nbds_max=32)');
@@ -82,7 +84,7 @@ export async function attachKernel(o: KernelAttachOptions): Promise<KernelAttach
   let stopping = false;
   try {
     const connectedSet = new Set(nl.status().filter((d) => d.connected).map((d) => d.index));
-    const { index, reattach } = chooseDevice(o.device, o.backend, (i) => deviceFacts(i), () => nbdIndexes(), (i) => connectedSet.has(i), processAlive);
+    const { index, reattach } = chooseDevice(o.device, o.backend, (i) => deviceFacts(i).backend, () => nbdIndexes(), (i) => connectedSet.has(i), (i) => liveServer(i));
 
     /**
      * Hands the kernel fresh sockets with `send` (CONNECT or RECONFIGURE). Only once the kernel
@@ -148,12 +150,14 @@ export async function attachKernel(o: KernelAttachOptions): Promise<KernelAttach
       log.info(`attached /dev/nbd${index} over netlink (${o.connections} connection${o.connections === 1 ? '' : 's'}, reattach window ${o.reattachTimeoutS} s)`);
     }
 
+    recordServer(index);
     return {
       index,
       device: `/dev/nbd${index}`,
       reattached: reattach,
       detach: async () => {
         stopping = true;
+        forgetServer(index);
         await replacing;
         try {
           nl.disconnect(index);
@@ -166,6 +170,7 @@ export async function attachKernel(o: KernelAttachOptions): Promise<KernelAttach
       },
       release: () => {
         stopping = true;
+        forgetServer(index);
         nl.close();
       },
     };

@@ -1,7 +1,8 @@
 /**
  * What /sys says about nbd devices: which exist, the backend identifier a device was bound
  * with (the `backend` file exists only while a netlink configuration with an identifier is
- * live), the pid of the process that configured it, and its size. Read-only; every value is
+ * live) and its size. (Its `pid` file names the process that first connected it, even after
+ * a reattach, so liveness is recorded by serve itself: server-record.ts.) Read-only; every value is
  * optional because a device can be torn down between two reads.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -13,7 +14,6 @@ export interface DeviceFacts {
   index: number;
   device: string;
   backend?: string;
-  pid?: number;
   sizeBytes?: number;
 }
 
@@ -35,13 +35,11 @@ function readTrimmed(path: string): string | undefined {
 export function deviceFacts(index: number, root = SYS_BLOCK): DeviceFacts {
   const dir = `${root}/nbd${index}`;
   const backend = readTrimmed(`${dir}/backend`);
-  const pid = Number(readTrimmed(`${dir}/pid`) ?? NaN);
   const sectors = Number(readTrimmed(`${dir}/size`) ?? NaN);
   return {
     index,
     device: `/dev/nbd${index}`,
     backend: backend || undefined,
-    pid: Number.isInteger(pid) && pid > 0 ? pid : undefined,
     sizeBytes: Number.isFinite(sectors) ? sectors * 512 : undefined,
   };
 }
@@ -55,15 +53,4 @@ export function nbdIndexes(root = SYS_BLOCK): number[] {
       return m ? [Number(m[1])] : [];
     })
     .sort((a, b) => a - b);
-}
-
-/** True while `pid` names a running process (the pid file outlives a killed server). */
-export function processAlive(pid: number | undefined): boolean {
-  if (pid === undefined) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -127,16 +127,35 @@ test('opening the nbd family where the module is absent is one ENONBD error', ()
 });
 
 test('device choice: reattach only to our own waiting binding, refuse others, auto picks ours then a free one', () => {
-  const facts: Record<number, { backend?: string; pid?: number }> = { 0: { backend: 'other', pid: 1 }, 1: { backend: 'mine', pid: 999999 }, 2: {} };
+  const backends: Record<number, string> = { 0: 'other', 1: 'mine' };
+  const servers: Record<number, number> = { 0: 1 };
   const connected = new Set([0, 1]);
   const choose = (device: string, backend = 'mine') =>
-    chooseDevice(device, backend, (i) => facts[i] ?? {}, () => [0, 1, 2, 3], (i) => connected.has(i), (pid) => pid === 1);
+    chooseDevice(device, backend, (i) => backends[i], () => [0, 1, 2, 3], (i) => connected.has(i), (i) => servers[i]);
   assert.deepEqual(choose('/dev/nbd1'), { index: 1, reattach: true });
   assert.deepEqual(choose('/dev/nbd2'), { index: 2, reattach: false });
   assert.deepEqual(choose('auto'), { index: 1, reattach: true });
   assert.deepEqual(choose('auto', 'new'), { index: 2, reattach: false });
   assert.throws(() => choose('/dev/nbd0'), /bound to another backend \(other\)/);
-  facts[1]!.pid = 1;
+  servers[1] = 1;
   assert.throws(() => choose('/dev/nbd1'), /served by a running nbdcrypt \(pid 1\)/);
   assert.throws(() => choose('/dev/sda'), /not an nbd device/);
+});
+
+test('the server record names the live serve of a device, and a killed one names nobody', async () => {
+  const { recordServer, forgetServer, liveServer } = await import('../../src/attach/server-record.js');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(`${tmpdir()}/nbdcrypt-record-`);
+  try {
+    assert.equal(liveServer(3, dir), undefined);
+    recordServer(3, dir);
+    assert.equal(liveServer(3, dir), process.pid);
+    forgetServer(3, dir);
+    assert.equal(liveServer(3, dir), undefined);
+    writeFileSync(`${dir}/nbd4.pid`, '2147483646\n'); // a pid no process has: a killed serve
+    assert.equal(liveServer(4, dir), undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

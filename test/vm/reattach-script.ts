@@ -21,7 +21,7 @@ export interface ReattachScriptOptions {
 
 export function reattachScript(o: ReattachScriptOptions): string {
   const nbdcrypt = `chroot /host /usr/bin/node ${o.repo}/bin/nbdcrypt.js`;
-  const serveArgs = '--key-file /run/key --listen unix:/run/nbdcrypt.sock --attach /dev/nbd0 --kernel-timeout 3';
+  const serveArgs = '--key-file /run/key --listen unix:/run/nbdcrypt.sock --attach /dev/nbd0 --attach-connections 4 --kernel-timeout 3';
   return `set -u
 . /test/guest-lib.sh
 H=/host
@@ -49,7 +49,7 @@ wait_log() {
     if [ $_n -gt $(($3 * 5)) ] || ! kill -0 "$(cat /tmp/serve.pid)" 2>/dev/null; then cat /tmp/serve-$1.log; return 1; fi
     sleep 0.2
   done
-  grep -E 'attached|reattached' /tmp/serve-$1.log | sed 's/^/VMTEST info serve-$1 /'
+  grep -E 'attached|reattached' /tmp/serve-$1.log | sed "s/^/VMTEST info serve-$1 /"
 }
 
 written() { grep -c ' w' /tmp/writer.log 2>/dev/null || echo 0; }
@@ -97,7 +97,7 @@ handover() {
 }
 
 wrong_volume() {
-  ${nbdcrypt} serve /dev/vdb ${serveArgs} >/tmp/serve-wrong.log 2>&1 </dev/null
+  ${nbdcrypt} serve /dev/vdb ${serveArgs.replace('/run/nbdcrypt.sock', '/run/other.sock')} >/tmp/serve-wrong.log 2>&1 </dev/null
   _rc=$?
   cat /tmp/serve-wrong.log
   [ $_rc = 5 ] && grep -q 'bound to another backend' /tmp/serve-wrong.log
@@ -144,7 +144,7 @@ step reattach-3 wait_log 3 'reattached /dev/nbd0' 120
 step writes-after-handover wait_files $(($(written) + ${o.filesPerPhase})) 120
 step other-volume-refused wrong_volume
 step writes-after-refusal wait_files $(($(written) + 2)) 60
-step status sh -c "${nbdcrypt} status | sed 's/^/VMTEST info status /'"
+step status sh -c "${nbdcrypt} status >/tmp/status.txt && sed 's/^/VMTEST info status /' /tmp/status.txt && grep -q \"^/dev/nbd0 .* pid \$(cat /tmp/serve.pid) alive \" /tmp/status.txt"
 step stop-writer stop_writer
 step verify verify_writer_files
 step umount umount /mnt/r

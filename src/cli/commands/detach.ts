@@ -5,7 +5,8 @@
  */
 import { parseCommandArgs } from '../args.js';
 import { NbdNetlink } from '../../attach/nbd-netlink.js';
-import { deviceFacts, nbdIndexOf, processAlive } from '../../attach/nbd-sysfs.js';
+import { nbdIndexOf } from '../../attach/nbd-sysfs.js';
+import { liveServer } from '../../attach/server-record.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
 
@@ -44,8 +45,8 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const status = nl.status(index);
     if (!status.some((d) => d.index === index && d.connected)) throw new NbdcryptError('EEXIST', `${device} is not attached`);
-    const facts = deviceFacts(index);
-    if (processAlive(facts.pid) && facts.pid !== process.pid) log.warn(`${device} is served by running pid ${facts.pid}; it will see a disconnect`);
+    const pid = liveServer(index);
+    if (pid !== undefined) log.warn(`${device} is served by running pid ${pid}; it will see a disconnect`);
     nl.disconnect(index);
     log.info(`detached ${device}`);
     return 0;

@@ -6,7 +6,8 @@
  */
 import { parseCommandArgs } from '../args.js';
 import { NbdNetlink } from '../../attach/nbd-netlink.js';
-import { deviceFacts, processAlive } from '../../attach/nbd-sysfs.js';
+import { deviceFacts } from '../../attach/nbd-sysfs.js';
+import { liveServer } from '../../attach/server-record.js';
 import { NbdcryptError } from '../../errors.js';
 
 export const help = `Usage: nbdcrypt status [--all]
@@ -14,10 +15,10 @@ export const help = `Usage: nbdcrypt status [--all]
 List the kernel nbd devices attached by nbdcrypt (serve --attach over netlink), one line each:
 
   DEVICE      SIZE  SERVER            BACKEND
-  /dev/nbd0   1.0G  pid 4242 alive    nbdcrypt:UUID:ssh://backup@nas/cryptdisk
+  /dev/nbd0   1.0G  pid 4242 alive  nbdcrypt:UUID:ssh://backup@nas/cryptdisk
 
-SERVER is 'pid N alive' while the serve that attached it runs, 'waiting (pid N gone)' when
-it died or was handed over: the kernel then holds the device's I/O until a serve with the
+SERVER is 'pid N alive' while a serve of it runs, 'waiting (no server)' when its serve
+died or was handed over: the kernel then holds the device's I/O until a serve with the
 same volume and target reattaches (or its --reattach-timeout ends).
 
 Options:
@@ -55,7 +56,8 @@ export async function run(argv: string[]): Promise<number> {
     .map((d) => deviceFacts(d.index))
     .filter((f) => parsed.values.all || f.backend?.startsWith('nbdcrypt:'))
     .map((f) => {
-      const server = f.pid === undefined ? '-' : processAlive(f.pid) ? `pid ${f.pid} alive` : `waiting (pid ${f.pid} gone)`;
+      const pid = liveServer(f.index);
+      const server = pid !== undefined ? `pid ${pid} alive` : f.backend?.startsWith('nbdcrypt:') ? 'waiting (no server)' : '-';
       return [f.device, human(f.sizeBytes), server, f.backend ?? '(no backend identifier)'];
     });
   const table = [['DEVICE', 'SIZE', 'SERVER', 'BACKEND'], ...rows];

@@ -103,6 +103,30 @@ wrong_volume() {
   [ $_rc = 5 ] && grep -q 'bound to another backend' /tmp/serve-wrong.log
 }
 
+# status_alive: 'nbdcrypt status' lists nbd0 as served by the running serve (bounded in time).
+status_alive() {
+  timeout 120 ${nbdcrypt} status >/tmp/status.txt 2>&1
+  _rc=$?
+  sed 's/^/VMTEST info status /' /tmp/status.txt
+  [ $_rc = 0 ] && grep -q "^/dev/nbd0 .* pid $(cat /tmp/serve.pid) alive " /tmp/status.txt
+}
+
+# stall_reconnect: serve stopped longer than --kernel-timeout while the writer runs: the kernel
+# drops the connections whose requests timed out and requeues them; once serve runs again it
+# must notice and hand the kernel new sockets on its own (the process never died).
+stall_reconnect() {
+  kill -STOP "$(cat /tmp/serve.pid)"
+  sleep 6
+  kill -CONT "$(cat /tmp/serve.pid)"
+  _n=0
+  while ! grep -q 'gave it a new one' /tmp/serve-3.log; do
+    _n=$((_n + 1))
+    [ $_n -gt 300 ] && { tail -n 20 /tmp/serve-3.log; return 1; }
+    sleep 0.2
+  done
+  grep 'gave it a new one' /tmp/serve-3.log | sed 's/^/VMTEST info replaced /'
+}
+
 verify_writer_files() {
   sync
   echo 3 >/proc/sys/vm/drop_caches
@@ -144,7 +168,9 @@ step reattach-3 wait_log 3 'reattached /dev/nbd0' 120
 step writes-after-handover wait_files $(($(written) + ${o.filesPerPhase})) 120
 step other-volume-refused wrong_volume
 step writes-after-refusal wait_files $(($(written) + 2)) 60
-step status sh -c "${nbdcrypt} status >/tmp/status.txt && sed 's/^/VMTEST info status /' /tmp/status.txt && grep -q \"^/dev/nbd0 .* pid \$(cat /tmp/serve.pid) alive \" /tmp/status.txt"
+step status status_alive
+step stall-reconnect stall_reconnect
+step writes-after-stall wait_files $(($(written) + 2)) 120
 step stop-writer stop_writer
 step verify verify_writer_files
 step umount umount /mnt/r

@@ -4,7 +4,7 @@
  * with a dead-connection timeout and a backend identifier; RECONFIGURE gives a device whose
  * server died new sockets (only if the identifier matches, which the kernel enforces);
  * DISCONNECT detaches; STATUS lists devices and whether they are connected.
- * Constants: the kernel's uapi header linux/nbd-netlink.h; see docs/formats.md.
+ * Constants and semantics: docs/formats.md (Kernel nbd netlink).
  */
 import { closeSync } from 'node:fs';
 import { NbdcryptError } from '../errors.js';

@@ -4,7 +4,7 @@
  * flags, sequence number, port id, all host-endian), a generic-netlink header (command,
  * version, two reserved bytes), then attributes: each a 4-byte header (length, type) and a
  * payload padded to a multiple of 4. A nested attribute's payload is itself a list of
- * attributes. Layouts: docs/formats.md ("Kernel nbd netlink").
+ * attributes. Layouts: docs/formats.md (Kernel nbd netlink).
  */
 import { NbdcryptError } from '../errors.js';
 

@@ -36,7 +36,7 @@ const exitCodes: Partial<Record<ErrorCode, number>> = {
   ECONNECT: 7,
   ENOEXPORT: 7,
   EPROTO: 7,
-  ENONBD: 8,
+  ENONBD: 9,
 };
 
 export const usage = `Usage: nbdcrypt COMMAND [OPTIONS]

@@ -7,7 +7,7 @@
 import type { NbdServer } from '../nbd/server.js';
 import { TF } from '../nbd/protocol.js';
 import { attachKernel } from '../attach/kernel-attach.js';
-import { attachNbd, checkAttachPossible } from '../attach/nbd-client-attach.js';
+import { attachNbd, checkAttachPossible, nbdModuleAvailable } from '../attach/nbd-client-attach.js';
 import { backendIdentifier } from '../attach/backend-id.js';
 import { nbdIndexOf } from '../attach/nbd-sysfs.js';
 import { NbdcryptError } from '../errors.js';
@@ -37,13 +37,15 @@ export interface AttachedDevice {
 
 /** Checks the option values and, for nbd-client, that the program and the module are there, before any passphrase is asked. */
 export function checkAttachOptions(o: AttachOptions): void {
+  for (const [name, v] of [['--reattach-timeout', o.reattachTimeoutS], ['--kernel-timeout', o.requestTimeoutS]] as const) {
+    if (!Number.isInteger(v) || v < 1 || v > 86_400) throw new NbdcryptError('EUSAGE', `${name} must be a whole number of seconds from 1 to 86400`);
+  }
   if (o.device !== 'auto') nbdIndexOf(o.device);
   if (o.with === 'nbd-client') {
     if (o.device === 'auto') throw new NbdcryptError('EUSAGE', "--attach auto needs netlink; name the device (/dev/nbdN) with --attach-with nbd-client");
     checkAttachPossible(o.device);
-  }
-  for (const [name, v] of [['--reattach-timeout', o.reattachTimeoutS], ['--kernel-timeout', o.requestTimeoutS]] as const) {
-    if (!Number.isInteger(v) || v < 1 || v > 86_400) throw new NbdcryptError('EUSAGE', `${name} must be a whole number of seconds from 1 to 86400`);
+  } else if (!nbdModuleAvailable()) {
+    throw new NbdcryptError('EUSAGE', `--attach ${o.device}: the nbd kernel module is not available (/sys/module/nbd absent and 'modprobe nbd' failed); serve without --attach and use nbdfuse + losetup (see README)`);
   }
 }
 

@@ -30,7 +30,7 @@ Exit status:
   1  the kernel refused (see the message)
   2  usage error (not an nbd device name)
   5  DEVICE is not attached
-  8  no nbd support here (module not loaded, or no native addon)
+  9  no kernel nbd support here (module not loaded, or no native addon)
 
 Example:
   nbdcrypt detach /dev/nbd0

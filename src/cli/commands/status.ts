@@ -27,7 +27,7 @@ Options:
 
 Exit status:
   0  listed (possibly nothing)
-  8  no nbd support here (module not loaded, or no native addon)
+  9  no kernel nbd support here (module not loaded, or no native addon)
 `;
 
 function human(bytes: number | undefined): string {

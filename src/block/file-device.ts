@@ -17,12 +17,12 @@ import { constants, read as fsRead, write as fsWrite } from 'node:fs';
 import { constants as os } from 'node:os';
 import { loadNative, type NativeAddon } from '../native-addon.js';
 import { NbdcryptError } from '../errors.js';
-import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from './block-device.js';
+import { writeZeroChunks } from './write-zeroes.js';
+import { checkRange, checkWritable, DEFAULT_BLOCK_SIZES, type BlockCaps, type BlockDevice } from './block-device.js';
 import { requestBuffers } from './buffer-pool.js';
 import { adviseNoReadahead, pageCacheIo, type PageCacheIo } from './page-cache-io.js';
 import { WriteBatcher } from './write-batcher.js';
 
-const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 /**
  * Transfers up to this size take the shortcuts: the page cache on the event loop, small writes
  * batched into one pool job. Larger ones get a pool job each, so their copies run off the event
@@ -38,6 +38,7 @@ export interface FileDeviceOptions {
 
 export class FileDevice implements BlockDevice {
   readonly caps: BlockCaps;
+  readonly blockSize = DEFAULT_BLOCK_SIZES;
   private closed = false;
   /** Page-cache hits without the thread pool (page-cache-io.ts), when available. */
   private readonly nowait: PageCacheIo | undefined = pageCacheIo();
@@ -135,9 +136,7 @@ export class FileDevice implements BlockDevice {
     this.checkOpen();
     checkWritable(this, 'write zeroes');
     checkRange(this.size, offset, length, 'write zeroes');
-    for (let at = 0; at < length; at += ZERO_CHUNK.length) {
-      await this.writeAll(offset + at, ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, length - at)));
-    }
+    await writeZeroChunks((at, zeroes) => this.writeAll(at, zeroes), offset, length);
     if (fua) await this.fh.datasync();
   }
 

@@ -2,7 +2,7 @@
  * A BlockDevice held in RAM, allocated lazily in 1 MiB chunks so a large sparse device costs
  * only what is written. Used by tests, benchmarks and as a model of "a disk".
  */
-import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from './block-device.js';
+import { checkRange, checkWritable, DEFAULT_BLOCK_SIZES, type BlockCaps, type BlockDevice, type BlockSizes } from './block-device.js';
 import { requestBuffers } from './buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
 
@@ -11,12 +11,14 @@ const CHUNK = 1 << 20;
 export class MemoryDevice implements BlockDevice {
   readonly size: number;
   readonly caps: BlockCaps;
+  readonly blockSize: BlockSizes;
   private readonly chunks = new Map<number, Buffer>();
   private closed = false;
 
-  constructor(size: number, opts: { readOnly?: boolean } = {}) {
+  constructor(size: number, opts: { readOnly?: boolean; blockSize?: BlockSizes } = {}) {
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`size must be a non-negative integer, got ${size}`);
     this.size = size;
+    this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZES;
     this.caps = { flush: true, fua: true, trim: true, zeroes: true, multiConn: true, readOnly: opts.readOnly ?? false };
   }
 

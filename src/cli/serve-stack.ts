@@ -12,8 +12,6 @@ import { EncryptedDevice } from '../crypt/encrypted-device.js';
 import { log } from '../log.js';
 import { openVolume } from '../luks/volume.js';
 import { NbdClient } from '../nbd/client.js';
-import type { BlockSizeInfo } from '../nbd/codec.js';
-import { MAX_PAYLOAD } from '../nbd/protocol.js';
 import { openTarget, type TargetOptions } from '../backend/open-target.js';
 import { getPassphrase } from './passphrase.js';
 
@@ -33,7 +31,6 @@ export interface EncryptedStackOptions {
 export interface ServedStack {
   /** The top of the stack, what the NBD server serves. */
   device: BlockDevice;
-  blockSize: BlockSizeInfo;
   /** Present when --cache > 0. */
   cache?: SectorCache;
   /** Present for remote targets. */
@@ -68,7 +65,6 @@ export async function openEncryptedStack(o: EncryptedStackOptions): Promise<Serv
     const client = lower instanceof NbdClient ? lower : undefined;
     return {
       device: cache ?? enc,
-      blockSize: { minimum: 512, preferred: vol.sectorSize, maximum: MAX_PAYLOAD },
       cache,
       client,
       volumeId: vol.uuid,

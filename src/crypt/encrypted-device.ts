@@ -11,7 +11,8 @@
  * device only for whole sectors and only with allowDiscards (it reveals which sectors are
  * unused, as in cryptsetup; docs/security.md).
  */
-import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from '../block/block-device.js';
+import { writeZeroChunks } from '../block/write-zeroes.js';
+import { checkRange, checkWritable, type BlockCaps, type BlockDevice, type BlockSizes } from '../block/block-device.js';
 import { requestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
 import { createSectorCipher, type EngineName, type SectorCipher } from './sector-cipher.js';
@@ -37,8 +38,6 @@ export interface EncryptedDeviceOptions {
   engine?: XtsEngineName;
 }
 
-/** Largest zero run encrypted at once by writeZeroes (bounds its memory). */
-const ZERO_CHUNK = 1 << 20;
 /**
  * Native-engine requests up to this size are ciphered on the event loop: at 3-4.5 GB/s that
  * blocks it for well under a millisecond, less than a thread-pool hop costs in contention on a
@@ -50,6 +49,7 @@ const SYNC_MAX = 1024 * 1024;
 export class EncryptedDevice implements BlockDevice {
   readonly size: number;
   readonly caps: BlockCaps;
+  readonly blockSize: BlockSizes;
   private readonly lower: BlockDevice;
   private readonly cipher: SectorCipher;
   /** The data cipher, e.g. "aes-xts-plain64". */
@@ -75,6 +75,8 @@ export class EncryptedDevice implements BlockDevice {
     this.lower = lower;
     this.dataOffset = opts.dataOffset;
     this.sectorSize = opts.sectorSize;
+    // Any alignment works (partial sectors are read-modify-written); whole sectors cost least.
+    this.blockSize = { minimum: 512, preferred: opts.sectorSize, maximum: lower.blockSize.maximum };
     this.ivTweak = ivTweak;
     this.size = Math.floor((lower.size - opts.dataOffset) / opts.sectorSize) * opts.sectorSize;
     const spec = typeof opts.cipher === 'object' ? opts.cipher : parseCipherSpec(opts.cipher ?? DEFAULT_CIPHER);
@@ -142,16 +144,8 @@ export class EncryptedDevice implements BlockDevice {
     const lock = this.locks.acquire(Math.floor(offset / ss), Math.ceil((offset + length) / ss), true);
     try {
       if (lock.ready) await lock.ready;
-      // writeLocked copies before encrypting, so one zero buffer serves every chunk.
-      const zeroes = Buffer.alloc(Math.min(length, ZERO_CHUNK));
-      for (let done = 0; done < length; ) {
-        // Keep chunk ends on sector boundaries so only the first and last chunk need RMW.
-        const at = offset + done;
-        let n = Math.min(length - done, ZERO_CHUNK);
-        if (at + n < offset + length) n = Math.max(ss, Math.floor((at + n) / ss) * ss - at);
-        await this.writeLocked(at, zeroes.subarray(0, n), fua);
-        done += n;
-      }
+      // writeLocked copies before encrypting, so the shared zero buffer stays zero.
+      await writeZeroChunks((at, zeroes) => this.writeLocked(at, zeroes, fua), offset, length, ss);
     } finally {
       lock.release();
     }

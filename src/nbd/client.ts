@@ -8,7 +8,8 @@
  * (ReplayLog) and then re-sends the requests that were in flight. Spec: docs/formats.md (NBD),
  * docs/ARCHITECTURE.md (Durability and replay).
  */
-import type { BlockCaps, BlockDevice } from '../block/block-device.js';
+import { DEFAULT_BLOCK_SIZES, type BlockCaps, type BlockDevice, type BlockSizes } from '../block/block-device.js';
+import { writeZeroChunks } from '../block/write-zeroes.js';
 import { checkRange, checkWritable } from '../block/block-device.js';
 import { requestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError, isNbdcryptError } from '../errors.js';
@@ -67,6 +68,8 @@ const errnoNames: Record<number, string> = { 1: 'EPERM', 5: 'EIO', 12: 'ENOMEM',
 export class NbdClient implements BlockDevice {
   readonly size: number;
   readonly caps: BlockCaps;
+  /** Any request works: it is split to the remote's maximum and aligned to its minimum here. */
+  readonly blockSize: BlockSizes = DEFAULT_BLOCK_SIZES;
   private readonly flags: number;
   private readonly minBlock: number;
   private readonly maxChunk: number;
@@ -226,9 +229,7 @@ export class NbdClient implements BlockDevice {
     this.checkOpen();
     if (length === 0) return;
     if (!this.caps.zeroes) {
-      for (let at = 0; at < length; at += this.maxChunk) {
-        await this.write(offset + at, Buffer.alloc(Math.min(this.maxChunk, length - at)), fua);
-      }
+      await writeZeroChunks((at, zeroes) => this.write(at, zeroes, fua), offset, length, this.minBlock);
       return;
     }
     await this.roomInReplayLog();

@@ -18,12 +18,10 @@ export interface ExportSpec {
   name: string;
   description?: string;
   device: BlockDevice;
-  blockSize?: BlockSizeInfo;
 }
 
 export type { ServerStats } from './served-export.js';
 
-export const defaultBlockSize: BlockSizeInfo = { minimum: 512, preferred: 4096, maximum: MAX_PAYLOAD };
 
 /** What we advertise for a device: exactly what its caps promise (docs/formats.md, NBD flags). */
 export function transmissionFlagsOf(caps: BlockCaps): number {
@@ -71,7 +69,9 @@ export class NbdServer {
     this.exports = opts.exports.map((e) => {
       if (seen.has(e.name)) throw new NbdcryptError('EUSAGE', `export name '${e.name}' is used twice; export names must be unique`);
       seen.add(e.name);
-      const blockSize = e.blockSize ?? defaultBlockSize;
+      // What the stack states, within what NBD can carry.
+      const { minimum, preferred, maximum } = e.device.blockSize;
+      const blockSize: BlockSizeInfo = { minimum, preferred, maximum: Math.min(maximum, MAX_PAYLOAD) };
       checkBlockSize(e.name, blockSize);
       return {
         device: e.device,

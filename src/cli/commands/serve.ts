@@ -14,7 +14,7 @@ import { startHeapGuard } from '../heap-guard.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
 import { NbdClient } from '../../nbd/client.js';
-import { NbdServer, defaultBlockSize } from '../../nbd/server.js';
+import { NbdServer } from '../../nbd/server.js';
 import { openTarget, type TargetOptions } from '../../backend/open-target.js';
 import { attachServed, checkAttachOptions, type AttachOptions, type AttachedDevice } from '../serve-attach.js';
 import { serviceNotifier } from '../service-notify.js';
@@ -198,7 +198,7 @@ export function parseServeArgs(argv: string[]): ServeOptions {
 export async function openServedDevice(o: ServeOptions): Promise<ServedStack> {
   if (o.unencrypted) {
     const device = await openTarget(o.target, o.targetOptions);
-    return { device, blockSize: defaultBlockSize, client: device instanceof NbdClient ? device : undefined, description: `${o.target} as plaintext`, volumeId: 'raw' };
+    return { device, client: device instanceof NbdClient ? device : undefined, description: `${o.target} as plaintext`, volumeId: 'raw' };
   }
   if (o.target.startsWith('memory:')) {
     throw new NbdcryptError('EUSAGE', `serve: a memory: target starts empty and holds no LUKS2 volume; serve it as plaintext with --unencrypted (debugging only), or use a file formatted with 'nbdcrypt format'`);
@@ -275,7 +275,7 @@ export async function serve(o: ServeOptions, hooks: ServeHooks = {}): Promise<nu
   let attached: AttachedDevice | undefined;
   let handover = false;
   const server = new NbdServer({
-    exports: [{ name: o.name, device, blockSize: stack.blockSize }],
+    exports: [{ name: o.name, device }],
     // --unencrypted keeps the front end's own limits: it is the benchmarks' baseline.
     limits: o.unencrypted ? {} : { maxInFlightBytes: SERVE_IN_FLIGHT_BYTES },
     maxTotalInFlightBytes: o.unencrypted ? undefined : SERVE_TOTAL_IN_FLIGHT_BYTES,

@@ -5,7 +5,8 @@
  * cached file: 38,600 IOPS through the pool vs nbd-server's 98,600; bench/nbd-server.ts), so
  * FileDevice tries this first and uses the pool only for what would wait (EAGAIN), for the
  * rest of a short transfer, and when the addon or the kernel lacks it.
- * NBDCRYPT_NOWAIT_IO=0 turns it off (to compare, or to rule it out). Also here: readahead off.
+ * FileFastPaths.nowaitIo = false turns it off (to compare, or to rule it out). Also here:
+ * readahead off.
  */
 import { constants } from 'node:os';
 import { loadNative } from '../native-addon.js';
@@ -22,7 +23,6 @@ export interface PageCacheIo {
  * pool path then does the work and reports real I/O errors in Node's words.
  */
 export function pageCacheIo(): PageCacheIo | undefined {
-  if (process.env.NBDCRYPT_NOWAIT_IO === '0') return undefined;
   const a = loadNative();
   if (!a || typeof a.preadNoWait !== 'function') return undefined;
   // Each direction is given up on its own: buffered RWF_NOWAIT writes are refused
@@ -42,8 +42,8 @@ export function pageCacheIo(): PageCacheIo | undefined {
 }
 
 /**
- * Turns the kernel's readahead off for one open file (POSIX_FADV_RANDOM) unless
- * NBDCRYPT_READAHEAD=1; returns whether it did. The NBD client above reads ahead already, and
+ * Turns the kernel's readahead off for one open file (POSIX_FADV_RANDOM); returns whether it
+ * did (FileDevice skips it when FileFastPaths.readahead is set). The NBD client above reads ahead already, and
  * on Linux 6.x readahead fills the page cache with large folios, into which every later 4 KiB
  * write costs a walk over the whole folio (perf: ext4_block_write_begin): random 4 KiB writes
  * through `serve file:` after a sequential read fell from about 52,000 to 20,000 IOPS. The
@@ -51,7 +51,6 @@ export function pageCacheIo(): PageCacheIo | undefined {
  * MB/s); at queue depth 16 they are as fast or faster.
  */
 export function adviseNoReadahead(fd: number): boolean {
-  if (process.env.NBDCRYPT_READAHEAD === '1') return false;
   const a = loadNative();
   return a !== undefined && typeof a.fadviseRandom === 'function' && a.fadviseRandom(fd) === 0;
 }

@@ -8,11 +8,12 @@ import { NbdcryptError, isNbdcryptError } from '../errors.js';
 import type { Transport } from '../transport/transport.js';
 import { NbdConnection } from './client-connection.js';
 import { clientHandshake, type ExportInfo } from './client-handshake.js';
+import { defaultRequestIo, type RequestIo } from './request-io.js';
 
 /** A server that accepts but never finishes the handshake (stopped, wedged) must not stall a reconnect forever. */
 export const HANDSHAKE_TIMEOUT_MS = 30_000;
 
-export async function openConnection(transport: Transport, exportName: string, name: string, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<{ conn: NbdConnection; info: ExportInfo }> {
+export async function openConnection(transport: Transport, exportName: string, name: string, io: RequestIo = defaultRequestIo, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<{ conn: NbdConnection; info: ExportInfo }> {
   const stream = await transport.open();
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -20,7 +21,7 @@ export async function openConnection(transport: Transport, exportName: string, n
       timer = setTimeout(() => reject(new NbdcryptError('ECONNECT', `${name}: the NBD server did not complete the handshake within ${timeoutMs / 1000} s`)), timeoutMs);
     });
     const info = await Promise.race([clientHandshake(stream, exportName, name), timeout]);
-    return { conn: new NbdConnection(stream, info.leftover), info };
+    return { conn: new NbdConnection(stream, info.leftover, io), info };
   } catch (e) {
     stream.destroy();
     throw e;

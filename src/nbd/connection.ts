@@ -9,15 +9,14 @@
 import type { Socket } from 'node:net';
 import { NbdcryptError, isNbdcryptError } from '../errors.js';
 import { log } from '../log.js';
-import { noteTransientBytes } from '../transient-buffers.js';
 import type { BlockDevice } from '../block/block-device.js';
-import { requestBuffers } from '../block/buffer-pool.js';
 import { decodeRequestHeader, encodeGreeting, writeSimpleReply } from './codec.js';
 import { handshakeStep, initialHandshakeState, type ExportInfo, type HandshakeState } from './handshake.js';
 import type { InFlightBudget } from './in-flight-budget.js';
 import { InputBuffer } from './input-buffer.js';
 import { CF, Cmd, Err, FLAG_FIXED_NEWSTYLE, FLAG_NO_ZEROES, MAX_OPTION_LENGTH, OPTION_HEADER_SIZE, REQUEST_HEADER_SIZE, REQUEST_MAGIC, SIMPLE_REPLY_SIZE } from './protocol.js';
 import { checkRequest, nbdErrorOf, type Verdict } from './request-check.js';
+import { defaultRequestIo, type RequestIo } from './request-io.js';
 
 export interface ServedExport {
   info: ExportInfo;
@@ -56,7 +55,7 @@ type Pending = { header: ReturnType<typeof decodeRequestHeader>; verdict: Extrac
 
 export class Connection {
   readonly closed: Promise<void>;
-  private readonly input = new InputBuffer();
+  private readonly input: InputBuffer;
   private hsState: HandshakeState = initialHandshakeState;
   private served: ServedExport | undefined;
   private pending: Pending | undefined;
@@ -79,7 +78,9 @@ export class Connection {
     private readonly limits: ConnectionLimits = defaultLimits,
     /** Shared by every connection of the server, if it bounds its total. */
     private readonly budget?: InFlightBudget,
+    private readonly io: RequestIo = defaultRequestIo,
   ) {
+    this.input = new InputBuffer(io.buffers);
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -120,7 +121,7 @@ export class Connection {
   }
 
   private onData(chunk: Buffer): void {
-    noteTransientBytes(chunk.length);
+    this.io.noteTransientBytes(chunk.length);
     if (this.draining) return;
     this.input.push(chunk);
     if (this.served) this.pump();
@@ -343,7 +344,7 @@ export class Connection {
    */
   private releaseAfterWrite(data: Buffer, bytes: number): () => void {
     return () => {
-      requestBuffers.release(data);
+      this.io.buffers.release(data);
       this.release(bytes);
       this.wake();
     };

@@ -14,16 +14,17 @@
  * - Channel `incoming.window`, `outgoing.id`, `outgoing.state` and the client's
  *   `_protocol.channelWindowAdjust`: the larger receive window of ssh-window.ts.
  *
- * Checked against ssh2 >=1.17.0 <1.18 (package.json pins that range). Each use checks the
- * fields and their types first; when one is missing or of another shape (a newer ssh2), the
- * transport says so in ONE warning line and runs unpatched: correct, only slower.
+ * Checked against ssh2 1.17.0; package.json allows only ~1.17.0 (>=1.17.0 <1.18.0), and a
+ * newer ssh2 should be checked here before the range is widened. Each use checks the fields
+ * and their types first; when one is missing or of another shape, the transport says so in
+ * ONE warning line and runs unpatched: correct, only slower.
  */
 import type { Socket } from 'node:net';
 import { log } from '../log.js';
 import { ignoreTransientBytes, type NoteTransientBytes } from '../transient-buffers.js';
 
 /** The ssh2 versions whose internals this module was checked against. */
-export const SSH2_CHECKED_RANGE = '>=1.17.0 <1.18';
+export const SSH2_CHECKED_RANGE = '~1.17.0';
 
 /** What ssh-window.ts needs of a channel: its receive window and a way to grant more. */
 export interface ChannelWindowAccess {

@@ -14,7 +14,7 @@ import { log } from '../log.js';
 import { openVolume } from '../luks/volume.js';
 import { NbdcryptError } from '../errors.js';
 import { NbdClient } from '../nbd/client.js';
-import { openTarget, type TargetOptions } from '../backend/open-target.js';
+import { openTarget } from '../backend/open-target.js';
 import { getPassphrase } from './passphrase.js';
 import type { ServeOptions } from './serve-options.js';
 import { withRuntime, type ServeRuntime } from './serve-runtime.js';
@@ -23,17 +23,6 @@ import { withRuntime, type ServeRuntime } from './serve-runtime.js';
 const CACHE_BLOCK = 4096;
 /** The unit served for --unencrypted: a page, what the kernel reads and writes in. */
 const PLAINTEXT_SECTOR = 4096;
-
-export interface EncryptedStackOptions {
-  target: string;
-  targetOptions: TargetOptions;
-  keyFile?: string;
-  keySlot?: number;
-  allowDiscards: boolean;
-  /** Cache bytes; 0 = no cache. */
-  cacheBytes: number;
-  runtime: ServeRuntime;
-}
 
 export interface ServedStack {
   /** The top of the stack, what the NBD server serves. */
@@ -57,21 +46,13 @@ export async function openServedDevice(o: ServeOptions, runtime: ServeRuntime): 
   if (o.target.startsWith('memory:')) {
     throw new NbdcryptError('EUSAGE', `serve: a memory: target starts empty and holds no LUKS2 volume; serve it as plaintext with --unencrypted (debugging only), or use a file formatted with 'nbdcrypt format'`);
   }
-  return openEncryptedStack({
-    target: o.target,
-    targetOptions: o.targetOptions,
-    keyFile: o.keyFile,
-    keySlot: o.keySlot,
-    allowDiscards: o.allowDiscards,
-    cacheBytes: o.cacheBytes,
-    runtime,
-  });
+  return openEncryptedStack(o, runtime);
 }
 
-export async function openEncryptedStack(o: EncryptedStackOptions): Promise<ServedStack> {
-  const { engines } = o.runtime.env;
-  const buffers = o.runtime.io.buffers;
-  const lower = await openTarget(o.target, withRuntime(o.targetOptions, o.runtime));
+async function openEncryptedStack(o: ServeOptions, runtime: ServeRuntime): Promise<ServedStack> {
+  const { engines } = runtime.env;
+  const buffers = runtime.io.buffers;
+  const lower = await openTarget(o.target, withRuntime(o.targetOptions, runtime));
   let passphrase: Buffer | undefined;
   let volumeKey: Buffer | undefined;
   try {

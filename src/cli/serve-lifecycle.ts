@@ -4,6 +4,7 @@
  * wait for SIGINT/SIGTERM, then shut down in the order that loses nothing: detach the kernel
  * (it flushes its dirty pages through us), stop accepting and finish the requests in flight,
  * flush the remote, wipe the key (closing the stack), remove the private socket directory.
+ * Listeners are private: docs/security.md (The plaintext NBD socket).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,16 +21,15 @@ import { StatsReporter } from './stats.js';
 
 /**
  * Request bytes one client connection may have in flight before we stop reading its socket.
- * Each in-flight write holds its plaintext and its ciphertext, so this bounds memory
- * (bench/memory.ts). 8 MiB halved nbdcopy's write throughput over ssh for ~20 MiB less RSS;
- * 32 MiB (one maximal request) kept it at the unencrypted baseline.
+ * Each in-flight write holds its plaintext and its ciphertext, so this bounds memory. One
+ * maximal request (32 MiB) keeps write throughput at the unencrypted baseline; less costs
+ * throughput for little memory (docs/performance.md, In-flight limits).
  */
 const SERVE_IN_FLIGHT_BYTES = 32 * 2 ** 20;
 /**
  * The same over all connections together: nbdcopy and `nbd-client -C 4` open four, and four
- * times the per-connection limit broke the memory budget of 150 MiB plus the cache
- * (bench/memory.ts). A READ's bytes count until its reply is written. 24 MiB kept nbdcopy's
- * throughput over ssh (48 MiB: no faster) and its peak RSS near the budget.
+ * times the per-connection limit would break serve's memory budget. A READ's bytes count until
+ * its reply is written (docs/performance.md, In-flight limits).
  */
 const SERVE_TOTAL_IN_FLIGHT_BYTES = 24 * 2 ** 20;
 

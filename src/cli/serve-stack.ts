@@ -6,6 +6,7 @@
  * Keeps handles on the layers whose counters the stats line reads. The passphrase and the
  * volume key are wiped here as soon as the layer that needs them has its own copy. Every
  * layer gets the command's request buffers (serve-runtime.ts).
+ * Layers: docs/ARCHITECTURE.md; tweak rule and data offset: docs/formats.md (LUKS2 data segment).
  */
 import type { BlockDevice } from '../block/block-device.js';
 import { SectorCache } from '../block/sector-cache.js';

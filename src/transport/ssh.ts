@@ -4,8 +4,8 @@
  * `direct-streamlocal@openssh.com` channel to its unix socket. The session is opened on
  * first use, re-established after a drop (the NBD client's reconnect calls open() again),
  * checks the host key against known_hosts, authenticates with agent/keys/password and sends
- * keepalives. Errors: ECONNECT, EAUTH, EHOSTKEY. What it uses of ssh2's internals, and the
- * fallback when they change, is in ssh2-internals.ts.
+ * keepalives. Errors: ECONNECT, EAUTH, EHOSTKEY. See docs/formats.md (SSH). What it uses of
+ * ssh2's internals, and the fallback when they change, is in ssh2-internals.ts.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';

@@ -17,7 +17,7 @@
  * Checked against ssh2 1.17.0; package.json allows only ~1.17.0 (>=1.17.0 <1.18.0), and a
  * newer ssh2 should be checked here before the range is widened. Each use checks the fields
  * and their types first; when one is missing or of another shape, the transport says so in
- * ONE warning line and runs unpatched: correct, only slower.
+ * ONE warning line and runs unpatched: correct, only slower. See docs/formats.md (SSH).
  */
 import type { Socket } from 'node:net';
 import { log } from '../log.js';

@@ -15,7 +15,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { BlockCaps, BlockDevice, BlockSizes } from './block-device.js';
-import { requestBuffers } from './buffer-pool.js';
+import { unpooled, type RequestBuffers } from './buffer-pool.js';
 
 export interface CacheStats {
   hits: number;
@@ -44,6 +44,8 @@ export class SectorCache implements BlockDevice {
     private readonly lower: BlockDevice,
     private readonly granule: number,
     maxBytes: number,
+    /** Where read results come from (default: fresh buffers). */
+    private readonly buffers: RequestBuffers = unpooled,
   ) {
     if (!Number.isInteger(granule) || granule < 512 || (granule & (granule - 1)) !== 0) {
       throw new RangeError(`granule must be a power of two ≥ 512, got ${granule}`);
@@ -137,7 +139,7 @@ export class SectorCache implements BlockDevice {
 
   private fromCache(offset: number, length: number, first: number, last: number): Buffer | undefined {
     for (let b = first; b <= last; b++) if (!this.lru.has(b)) return undefined;
-    const out = requestBuffers.acquire(length);
+    const out = this.buffers.acquire(length);
     for (let b = first; b <= last; b++) {
       const slotStart = (this.lru.get(b) as number) * this.granule;
       const blockStart = b * this.granule;

@@ -13,7 +13,7 @@
  */
 import { writeZeroChunks } from '../block/write-zeroes.js';
 import { checkRange, checkWritable, type BlockCaps, type BlockDevice, type BlockSizes } from '../block/block-device.js';
-import { requestBuffers } from '../block/buffer-pool.js';
+import { unpooled, type RequestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
 import { createSectorCipher, type EngineName, type SectorCipher } from './sector-cipher.js';
 import type { XtsEngineName } from './xts-cipher.js';
@@ -35,7 +35,10 @@ export interface EncryptedDeviceOptions {
   ivTweak?: number;
   /** Pass whole-sector TRIM to the lower device (cryptsetup --allow-discards). */
   allowDiscards?: boolean;
+  /** Cipher engine (default: defaultEngine()). */
   engine?: XtsEngineName;
+  /** Where request buffers come from (default: fresh buffers). */
+  buffers?: RequestBuffers;
 }
 
 /**
@@ -62,6 +65,7 @@ export class EncryptedDevice implements BlockDevice {
   private readonly sectorSize: number;
   private readonly ivTweak: number;
   private readonly locks = new SectorLocks();
+  private readonly buffers: RequestBuffers;
   private closed = false;
 
   constructor(lower: BlockDevice, opts: EncryptedDeviceOptions) {
@@ -78,6 +82,7 @@ export class EncryptedDevice implements BlockDevice {
     // Any alignment works (partial sectors are read-modify-written); whole sectors cost least.
     this.blockSize = { minimum: 512, preferred: opts.sectorSize, maximum: lower.blockSize.maximum };
     this.ivTweak = ivTweak;
+    this.buffers = opts.buffers ?? unpooled;
     this.size = Math.floor((lower.size - opts.dataOffset) / opts.sectorSize) * opts.sectorSize;
     const spec = typeof opts.cipher === 'object' ? opts.cipher : parseCipherSpec(opts.cipher ?? DEFAULT_CIPHER);
     this.cipher = createSectorCipher(spec, opts.key, opts.engine);
@@ -201,7 +206,7 @@ export class EncryptedDevice implements BlockDevice {
     const view = this.cryptInto && count * ss <= this.syncMax ? this.lower.peek?.(this.dataOffset + s0 * ss, count * ss) : undefined;
     if (view) {
       // Decrypt straight out of the lower device's memory: one pass instead of copy + decrypt.
-      const out = requestBuffers.acquire(view.length);
+      const out = this.buffers.acquire(view.length);
       this.cryptInto!(false, view, out, this.tweak(s0), ss, true);
       return out;
     }
@@ -241,7 +246,7 @@ export class EncryptedDevice implements BlockDevice {
       await this.crypt(true, buf, s0);
     } else if (!headPartial && !tailPartial) {
       // A borrowed buffer is never encrypted in place: its owner may still use it.
-      buf = requestBuffers.acquire(data.length);
+      buf = this.buffers.acquire(data.length);
       if (this.cryptInto) {
         await this.cryptInto(true, data, buf, this.tweak(s0), ss, data.length <= this.syncMax);
       } else {
@@ -253,15 +258,15 @@ export class EncryptedDevice implements BlockDevice {
       if (count <= 2) {
         buf = await this.readSectors(s0, count);
       } else {
-        buf = requestBuffers.acquire(count * ss);
+        buf = this.buffers.acquire(count * ss);
         const [head, tail] = await Promise.all([headPartial ? this.readSectors(s0, 1) : undefined, tailPartial ? this.readSectors(s1 - 1, 1) : undefined]);
         head?.copy(buf, 0);
         tail?.copy(buf, (count - 1) * ss);
-        requestBuffers.release(head);
-        requestBuffers.release(tail);
+        this.buffers.release(head);
+        this.buffers.release(tail);
       }
       data.copy(buf, offset - s0 * ss);
-      if (owned) requestBuffers.release(data);
+      if (owned) this.buffers.release(data);
       await this.crypt(true, buf, s0);
     }
     await this.lower.write(this.dataOffset + s0 * ss, buf, fua, true);

@@ -36,6 +36,7 @@ test('defaults: nothing set', () => {
     youngGc: true,
     sshAgentSocket: undefined,
     runtimeDir: undefined,
+    notifySocket: undefined,
   });
 });
 

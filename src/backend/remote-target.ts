@@ -1,11 +1,13 @@
 /**
- * Opens a remote TARGET (nbd://, nbd+unix://, ssh://, ssh+cmd://) as an NbdClient: picks
- * the transport, applies the connection count (default 4 channels of one session over
- * ssh://; 1 for ssh+cmd://, where each would be its own ssh process, and for nbd), I/O
- * timeout, replay limit and SSH options. Used by open-target.ts.
- * See ../shared/reference/nbd-protocol.md §5 and ../shared/reference/peers.md §7.
+ * Opens a remote TARGET (nbd://, nbd+unix://, ssh://, ssh+cmd://) as a BlockDevice by
+ * composing the stack: transport (ssh2 channels, ssh -W, tcp, unix) → NBD client session
+ * (the protocol) → ResilientDevice (reconnect, replay, --io-timeout). Picks the connection
+ * count (default 4 channels of one session over ssh://; 1 for ssh+cmd://, where each would
+ * be its own ssh process, and for nbd), and passes the SSH options. Used by open-target.ts.
  */
-import { NbdClient } from '../nbd/client.js';
+import { openNbdSession } from '../nbd/client-open.js';
+import { ResilientDevice, type ResilientOptions } from '../resilient/resilient-device.js';
+import type { SessionOpener } from '../resilient/session.js';
 import { sshCommandTransport } from '../transport/ssh-command.js';
 import { SshTransport } from '../transport/ssh.js';
 import { windowForChannels } from '../transport/ssh-window.js';
@@ -77,18 +79,33 @@ export function remoteTransport(spec: string, opts: RemoteTargetOptions = {}): {
   }
 }
 
-export async function openRemoteTarget(spec: string, opts: RemoteTargetOptions = {}): Promise<NbdClient> {
+export interface NbdDeviceOptions extends ResilientOptions {
+  /** NBD connections to open when the remote allows CAN_MULTI_CONN (default 1). */
+  connections?: number;
+  /** Name used in logs and errors (no secrets), e.g. the target URI. */
+  name?: string;
+}
+
+/** An NBD export reached over `transport` as a device that survives drops; owns the transport from here on. */
+export function openNbdDevice(transport: Transport, exportName: string, opts: NbdDeviceOptions = {}): Promise<ResilientDevice> {
+  const name = opts.name ?? transport.description;
+  const session = { name };
+  let closed: Promise<void> | undefined;
+  const opener: SessionOpener = {
+    name,
+    open: () => openNbdSession(transport, exportName, opts.connections ?? 1, session),
+    close: () => (closed ??= transport.close()),
+  };
+  return ResilientDevice.open(opener, opts);
+}
+
+export async function openRemoteTarget(spec: string, opts: RemoteTargetOptions = {}): Promise<ResilientDevice> {
   const { transport, exportName, connections } = remoteTransport(spec, opts);
-  try {
-    return await NbdClient.connect(transport, exportName, {
-      connections,
-      ioTimeout: opts.ioTimeout,
-      replayLimit: opts.replayLimit,
-      readOnly: opts.readOnly,
-      name: spec,
-    });
-  } catch (e) {
-    await transport.close();
-    throw e;
-  }
+  return openNbdDevice(transport, exportName, {
+    connections,
+    ioTimeout: opts.ioTimeout,
+    replayLimit: opts.replayLimit,
+    readOnly: opts.readOnly,
+    name: spec,
+  });
 }

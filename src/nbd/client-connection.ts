@@ -3,7 +3,7 @@
  * cookies, simple replies matched in any order. Header and payload leave in one corked
  * write (writev); READ payloads are sliced out of the received chunk when they lie inside
  * it and otherwise copied once, straight into the caller's destination buffer.
- * Spec: ../shared/reference/nbd-protocol.md §4.
+ * Spec: the NBD protocol, transmission phase (simple replies).
  */
 import type { Duplex } from 'node:stream';
 import { requestBuffers } from '../block/buffer-pool.js';
@@ -31,7 +31,7 @@ export interface WireRequest {
   onReply(error: number, payload: Buffer | undefined): void;
 }
 
-export class NbdConnection {
+export class NbdClientConnection {
   private readonly inflight = new Map<bigint, WireRequest>();
   private nextCookie = 1n;
   private hdr = Buffer.alloc(SIMPLE_REPLY_SIZE);
@@ -47,6 +47,8 @@ export class NbdConnection {
 
   /** Called once when the stream ends or breaks, with the requests that got no reply, in send order. */
   onCloseHandler: (err: Error, unanswered: WireRequest[]) => void = () => {};
+  /** Called after each reply (a slot became free). */
+  onReplyHandler: () => void = () => {};
 
   constructor(
     private readonly stream: Duplex,
@@ -163,6 +165,7 @@ export class NbdConnection {
   private finish(req: WireRequest, error: number, payload: Buffer | undefined): void {
     this.load -= req.type === Cmd.WRITE || req.type === Cmd.READ ? req.length : 0;
     req.onReply(error, payload);
+    this.onReplyHandler();
   }
 
   private onData(chunk: Buffer): void {

@@ -13,7 +13,7 @@ import { setIoFlusher } from '../../native-addon.js';
 import { startHeapGuard } from '../heap-guard.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
-import { NbdClient } from '../../nbd/client.js';
+import { ResilientDevice } from '../../resilient/resilient-device.js';
 import { NbdServer, defaultBlockSize } from '../../nbd/server.js';
 import { openTarget, type TargetOptions } from '../../backend/open-target.js';
 import { attachNbd, checkAttachPossible, type Attached } from '../attach.js';
@@ -153,7 +153,7 @@ export function parseServeArgs(argv: string[]): ServeOptions {
 export async function openServedDevice(o: ServeOptions): Promise<ServedStack> {
   if (o.unencrypted) {
     const device = await openTarget(o.target, o.targetOptions);
-    return { device, blockSize: defaultBlockSize, client: device instanceof NbdClient ? device : undefined, description: `${o.target} as plaintext` };
+    return { device, blockSize: defaultBlockSize, client: device instanceof ResilientDevice ? device : undefined, description: `${o.target} as plaintext` };
   }
   if (o.target.startsWith('memory:')) {
     throw new NbdcryptError('EUSAGE', `serve: a memory: target starts empty and holds no LUKS2 volume; serve it as plaintext with --unencrypted (debugging only), or use a file formatted with 'nbdcrypt format'`);

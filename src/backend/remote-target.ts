@@ -24,6 +24,8 @@ export interface RemoteTargetOptions {
   ioTimeout?: number;
   /** Bytes of unflushed writes kept for replay (default 256 MiB). */
   replayLimit?: number;
+  /** Seconds a busy connection may go without any byte moving before it counts as dropped (default 30; 0 = never). */
+  stallTimeout?: number;
   /** Connect timeout in seconds (default 10). */
   connectTimeout?: number;
   acceptNewHostKey?: boolean;
@@ -79,9 +81,14 @@ export function remoteTransport(spec: string, opts: RemoteTargetOptions = {}): {
   }
 }
 
+/** Default --stall-timeout (seconds): no byte in either direction while requests wait. */
+export const DEFAULT_STALL_TIMEOUT = 30;
+
 export interface NbdDeviceOptions extends ResilientOptions {
   /** NBD connections to open when the remote allows CAN_MULTI_CONN (default 1). */
   connections?: number;
+  /** See RemoteTargetOptions.stallTimeout. */
+  stallTimeout?: number;
   /** Name used in logs and errors (no secrets), e.g. the target URI. */
   name?: string;
 }
@@ -89,7 +96,7 @@ export interface NbdDeviceOptions extends ResilientOptions {
 /** An NBD export reached over `transport` as a device that survives drops; owns the transport from here on. */
 export function openNbdDevice(transport: Transport, exportName: string, opts: NbdDeviceOptions = {}): Promise<ResilientDevice> {
   const name = opts.name ?? transport.description;
-  const session = { name };
+  const session = { name, stallTimeoutMs: (opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT) * 1000 };
   let closed: Promise<void> | undefined;
   const opener: SessionOpener = {
     name,
@@ -105,6 +112,7 @@ export async function openRemoteTarget(spec: string, opts: RemoteTargetOptions =
     connections,
     ioTimeout: opts.ioTimeout,
     replayLimit: opts.replayLimit,
+    stallTimeout: opts.stallTimeout,
     readOnly: opts.readOnly,
     name: spec,
   });

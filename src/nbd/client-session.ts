@@ -5,7 +5,8 @@
  * spread over the connections with bounded load each, and replies matched by cookie
  * (client-connection.ts). Any connection that breaks, breaks the session: its owner opens a
  * new one. It knows nothing of reconnecting; a layer above turns sessions into a device
- * that survives drops.
+ * that survives drops. A connection that makes no progress for `stallTimeoutMs` while
+ * requests wait (a remote that stops mid-reply) is treated as dropped.
  */
 import type { BlockCaps } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
@@ -28,6 +29,8 @@ export interface NbdSessionRequest {
 export interface NbdSessionOptions {
   /** Secret-free name for errors (the target URI). */
   name: string;
+  /** Milliseconds without progress before a busy connection counts as dropped; 0 = never. */
+  stallTimeoutMs: number;
 }
 
 /** Per-connection bytes in flight before further requests queue (keeps memory bounded). */
@@ -44,6 +47,7 @@ export class NbdClientSession implements WireSink {
   private readonly waiting: WireRequest[] = [];
   private failure: Error | undefined;
   private readonly listeners: ((err: Error) => void)[] = [];
+  private readonly stallTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly conns: NbdClientConnection[],
@@ -69,6 +73,10 @@ export class NbdClientSession implements WireSink {
       c.onReplyHandler = () => this.dispatch();
       // It may have dropped between its handshake and now.
       if (c.isClosed) queueMicrotask(() => this.die(new NbdcryptError('EIO', 'the NBD connection closed right after the handshake')));
+    }
+    if (opts.stallTimeoutMs > 0) {
+      this.stallTimer = setInterval(() => this.checkStalls(), Math.min(1000, Math.max(50, opts.stallTimeoutMs / 4)));
+      this.stallTimer.unref();
     }
   }
 
@@ -167,9 +175,19 @@ export class NbdClientSession implements WireSink {
     return best;
   }
 
+  private checkStalls(): void {
+    const now = Date.now();
+    for (const c of this.conns) {
+      if (c.stalledFor(now) <= this.opts.stallTimeoutMs) continue;
+      c.destroy(new NbdcryptError('EIO', `the NBD server sent nothing for ${this.opts.stallTimeoutMs / 1000} s while ${c.pending || 1} requests waited for their replies (stall timeout)`));
+      return;
+    }
+  }
+
   private die(err: Error, destroyConnections = true): void {
     if (this.failure) return;
     this.failure = err;
+    if (this.stallTimer) clearInterval(this.stallTimer);
     this.waiting.length = 0;
     if (destroyConnections) for (const c of this.conns) c.destroy(err);
     for (const l of this.listeners.splice(0)) l(err);

@@ -6,15 +6,17 @@
  * requests re-sent. Durability rule: a write resolves only after the remote acknowledged
  * it, so what the layer above considers written survives a crash of this process; what
  * the remote acknowledged but did not flush survives a restart of the remote.
- * --io-timeout bounds how long any request may wait.
+ * --io-timeout bounds how long any request may wait, whatever state its reply is in;
+ * close() is bounded too (CLOSE_DEADLINE_MS), even when the remote stalls.
  */
 import type { BlockCaps, BlockDevice } from '../block/block-device.js';
 import { checkRange, checkWritable } from '../block/block-device.js';
 import { requestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
+import { LinkHealth } from './link-health.js';
 import { PendingRequest, type RequestOwner } from './pending-request.js';
-import { Backoff, reopen } from './reopen.js';
+import { reopen } from './reopen.js';
 import { ReplayBudget } from './replay-budget.js';
 import { ReplayLog } from './replay-log.js';
 import { RequestBook } from './request-book.js';
@@ -30,8 +32,8 @@ export interface ResilientOptions {
 }
 
 export const DEFAULT_REPLAY_LIMIT = 256 * 1024 * 1024;
-/** How long close() waits for replies to requests already sent. */
-const CLOSE_DRAIN_MS = 10_000;
+/** How long close() waits for the final flush and the replies to requests in flight. */
+export const CLOSE_DEADLINE_MS = 10_000;
 /** writeZeroes on a remote without native zeroing writes zero buffers of this size. */
 const ZERO_CHUNK = 1024 * 1024;
 
@@ -45,7 +47,7 @@ export class ResilientDevice implements BlockDevice, RequestOwner {
   private readonly book = new RequestBook();
   private readonly replay = new ReplayLog();
   private readonly budget: ReplayBudget;
-  private readonly backoff = new Backoff();
+  private readonly health: LinkHealth;
   private readonly stop = new AbortController();
   private state: LinkState = 'up';
   private failure: Error | undefined;
@@ -67,6 +69,7 @@ export class ResilientDevice implements BlockDevice, RequestOwner {
     this.size = facts.size;
     this.caps = { ...facts.caps, readOnly: facts.caps.readOnly || opts.readOnly === true };
     this.first = { facts, channels: session.channels };
+    this.health = new LinkHealth(this.name);
     this.budget = new ReplayBudget(opts.replayLimit ?? DEFAULT_REPLAY_LIMIT, this.replay, () => this.flush(), this.name);
     this.ioTimeoutMs = Math.max(0, (opts.ioTimeout ?? 0) * 1000);
     if (this.ioTimeoutMs > 0) {
@@ -165,7 +168,7 @@ export class ResilientDevice implements BlockDevice, RequestOwner {
     if (fua && !useFua && this.caps.flush) await this.flush();
   }
 
-  /** Flushes, waits (bounded) for what is in flight, then fails whatever is left with ECLOSED. */
+  /** Flushes (bounded by CLOSE_DEADLINE_MS with what is in flight), then fails whatever is left with ECLOSED. */
   close(): Promise<void> {
     this.closing ??= this.shutDown();
     return this.closing;
@@ -173,11 +176,17 @@ export class ResilientDevice implements BlockDevice, RequestOwner {
 
   private async shutDown(): Promise<void> {
     if (this.state === 'closed') return;
-    if (this.state === 'up' && this.caps.flush && this.replay.size > 0 && !this.caps.readOnly) {
-      await this.flush().catch((e: Error) => log.warn(`${this.name}: final flush failed: ${e.message}`));
+    const deadline = Date.now() + CLOSE_DEADLINE_MS;
+    const live = this.state === 'up' || this.state === 'recovering';
+    if (live && this.caps.flush && this.replay.size > 0 && !this.caps.readOnly) {
+      const outcome = await beforeDeadline(this.flush(), deadline);
+      if (outcome instanceof Error) log.warn(`${this.name}: final flush failed: ${outcome.message}`);
+      else if (outcome === 'late') {
+        log.warn(`${this.name}: the final flush did not complete within ${CLOSE_DEADLINE_MS / 1000} s; closing anyway (${this.replay.size} acknowledged writes, ${this.replay.bytes} bytes, may not be durable on the remote)`);
+      }
     }
     // Let requests already sent get their replies (bounded), so callers are not left hanging.
-    if (this.state === 'up' && !this.book.idle) await beforeDeadline(this.book.whenIdle(), Date.now() + CLOSE_DRAIN_MS);
+    if (this.state === 'up' && !this.book.idle) await beforeDeadline(this.book.whenIdle(), deadline);
     const wasUp = this.state === 'up' && this.book.idle;
     this.state = 'closed';
     this.stop.abort();
@@ -209,6 +218,7 @@ export class ResilientDevice implements BlockDevice, RequestOwner {
   onDone(req: PendingRequest, err: Error | undefined, payload: Buffer | undefined): void {
     if (req.settled) return; // timed out or closed meanwhile
     if (err) return this.book.fail(req, err);
+    this.health.answer();
     if (req.logged) this.logAcknowledged(req);
     else if (req.owned) requestBuffers.release(req.data);
     this.book.settle(req);
@@ -233,6 +243,7 @@ export class ResilientDevice implements BlockDevice, RequestOwner {
 
   private install(session: RemoteSession): void {
     this.session = session;
+    this.health.opened();
     session.whenDead((err) => this.onSessionDead(session, err));
   }
 
@@ -242,26 +253,35 @@ export class ResilientDevice implements BlockDevice, RequestOwner {
     this.book.takeBack();
     if (this.state !== 'up') return;
     this.lastCause = err;
+    const giveUp = this.health.died(err, this.book.held);
+    if (giveUp) return this.fail(giveUp);
     this.state = 'recovering';
-    this.backoff.reset();
-    log.warn(`${this.name}: link dropped (${err.message}); holding ${this.book.held} requests and ${this.replay.size} unflushed writes (${this.replay.bytes} bytes), reconnecting`);
+    // After a healthy session every drop and reconnect is logged; a remote that fails the
+    // same way again and again is logged once a minute.
+    const healthy = this.health.afterHealthySession;
+    const msg = `${this.name}: link dropped (${err.message}); holding ${this.book.held} requests and ${this.replay.size} unflushed writes (${this.replay.bytes} bytes), reconnecting`;
+    if (healthy) log.warn(msg);
+    else this.health.problems.emit('warn', err.message, msg);
     void reopen({
       opener: this.opener,
       first: this.first,
-      backoff: this.backoff,
+      backoff: this.health.backoff,
       signal: this.stop.signal,
       replayEntries: () => this.replay.list(),
       recovered: (s, r) => {
         this.install(s);
         this.state = 'up';
         this.reconnectCount++;
-        log.info(`${this.name}: reconnected after ${r.seconds.toFixed(1)} s (attempt ${r.attempt}); replayed ${r.replayed} unflushed writes, re-sending ${this.book.held} requests`);
+        const line = `${this.name}: reconnected after ${r.seconds.toFixed(1)} s (attempt ${r.attempt}); replayed ${r.replayed} unflushed writes, re-sending ${this.book.held} requests`;
+        if (healthy) log.info(line);
+        else this.health.problems.emit('info', 'reconnected', line);
         this.book.resend(s, () => this.session);
       },
       attemptFailed: (e, attempt, waitMs) => {
         this.lastCause = e;
-        log.warn(`${this.name}: reconnect attempt ${attempt} failed (${e.message}); retrying in ${waitMs} ms`);
-        return undefined;
+        const verdict = this.health.attemptFailed(e);
+        if (!verdict) this.health.problems.emit('warn', e.message, `${this.name}: reconnect attempt ${attempt} failed (${e.message}); retrying in ${waitMs} ms`);
+        return verdict;
       },
       failed: (e) => this.fail(e),
     });

@@ -2,12 +2,15 @@
  * ResilientDevice against a scripted in-memory session (scripted-session.ts): the
  * durability rule, replay after a reopen (acknowledgement order, overlapping writes kept in
  * order, before the requests that were waiting), a flush dropping exactly what it covered,
- * --io-timeout wherever a request waits, and a changed disk refused.
+ * --io-timeout wherever a request waits, a changed disk refused, a remote that breaks the
+ * protocol after every reopen given up on with backoff, and close() bounded when the remote
+ * stalls.
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { NbdcryptError, isNbdcryptError } from '../../src/errors.js';
-import { ResilientDevice, type ResilientOptions } from '../../src/resilient/resilient-device.js';
+import { CLOSE_DEADLINE_MS, ResilientDevice, type ResilientOptions } from '../../src/resilient/resilient-device.js';
+import { MAX_VIOLATIONS } from '../../src/resilient/link-health.js';
 import { sleep, waitFor } from '../../peers/tools.js';
 import { FakeDisk, ScriptedOpener, type ScriptedSession } from './scripted-session.js';
 
@@ -128,5 +131,36 @@ describe('ResilientDevice over a scripted session', () => {
     opener.current.die();
     await waitFor('giving up', () => dev.linkState === 'failed', 2000, 1);
     await assert.rejects(dev.read(0, 1), (e) => isNbdcryptError(e, 'EIO') && /size changed from 1048576 to 524288/.test((e as Error).message));
+  });
+
+  it(`gives up with EPROTO when the remote breaks the protocol right after each of ${MAX_VIOLATIONS} reopens, backing off between them`, { timeout: 60_000 }, async () => {
+    const { dev, opener } = await open();
+    // Every new session breaks the protocol as soon as it gets a request.
+    opener.script = (s) => {
+      s.submit = () => s.die(new NbdcryptError('EPROTO', 'NBD server broke the protocol: reply for unknown cookie 7'));
+    };
+    opener.current.die(new NbdcryptError('EPROTO', 'NBD server broke the protocol: reply for unknown cookie 3'));
+    await assert.rejects(dev.read(0, 4096), (e) => isNbdcryptError(e, 'EPROTO') && /right after each of 10 reconnects/.test((e as Error).message));
+    const reopens = opener.opens.slice(1);
+    assert.equal(reopens.length, MAX_VIOLATIONS - 1, 'the first violation plus nine after reopening');
+    // Timers never fire early, so these lower bounds hold however loaded the machine is.
+    const gaps = reopens.slice(1).map((t, i) => t - reopens[i]!);
+    gaps.forEach((g, i) => assert.ok(g >= Math.min(100 * 2 ** i, 5000) - 2, `gap ${i} was ${g} ms`));
+    const opens = opener.opens.length;
+    await sleep(300);
+    assert.equal(opener.opens.length, opens, 'no reopen after giving up');
+    assert.ok(opener.closed, 'what the sessions shared was released');
+  });
+
+  it('close() ends within its deadline when the remote stalls, failing what is left', { timeout: 30_000 }, async () => {
+    const { dev, opener } = await open();
+    await dev.write(0, fill(4096, 1)); // unflushed: close() tries a final flush
+    opener.current.mode = 'hold';
+    const r = dev.read(0, 4096);
+    const t0 = Date.now();
+    await dev.close();
+    assert.ok(Date.now() - t0 >= CLOSE_DEADLINE_MS - 50, 'it waited for the flush until the deadline');
+    await assert.rejects(r, (e) => isNbdcryptError(e, 'ECLOSED'));
+    assert.ok(opener.closed);
   });
 });

@@ -31,7 +31,9 @@ export const help = `Usage: nbdcrypt serve TARGET [OPTIONS]
 
 Open the LUKS2 volume on TARGET and serve its plaintext over NBD on a private local
 listener, until interrupted (SIGINT or SIGTERM); then stop accepting, finish the requests
-in flight, flush the remote, wipe the key and exit 0. Stack: TARGET (file, or an
+in flight, flush the remote, wipe the key and exit 0. Bounded even when the remote stalls
+or is down: requests in flight get up to 30 s, the final flush up to 10 s more, and what
+is still unanswered then fails with EIO (exit within about 45 s). Stack: TARGET (file, or an
 nbd-server reached over SSH/TCP/unix) -> aes-xts-plain64 (LUKS2) -> plaintext sector cache
 -> NBD server. The kernel attaches with nbd-client; without the nbd module use nbdfuse.
 
@@ -265,7 +267,11 @@ export async function serve(o: ServeOptions, hooks: ServeHooks = {}): Promise<nu
     // The kernel must let go first: detaching flushes its dirty pages through us.
     if (attached) await attached.detach();
     await server.close();
-    await device.flush().catch((e: Error) => log.warn(`final flush failed: ${e.message}`));
+    // A remote's final flush is bounded by its close() (a stalled remote must not keep us
+    // here); closing the bottom first also fails what still waits on it, so the layers
+    // above drain. A file flushes here.
+    if (stack.client) await stack.client.close();
+    else await device.flush().catch((e: Error) => log.warn(`final flush failed: ${e.message}`));
     await device.close();
     if (privateDir) await rm(privateDir, { recursive: true, force: true });
   }

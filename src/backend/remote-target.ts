@@ -4,6 +4,7 @@
  * (the protocol) → ResilientDevice (reconnect, replay, --io-timeout). Picks the connection
  * count (default 4 channels of one session over ssh://; 1 for ssh+cmd://, where each would
  * be its own ssh process, and for nbd), and passes the SSH options. Used by open-target.ts.
+ * Peer behaviour it relies on: docs/formats.md (NBD peers, SSH).
  */
 import { openNbdSession } from '../nbd/client-open.js';
 import { ResilientDevice, type ResilientOptions } from '../resilient/resilient-device.js';
@@ -100,7 +101,7 @@ export function openNbdDevice(transport: Transport, exportName: string, opts: Nb
   let closed: Promise<void> | undefined;
   const opener: SessionOpener = {
     name,
-    open: () => openNbdSession(transport, exportName, opts.connections ?? 1, session),
+    open: () => openNbdSession(() => transport.open(), exportName, opts.connections ?? 1, session),
     close: () => (closed ??= transport.close()),
   };
   return ResilientDevice.open(opener, opts);

@@ -1,8 +1,9 @@
 /**
  * Argument checks and the tweak rule shared by every XTS engine (aes-xts-plain64 as LUKS2 uses
- * it, reference/luks2.md §0): unit i of a buffer starting at 512-byte sector `firstSector` has
- * tweak LE64(firstSector + i·sectorSize/512) ‖ 8 zero bytes. Checks follow noble's style: a
- * wrong type is a TypeError, a wrong value a RangeError, and the message names the argument.
+ * it; docs/formats.md, LUKS2 data segment): unit i of a buffer starting at 512-byte sector
+ * `firstSector` has tweak LE64(firstSector + i·sectorSize/512) ‖ 8 zero bytes. Checks follow
+ * noble's style: a wrong type is a TypeError, a wrong value a RangeError, and the message names
+ * the argument.
  * Spec: IEEE Std 1619-2018 §5.
  */
 
@@ -44,6 +45,17 @@ export function writeTweak(iv: Buffer, sector: number): void {
   iv.writeUInt32LE(sector % 0x1_0000_0000, 0);
   iv.writeUInt32LE(Math.floor(sector / 0x1_0000_0000), 4);
   iv.fill(0, 8, 16);
+}
+
+/** T ← T·α in GF(2^128), little-endian (IEEE 1619 §5.2): the XTS tweak of the next block. */
+export function mulAlpha(t: Uint8Array): void {
+  let carry = 0;
+  for (let i = 0; i < 16; i++) {
+    const b = t[i]!;
+    t[i] = ((b << 1) | carry) & 0xff;
+    carry = b >>> 7;
+  }
+  if (carry) t[0] = t[0]! ^ 0x87;
 }
 
 /** Yields to the event loop (used by the JS engines' async variants between slices). */

@@ -2,7 +2,7 @@
  * LUKS2 "pbkdf2" digest: proves a candidate volume key is the right one without storing it,
  * digest = PBKDF2-HMAC(hash, password = volume key, salt, iterations, len(digest)).
  * Iterations are benchmarked to ~125 ms like cryptsetup (LUKS_MKD_ITERATIONS_MS), minimum 1000.
- * Spec: /work/shared/reference/luks2.md §4 step 5; cryptsetup lib/luks2/luks2_digest_pbkdf2.c.
+ * Spec: docs/formats.md (LUKS2 keyslots).
  */
 import { getHashes, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';

@@ -3,7 +3,7 @@
  * native npm `argon2` with raw output, @noble/hashes as the fallback; or PBKDF2), decrypt the
  * keyslot area with aes-xts-plain64 in 512-byte units numbered from 0 (whatever the data
  * sector size), AF-merge the stripes into a candidate volume key; and the reverse for storing.
- * Spec: /work/shared/reference/luks2.md §4; cryptsetup lib/luks2/luks2_keyslot_luks2.c.
+ * Spec: docs/formats.md (LUKS2 keyslots).
  */
 import { getHashes, pbkdf2, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';

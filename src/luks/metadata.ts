@@ -4,7 +4,7 @@
  * typed views of keyslots/segments/digests, builders that produce objects in the key order
  * cryptsetup writes, and the compact writer (json-c PLAIN|NOSLASHESCAPE == JSON.stringify for
  * this content). Unknown optional fields are kept in `raw` and written back untouched.
- * Spec: /work/shared/reference/luks2.md §3; cryptsetup lib/luks2/luks2_json_metadata.c.
+ * Spec: docs/formats.md (LUKS2 JSON metadata).
  */
 import { NbdcryptError } from '../errors.js';
 

@@ -4,7 +4,7 @@
  * keyslot, back up/restore the header area, dump. Everything works on a BlockDevice, so the
  * same code handles a local file and the remote export. Every metadata change is seqid++ and
  * a crash-safe write of both copies; keyslot material is written (and flushed) before the
- * header that points to it. Spec: /work/shared/reference/luks2.md; cryptsetup lib/setup.c.
+ * header that points to it. Spec: docs/formats.md (LUKS2).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { checkWritable, type BlockDevice } from '../block/block-device.js';

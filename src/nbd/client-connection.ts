@@ -5,7 +5,7 @@
  * it and otherwise copied once, straight into the caller's destination buffer. It also
  * notices a remote that stops mid-way: `stalledFor` is how long requests have been waiting
  * with no byte moving in either direction (a reply header without its payload included).
- * Spec: the NBD protocol, transmission phase (simple replies).
+ * Spec: docs/formats.md (NBD transmission).
  */
 import type { Duplex } from 'node:stream';
 import { requestBuffers } from '../block/buffer-pool.js';
@@ -101,8 +101,8 @@ export class NbdClientConnection {
   /**
    * Everything sent in one event-loop turn leaves together at the turn's end: small pieces
    * (headers, 4 KiB payloads) are coalesced into one buffer, so a burst of requests costs one
-   * socket write (or one SSH packet) instead of one each; large payloads go as they are.
-   * Measured (bench e2e, 4 KiB random QD16 over tcp): one write per request cost ~55 µs each.
+   * socket write (or one SSH packet) instead of one each, whose cost dominates small random
+   * I/O; large payloads go as they are.
    */
   private queueOut(b: Buffer): void {
     this.outq.push(b);

@@ -1,44 +1,40 @@
 /**
  * Opening the client side: one NBD connection (transport stream + handshake), and a
  * session of several when the remote allows CAN_MULTI_CONN, all reaching the same export.
- * Spec: the NBD protocol, fixed-newstyle handshake and CAN_MULTI_CONN.
+ * Spec: docs/formats.md (NBD handshake).
  */
 import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
-import type { Transport } from '../transport/transport.js';
+import type { Duplex } from 'node:stream';
 import { NbdClientConnection } from './client-connection.js';
-import { clientHandshake, type ExportInfo } from './client-handshake.js';
+import { HANDSHAKE_TIMEOUT_MS, clientHandshake, type ExportInfo } from './client-handshake.js';
 import { NbdClientSession, type NbdSessionOptions } from './client-session.js';
 import { TF } from './protocol.js';
 
-/** A server that accepts but never finishes the handshake (stopped, wedged) must not stall a reconnect forever. */
-export const HANDSHAKE_TIMEOUT_MS = 30_000;
+export { HANDSHAKE_TIMEOUT_MS };
 
-export async function openConnection(transport: Transport, exportName: string, name: string, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<{ conn: NbdClientConnection; info: ExportInfo }> {
-  const stream = await transport.open();
-  let timer: NodeJS.Timeout | undefined;
+/** Opens one fresh byte stream to the NBD server (what a transport provides). */
+export type StreamOpener = () => Promise<Duplex>;
+
+export async function openConnection(openStream: StreamOpener, exportName: string, name: string, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<{ conn: NbdClientConnection; info: ExportInfo }> {
+  const stream = await openStream();
   try {
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new NbdcryptError('ECONNECT', `${name}: the NBD server did not complete the handshake within ${timeoutMs / 1000} s`)), timeoutMs);
-    });
-    const info = await Promise.race([clientHandshake(stream, exportName, name), timeout]);
+    const info = await clientHandshake(stream, exportName, name, timeoutMs);
     return { conn: new NbdClientConnection(stream, info.leftover), info };
   } catch (e) {
     stream.destroy();
     throw e;
-  } finally {
-    clearTimeout(timer);
   }
 }
 
 /**
  * Opens `connections` NBD connections (one unless the remote advertises CAN_MULTI_CONN) and
  * returns them as one session; rejects with ECONNECT/EAUTH/EHOSTKEY/ENOEXPORT/EPROTO.
- * The transport stays open either way: its owner closes it.
+ * Whatever the streams share (an SSH session) stays open either way: its owner closes it.
  */
-export async function openNbdSession(transport: Transport, exportName: string, connections: number, opts: NbdSessionOptions): Promise<NbdClientSession> {
+export async function openNbdSession(openStream: StreamOpener, exportName: string, connections: number, opts: NbdSessionOptions): Promise<NbdClientSession> {
   const name = opts.name;
-  const first = await openConnection(transport, exportName, name);
+  const first = await openConnection(openStream, exportName, name);
   const conns = [first.conn];
   let want = Math.max(1, Math.floor(connections));
   if (want > 1 && !(first.info.flags & TF.CAN_MULTI_CONN)) {
@@ -46,7 +42,7 @@ export async function openNbdSession(transport: Transport, exportName: string, c
     want = 1;
   }
   try {
-    const rest = await Promise.all(Array.from({ length: want - 1 }, () => openConnection(transport, exportName, name)));
+    const rest = await Promise.all(Array.from({ length: want - 1 }, () => openConnection(openStream, exportName, name)));
     for (const r of rest) {
       conns.push(r.conn);
       if (r.info.size !== first.info.size) throw new NbdcryptError('EPROTO', `${name}: connections disagree on the export size`);

@@ -108,9 +108,8 @@ export class NbdClientSession implements WireSink {
       }
       case 'flush':
         // Several connections only with CAN_MULTI_CONN, under which one flush covers the
-        // writes replied on every connection: one fdatasync on the remote, not one per
-        // connection (with 8 connections over a 50 ms WAN, a flush per connection cost a
-        // quarter of the write throughput).
+        // writes replied on every connection (docs/formats.md, NBD flags): one fdatasync on
+        // the remote, not one per connection, which over a WAN costs write throughput.
         return sendParts(this, Cmd.FLUSH, 0, 0, 0, undefined, answer);
       case 'trim':
         return sendParts(this, Cmd.TRIM, 0, req.offset, req.length, undefined, answer);

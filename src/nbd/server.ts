@@ -2,15 +2,14 @@
  * The NBD front end: serves one or more BlockDevices to any number of clients on unix and
  * TCP listeners. Transmission flags are derived from each device's caps in one place
  * (`transmissionFlagsOf`), so the server only advertises what the stack below can honour.
- * Spec: https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md and
- * ../shared/reference/nbd-protocol.md.
+ * Spec: docs/formats.md (NBD).
  */
 import { createServer, type Server } from 'node:net';
 import { unlink } from 'node:fs/promises';
 import type { BlockCaps, BlockDevice } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
 import type { BlockSizeInfo } from './codec.js';
-import { Connection, defaultLimits, type ConnectionLimits, type ServedExport, type ServerStats } from './connection.js';
+import { ServerConnection, defaultLimits, type ConnectionLimits, type ServedExport, type ServerStats } from './server-connection.js';
 import { InFlightBudget } from './in-flight-budget.js';
 import { bind, parseListenSpec } from './listen.js';
 import { MAX_PAYLOAD, TF } from './protocol.js';
@@ -22,11 +21,11 @@ export interface ExportSpec {
   blockSize?: BlockSizeInfo;
 }
 
-export type { ServerStats } from './connection.js';
+export type { ServerStats } from './served-export.js';
 
 export const defaultBlockSize: BlockSizeInfo = { minimum: 512, preferred: 4096, maximum: MAX_PAYLOAD };
 
-/** What we advertise for a device: exactly what its caps promise (see the table in §3). */
+/** What we advertise for a device: exactly what its caps promise (docs/formats.md, NBD flags). */
 export function transmissionFlagsOf(caps: BlockCaps): number {
   let f = TF.HAS_FLAGS | TF.SEND_WRITE_ZEROES | TF.SEND_CACHE;
   if (caps.readOnly) f |= TF.READ_ONLY;
@@ -41,7 +40,7 @@ export function transmissionFlagsOf(caps: BlockCaps): number {
 
 const isPow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 
-/** The constraints proto.md puts on NBD_INFO_BLOCK_SIZE; a bad spec is a programming error. */
+/** The constraints the NBD protocol puts on NBD_INFO_BLOCK_SIZE; a bad spec is a programming error. */
 function checkBlockSize(name: string, b: BlockSizeInfo): void {
   const ok =
     isPow2(b.minimum) && b.minimum <= 65536 && isPow2(b.preferred) && b.preferred >= Math.max(b.minimum, 512) && b.maximum >= b.preferred;
@@ -57,7 +56,7 @@ export class NbdServer {
   readonly stats: ServerStats = { connections: 0, requests: 0, bytesRead: 0, bytesWritten: 0, inFlight: 0, errors: 0 };
   private readonly exports: ServedExport[];
   private readonly servers: { server: Server; unixPath?: string }[] = [];
-  private readonly connections = new Set<Connection>();
+  private readonly connections = new Set<ServerConnection>();
   private closing = false;
   private readonly limits: ConnectionLimits;
   private readonly budget: InFlightBudget | undefined;
@@ -101,7 +100,7 @@ export class NbdServer {
         return;
       }
       this.stats.connections++;
-      const conn = new Connection(socket, this.exports, this.stats, this.limits, this.budget);
+      const conn = new ServerConnection(socket, this.exports, this.stats, this.limits, this.budget);
       this.connections.add(conn);
       void conn.closed.then(() => this.connections.delete(conn));
     });
@@ -113,6 +112,13 @@ export class NbdServer {
   /** Number of open client connections. */
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** Bytes held for all clients: input not yet parsed and replies not yet sent. */
+  get bufferedBytes(): number {
+    let n = 0;
+    for (const c of this.connections) n += c.bufferedBytes;
+    return n;
   }
 
   /**

@@ -1,8 +1,8 @@
 /**
  * Keeps the replay log within --replay-limit without stalling the writer. A flush costs a
  * round trip plus the remote's fdatasync, and with one flush at a time the log must hold
- * about two of those periods of writes, which capped writes at limit / (2 · flush time):
- * 160 MB/s with 32 MiB over a 50 ms WAN. So flushes are pipelined: a new one starts
+ * about two of those periods of writes, which caps writes at limit / (2 · flush time), low
+ * on a WAN (docs/performance.md, Replay log). So flushes are pipelined: a new one starts
  * whenever a quarter of the limit was logged since the last one started (up to FLUSHES at
  * once), and only a full log makes new writes wait, for the oldest flush in flight.
  */

@@ -2,7 +2,8 @@
  * The replay log: every write-type request the remote acknowledged since the last
  * completed flush, in acknowledgement order. A remote that restarts (or a link that drops)
  * may lose writes it acknowledged but never flushed; after a reopen they are re-sent before
- * anything newer. A completed flush drops the entries acknowledged before it was issued.
+ * anything newer (docs/ARCHITECTURE.md, Durability and replay). A completed flush drops the
+ * entries acknowledged before it was issued.
  */
 import { requestBuffers } from '../block/buffer-pool.js';
 import type { RequestKind } from './session.js';

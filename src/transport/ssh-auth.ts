@@ -4,7 +4,7 @@
  * ~/.ssh/id_ed25519, id_ecdsa, id_rsa), asking for an encrypted key's passphrase through a
  * callback, then a password through a callback. Decrypted keys and a password that worked
  * are kept in memory so a reconnect never prompts again. Produces an ssh2 `authHandler`.
- * See ../shared/reference/peers.md §7 (ssh2 auth) and ssh(1) "AUTHENTICATION".
+ * See docs/formats.md (SSH) and ssh(1) "AUTHENTICATION".
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';

@@ -4,7 +4,7 @@
  * the wanted bytes sliced out; an unaligned WRITE is read-modify-written. Concurrent
  * unaligned writes into the same remote block are not serialised here: a caller that needs
  * their order waits for one before sending the other (as NBD clients must anyway).
- * Spec: docs/formats.md (NBD handshake: block sizes).
+ * Spec: docs/formats.md (NBD handshake), its block sizes.
  */
 import { requestBuffers } from '../block/buffer-pool.js';
 import { partsDone, type WireSink } from './client-requests.js';

@@ -7,7 +7,7 @@ import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
 import type { Duplex } from 'node:stream';
 import { NbdClientConnection } from './client-connection.js';
-import { HANDSHAKE_TIMEOUT_MS, clientHandshake, type ExportInfo } from './client-handshake.js';
+import { HANDSHAKE_TIMEOUT_MS, clientHandshake, type RemoteExportInfo } from './client-handshake.js';
 import { NbdClientSession, type NbdSessionOptions } from './client-session.js';
 import { TF } from './protocol.js';
 
@@ -16,7 +16,7 @@ export { HANDSHAKE_TIMEOUT_MS };
 /** Opens one fresh byte stream to the NBD server (what a transport provides). */
 export type StreamOpener = () => Promise<Duplex>;
 
-export async function openConnection(openStream: StreamOpener, exportName: string, name: string, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<{ conn: NbdClientConnection; info: ExportInfo }> {
+export async function openConnection(openStream: StreamOpener, exportName: string, name: string, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<{ conn: NbdClientConnection; info: RemoteExportInfo }> {
   const stream = await openStream();
   try {
     const info = await clientHandshake(stream, exportName, name, timeoutMs);

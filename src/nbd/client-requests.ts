@@ -2,7 +2,7 @@
  * Splitting, client side: one request of the session becomes wire requests of at most the
  * remote's maximum payload (NBD_INFO_BLOCK_SIZE maximum, 32 MiB by default), and their
  * replies become one answer. A large READ gets one destination buffer that every part
- * fills in place. Spec: docs/formats.md (NBD handshake: block sizes; NBD transmission).
+ * fills in place. Spec: docs/formats.md (NBD handshake, NBD transmission): block sizes.
  */
 import { requestBuffers } from '../block/buffer-pool.js';
 import type { WireRequest } from './client-connection.js';

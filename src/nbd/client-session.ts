@@ -12,7 +12,7 @@ import type { BlockCaps } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
 import type { NbdClientConnection, WireRequest } from './client-connection.js';
 import { alignRange, readModifyWrite, readWidened } from './client-alignment.js';
-import type { ExportInfo } from './client-handshake.js';
+import type { NegotiatedExport } from './client-handshake-step.js';
 import { sendParts, type Answer, type WireSink } from './client-requests.js';
 import { CF, Cmd, Err, TF } from './protocol.js';
 
@@ -51,7 +51,7 @@ export class NbdClientSession implements WireSink {
 
   constructor(
     private readonly conns: NbdClientConnection[],
-    info: ExportInfo,
+    info: NegotiatedExport,
     private readonly opts: NbdSessionOptions,
   ) {
     const f = info.flags;

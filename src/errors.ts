@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'EROFS' // write to a read-only device
   | 'ENOTSUP' // operation not supported by this device
   | 'ETIMEDOUT' // a request waited longer than --io-timeout
-  | 'ECLOSED'; // the device was closed
+  | 'ECLOSED' // the device was closed
+  | 'ENONBD'; // no kernel nbd support here (module, netlink family or native addon missing)
 
 export class NbdcryptError extends Error {
   readonly code: ErrorCode;

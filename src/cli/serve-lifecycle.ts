@@ -131,7 +131,11 @@ export async function serve(o: ServeOptions, runtime: ServeRuntime, hooks: Serve
       await attached.detach();
     }
     await server.close();
-    await device.flush().catch((e: Error) => log.warn(`final flush failed: ${e.message}`));
+    // A remote's final flush is bounded by its close() (a stalled remote must not keep us
+    // here); closing the bottom first also fails what still waits on it, so the layers
+    // above drain. A file flushes here.
+    if (stack.client) await stack.client.close();
+    else await device.flush().catch((e: Error) => log.warn(`final flush failed: ${e.message}`));
     await device.close();
     if (privateDir) await rm(privateDir, { recursive: true, force: true });
   }

@@ -7,7 +7,7 @@
  */
 import { BufferPool } from '../block/buffer-pool.js';
 import type { TargetOptions } from '../backend/open-target.js';
-import type { RequestIo } from '../nbd/request-io.js';
+import type { RequestIo } from '../block/request-io.js';
 import { requestThreadPoolSize, type Environment } from './environment.js';
 import { HeapGuard } from './heap-guard.js';
 

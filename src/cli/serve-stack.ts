@@ -14,7 +14,7 @@ import { EncryptedDevice } from '../crypt/encrypted-device.js';
 import { log } from '../log.js';
 import { openVolume } from '../luks/volume.js';
 import { NbdcryptError } from '../errors.js';
-import { NbdClient } from '../nbd/client.js';
+import { ResilientDevice } from '../resilient/resilient-device.js';
 import { openTarget } from '../backend/open-target.js';
 import { getPassphrase } from './passphrase.js';
 import type { ServeOptions } from './serve-options.js';
@@ -29,7 +29,7 @@ export interface ServedStack {
   /** Present when --cache > 0. */
   cache?: SectorCache;
   /** Present for remote targets. */
-  client?: NbdClient;
+  client?: ResilientDevice;
   /** One line for the log: volume, sector size, engine. */
   description: string;
   /** The LUKS volume UUID ('raw' for --unencrypted): part of a kernel device's backend identifier. */
@@ -40,7 +40,7 @@ export interface ServedStack {
 export async function openServedDevice(o: ServeOptions, runtime: ServeRuntime): Promise<ServedStack> {
   if (o.unencrypted) {
     const device = await openTarget(o.target, withRuntime(o.targetOptions, runtime));
-    return { device, client: device instanceof NbdClient ? device : undefined, description: `${o.target} as plaintext`, volumeId: 'raw' };
+    return { device, client: device instanceof ResilientDevice ? device : undefined, description: `${o.target} as plaintext`, volumeId: 'raw' };
   }
   if (o.target.startsWith('memory:')) {
     throw new NbdcryptError('EUSAGE', `serve: a memory: target starts empty and holds no LUKS2 volume; serve it as plaintext with --unencrypted (debugging only), or use a file formatted with 'nbdcrypt format'`);
@@ -73,7 +73,7 @@ async function openEncryptedStack(o: ServeOptions, runtime: ServeRuntime): Promi
     }
     if (o.allowDiscards && !enc.caps.trim) log.warn('--allow-discards: the target cannot trim (or is read-only); TRIM will not be advertised');
     const cache = o.cacheBytes > 0 ? new SectorCache(enc, CACHE_BLOCK, Math.max(o.cacheBytes, CACHE_BLOCK), buffers) : undefined;
-    const client = lower instanceof NbdClient ? lower : undefined;
+    const client = lower instanceof ResilientDevice ? lower : undefined;
     return {
       device: cache ?? enc,
       cache,

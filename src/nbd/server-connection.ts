@@ -14,7 +14,7 @@ import type { InFlightBudget } from './in-flight-budget.js';
 import { InputBuffer } from './input-buffer.js';
 import { OptionPhase } from './option-phase.js';
 import { FLAG_FIXED_NEWSTYLE, FLAG_NO_ZEROES } from './protocol.js';
-import { defaultRequestIo, type RequestIo } from './request-io.js';
+import { defaultRequestIo, type RequestIo } from '../block/request-io.js';
 import { defaultLimits, type ConnectionLimits, type ServedExport, type ServerStats } from './served-export.js';
 import { Transmission } from './transmission.js';
 

@@ -13,7 +13,7 @@ import { ServerConnection, defaultLimits, type ConnectionLimits, type ServedExpo
 import { InFlightBudget } from './in-flight-budget.js';
 import { bind, parseListenSpec } from './listen.js';
 import { MAX_PAYLOAD, TF } from './protocol.js';
-import { defaultRequestIo, type RequestIo } from './request-io.js';
+import { defaultRequestIo, type RequestIo } from '../block/request-io.js';
 
 export interface ExportSpec {
   name: string;

@@ -4,7 +4,7 @@
  * are reported as short-lived bytes (transient-buffers.ts). The defaults allocate fresh
  * buffers and report nothing, which is correct, only slower under sustained load.
  */
-import { unpooled, type RequestBuffers } from '../block/buffer-pool.js';
+import { unpooled, type RequestBuffers } from './buffer-pool.js';
 import { ignoreTransientBytes, type NoteTransientBytes } from '../transient-buffers.js';
 
 export interface RequestIo {

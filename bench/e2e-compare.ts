@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSize } from '../src/size.js';
-import { DEFAULT_DATA_OFFSET } from '../src/luks/layout.js';
+import { DEFAULT_DATA_OFFSET } from '../src/luks/luks2-layout.js';
 import { measure, type Row } from '../src/cli/bench/e2e.js';
 import { checkFio, standardWorkloads, type Workload } from '../src/cli/bench/e2e-fio.js';
 import { formatBenchVolume, serveSubprocess } from '../src/cli/bench/e2e-nbdcrypt.js';

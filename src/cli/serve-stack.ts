@@ -10,7 +10,7 @@ import type { BlockDevice } from '../block/block-device.js';
 import { SectorCache } from '../block/sector-cache.js';
 import { EncryptedDevice } from '../crypt/encrypted-device.js';
 import { log } from '../log.js';
-import { openVolume } from '../luks/volume.js';
+import { openVolume } from '../luks/open-volume.js';
 import { NbdClient } from '../nbd/client.js';
 import type { BlockSizeInfo } from '../nbd/codec.js';
 import { MAX_PAYLOAD } from '../nbd/protocol.js';

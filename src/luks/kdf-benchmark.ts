@@ -4,15 +4,14 @@
  * memory is raised first (up to 1 GiB, never more than half the free RAM), then the time cost
  * (never below 4); parallelism is min(4, CPUs). Explicit --pbkdf-memory / --pbkdf-parallel /
  * --pbkdf-force-iterations pin a value and skip (part of) the benchmark.
- * Spec: /work/shared/reference/luks2.md §4 step 1; cryptsetup lib/utils_benchmark.c
- * (next_argon2_params) and lib/utils_pbkdf.c.
+ * Spec: docs/formats.md (KDF parameters).
  */
 import { availableParallelism, freemem } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
-import { deriveKey } from './keyslot.js';
-import type { Kdf } from './metadata.js';
+import { deriveKey } from './kdf.js';
+import type { Kdf } from './luks2-metadata.js';
 
 export const DEFAULT_ITER_TIME_MS = 2000;
 export const ARGON2_MIN_TIME = 4;
@@ -203,4 +202,17 @@ async function benchmarkPinnedMemory(target: number, parallel: number, m: number
     t = next;
   }
   return { t, m };
+}
+
+/** KDF options for a new keyslot, as format and the key commands take them. */
+export interface KdfOptions {
+  iterTimeMs?: number;
+  pbkdfMemoryKiB?: number;
+  pbkdfParallel?: number;
+  pbkdfForceIterations?: number;
+  pbkdf?: 'argon2id' | 'pbkdf2';
+}
+
+export function kdfChoiceOf(o: KdfOptions): KdfChoice {
+  return { pbkdf: o.pbkdf, iterTimeMs: o.iterTimeMs, memoryKiB: o.pbkdfMemoryKiB, parallel: o.pbkdfParallel, forceIterations: o.pbkdfForceIterations };
 }

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { FileDevice } from '../../block/file-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
-import { formatVolume } from '../../luks/volume.js';
+import { formatVolume } from '../../luks/format-volume.js';
 import { nbdModuleAvailable } from '../attach.js';
 import { readKeyFile } from '../passphrase.js';
 import { parseSize } from '../../size.js';

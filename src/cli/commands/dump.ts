@@ -8,8 +8,7 @@ import { parseCommandArgs } from '../args.js';
 import type { BlockDevice } from '../../block/block-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
-import { dumpHeader } from '../../luks/volume.js';
-import { readHeaders } from '../../luks/header.js';
+import { dumpHeader, dumpJsonMetadata } from '../../luks/dump-header.js';
 import { openTarget } from '../../backend/open-target.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { getPassphrase } from '../passphrase.js';
@@ -56,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     dev = await openTarget(target, targetOptionsFromArgs(v, true));
     if (v['dump-json-metadata']) {
-      process.stdout.write((await readHeaders(dev)).chosen.json);
+      process.stdout.write(await dumpJsonMetadata(dev));
       return 0;
     }
     if (v['dump-volume-key']) {

@@ -9,7 +9,7 @@ import { open, readFile } from 'node:fs/promises';
 import type { BlockDevice } from '../../block/block-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
-import { backupHeader, restoreHeader } from '../../luks/volume.js';
+import { backupHeader, restoreHeader } from '../../luks/header-backup.js';
 import { openTarget } from '../../backend/open-target.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 

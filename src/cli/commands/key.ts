@@ -8,7 +8,7 @@ import { parseCommandArgs } from '../args.js';
 import type { BlockDevice } from '../../block/block-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
-import { addKey, changeKey, removeKey } from '../../luks/volume.js';
+import { addKey, changeKey, removeKey } from '../../luks/key-operations.js';
 import { openTarget } from '../../backend/open-target.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { getPassphrase } from '../passphrase.js';

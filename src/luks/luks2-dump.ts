@@ -3,11 +3,10 @@
  * token and digest handlers) and `luksDump --dump-volume-key` (the "MK dump:" form). Tabs,
  * spacing and hex layout (16 bytes a line, each byte followed by a space) follow cryptsetup's
  * log_std/crypt_log_hex calls byte for byte so the two outputs can be diffed.
- * Spec: cryptsetup lib/luks2/luks2_json_metadata.c (hdr_dump_*), luks2_keyslot_luks2.c,
- * luks2_digest_pbkdf2.c, src/cryptsetup.c (luksDump_with_volume_key).
+ * Spec: cryptsetup(8) luksDump; the layout was checked against cryptsetup 2.6 output.
  */
-import type { HeaderFields } from './header.js';
-import type { Json, JsonObject, Metadata, Segment } from './metadata.js';
+import type { HeaderFields } from './luks2-header.js';
+import type { Json, JsonObject, Metadata, Segment } from './luks2-metadata.js';
 
 function hex(buf: Buffer, lineSep: string): string {
   let s = '';

@@ -2,10 +2,10 @@
  * Where things go in a LUKS2 volume made by nbdcrypt: cryptsetup's defaults (16 KiB metadata
  * copies, 16 MiB − 32 KiB of keyslot area, data at 16 MiB) and the keyslot-area allocator
  * (first 4096-aligned gap at or after 2·hdr_size, like LUKS2_find_area_gap).
- * Spec: /work/shared/reference/luks2.md §1 and §4 step 6.
+ * Spec: docs/formats.md (LUKS2 layout).
  */
 import { NbdcryptError } from '../errors.js';
-import type { Metadata } from './metadata.js';
+import type { Metadata } from './luks2-metadata.js';
 
 export const DEFAULT_HDR_SIZE = 0x4000;
 export const DEFAULT_DATA_OFFSET = 16 * 1024 * 1024;

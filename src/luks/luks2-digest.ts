@@ -2,12 +2,13 @@
  * LUKS2 "pbkdf2" digest: proves a candidate volume key is the right one without storing it,
  * digest = PBKDF2-HMAC(hash, password = volume key, salt, iterations, len(digest)).
  * Iterations are benchmarked to ~125 ms like cryptsetup (LUKS_MKD_ITERATIONS_MS), minimum 1000.
- * Spec: /work/shared/reference/luks2.md §4 step 5; cryptsetup lib/luks2/luks2_digest_pbkdf2.c.
+ * Spec: docs/formats.md (LUKS2 digest).
  */
 import { getHashes, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { Digest } from './metadata.js';
+import type { Digest } from './luks2-metadata.js';
 import { benchmarkPbkdf2 } from './kdf-benchmark.js';
+import { deriveKeyAbortable } from './kdf.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -18,10 +19,13 @@ export async function computeDigest(key: Buffer, salt: Buffer, hash: string, ite
   return pbkdf2Async(key, salt, iterations, length, hash);
 }
 
-/** True if `key` matches the digest (constant-time compare). */
-export async function verifyDigest(d: Digest, key: Buffer): Promise<boolean> {
+/**
+ * True if `key` matches the digest (constant-time compare). The iteration count comes from
+ * the header: with `signal` the PBKDF2 runs where the signal can stop it (kdf.ts).
+ */
+export async function verifyDigest(d: Digest, key: Buffer, signal?: AbortSignal): Promise<boolean> {
   if (d.type !== 'pbkdf2' || !getHashes().includes(d.hash)) return false;
-  const got = await computeDigest(key, d.salt, d.hash, d.iterations, d.digest.length);
+  const got = await deriveKeyAbortable({ type: 'pbkdf2', hash: d.hash, iterations: d.iterations, salt: d.salt }, key, d.digest.length, signal);
   const ok = got.length === d.digest.length && timingSafeEqual(got, d.digest);
   got.fill(0);
   return ok;

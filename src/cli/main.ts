@@ -3,7 +3,9 @@
  * Each command lives in src/cli/commands/NAME.ts and exports `run(argv): Promise<number>`
  * plus a `help` string shown by `nbdcrypt NAME --help`.
  */
-import { isNbdcryptError, type ErrorCode } from '../errors.js';
+import { isNbdcryptError } from '../errors.js';
+import { debugEnabled } from './debug-switch.js';
+import { exitCodes } from './exit-status.js';
 import { log } from '../log.js';
 
 interface CommandModule {
@@ -21,19 +23,6 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   header: { summary: 'back up or restore the LUKS2 header', load: () => import('./commands/header.js') },
   bench: { summary: 'measure cipher and end-to-end throughput against peers', load: () => import('./commands/bench.js') },
   demo: { summary: 'serve a local encrypted demo image (no remote needed)', load: () => import('./commands/demo.js') },
-};
-
-/** Exit statuses by error code: 1 generic, 2 usage, the rest grouped by cause. */
-const exitCodes: Partial<Record<ErrorCode, number>> = {
-  EUSAGE: 2,
-  ENOKEY: 3,
-  EBADHDR: 4,
-  EEXIST: 5,
-  EHOSTKEY: 6,
-  EAUTH: 6,
-  ECONNECT: 7,
-  ENOEXPORT: 7,
-  EPROTO: 7,
 };
 
 export const usage = `Usage: nbdcrypt COMMAND [OPTIONS]
@@ -74,9 +63,17 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (isNbdcryptError(e)) {
       log.error(e.message);
+      if (debugEnabled() && e.stack) process.stderr.write(`${e.stack}\n`);
       return exitCodes[e.code] ?? 1;
     }
-    log.error(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    log.error(internalErrorLine(e));
     return 1;
   }
+}
+
+/** A bug, not a user error: one line, and the stack trace only with the debug switch. */
+function internalErrorLine(e: unknown): string {
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  if (debugEnabled()) return `internal error: ${e instanceof Error ? (e.stack ?? what) : what}`;
+  return `internal error: ${what.split('\n')[0]}; this is a bug in nbdcrypt — rerun with NBDCRYPT_DEBUG=1 for the stack trace and report it`;
 }

@@ -4,7 +4,7 @@
  * (aes-xts-plain64 with the unlocked volume key) → SectorCache (plaintext, write-through).
  * Keeps handles on the layers whose counters the stats line reads. The passphrase and the
  * volume key are wiped here as soon as the layer that needs them has its own copy.
- * Spec: DESIGN.md "Layers and rooms" and "Data path rules"; reference/luks2.md §0, §5.
+ * Spec: docs/ARCHITECTURE.md; docs/formats.md (LUKS2 data segment).
  */
 import type { BlockDevice } from '../block/block-device.js';
 import { SectorCache } from '../block/sector-cache.js';
@@ -28,6 +28,10 @@ export interface EncryptedStackOptions {
   allowDiscards: boolean;
   /** Cache bytes; 0 = no cache. */
   cacheBytes: number;
+  /** Unlock even if the header asks for a KDF cost above nbdcrypt's bounds (--allow-costly-kdf). */
+  allowCostlyKdf?: boolean;
+  /** Aborts the unlock (SIGINT/SIGTERM while opening). */
+  signal?: AbortSignal;
 }
 
 export interface ServedStack {
@@ -48,7 +52,7 @@ export async function openEncryptedStack(o: EncryptedStackOptions): Promise<Serv
   let volumeKey: Buffer | undefined;
   try {
     passphrase = await getPassphrase({ keyFile: o.keyFile, prompt: `Enter passphrase for ${o.target}: ` });
-    const vol = await openVolume(lower, passphrase, { keySlot: o.keySlot });
+    const vol = await openVolume(lower, passphrase, { keySlot: o.keySlot, signal: o.signal, allowCostlyKdf: o.allowCostlyKdf });
     volumeKey = vol.volumeKey;
     const enc = new EncryptedDevice(lower, {
       key: vol.volumeKey,

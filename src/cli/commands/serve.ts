@@ -6,6 +6,8 @@
  * Spec of the listeners: DESIGN.md "Data path rules".
  */
 import { parseCommandArgs } from '../args.js';
+import { exitStatusHelp } from '../exit-status.js';
+import { untilSignal } from '../interruptible-setup.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +43,9 @@ Volume options:
                     '-' reads standard input (gpg -d key.asc | nbdcrypt serve --key-file -)
                     Without it the passphrase is asked on the terminal without echo.
   --key-slot N      try only keyslot N (default: every keyslot)
+  --allow-costly-kdf  unlock even if a keyslot asks for a key derivation cost far above
+                    what cryptsetup or nbdcrypt format write (see docs/security.md);
+                    without it such a header is refused (exit 4)
   --read-only       serve a read-only export (and open the remote read-only)
   --allow-discards  pass TRIM of whole sectors to the remote (frees space there, but shows
                     which blocks are unused: see README "Security notes")
@@ -75,9 +80,7 @@ reconnects and stats go to standard error. The passphrase is never printed.
 Memory: the process marks itself PR_SET_IO_FLUSHER (Linux >= 5.6, needs root or
 CAP_SYS_RESOURCE) so that writeback to /dev/nbdX cannot deadlock on memory reclaim.
 
-Exit status: 0 after SIGINT/SIGTERM, 2 usage, 3 wrong passphrase, 4 no/damaged LUKS2
-header, 6 SSH host key or authentication, 7 remote unreachable or export missing.
-
+${exitStatusHelp('after SIGINT/SIGTERM, also when interrupted while unlocking', [1, 2, 3, 4, 6, 7, 8])}
 Examples:
   nbdcrypt serve ssh://backup@nas/cryptdisk --key-file disk.key --listen unix:/run/nbdcrypt.sock
   nbd-client -unix /run/nbdcrypt.sock -N disk -b 4096 -t 0 /dev/nbd0     # kernel (as root)
@@ -102,6 +105,7 @@ export interface ServeOptions {
   statsInterval: number;
   attach?: string;
   targetOptions: TargetOptions;
+  allowCostlyKdf: boolean;
 }
 
 export function parseServeArgs(argv: string[]): ServeOptions {
@@ -114,6 +118,7 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     'read-only': { type: 'boolean', default: false },
     'key-file': { type: 'string' },
     'key-slot': { type: 'string' },
+    'allow-costly-kdf': { type: 'boolean', default: false },
     'allow-discards': { type: 'boolean', default: false },
     cache: { type: 'string', default: '64M' },
     'stats-interval': { type: 'string', default: '0' },
@@ -146,11 +151,12 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     statsInterval,
     attach,
     targetOptions,
+    allowCostlyKdf: values['allow-costly-kdf'] ?? false,
   };
 }
 
 /** The BlockDevice stack to serve for these options: plaintext (--unencrypted) or LUKS2. */
-export async function openServedDevice(o: ServeOptions): Promise<ServedStack> {
+export async function openServedDevice(o: ServeOptions, signal?: AbortSignal): Promise<ServedStack> {
   if (o.unencrypted) {
     const device = await openTarget(o.target, o.targetOptions);
     return { device, blockSize: defaultBlockSize, client: device instanceof NbdClient ? device : undefined, description: `${o.target} as plaintext` };
@@ -165,6 +171,8 @@ export async function openServedDevice(o: ServeOptions): Promise<ServedStack> {
     keySlot: o.keySlot,
     allowDiscards: o.allowDiscards,
     cacheBytes: o.cacheBytes,
+    allowCostlyKdf: o.allowCostlyKdf,
+    signal,
   });
 }
 
@@ -225,7 +233,13 @@ export async function serve(o: ServeOptions, hooks: ServeHooks = {}): Promise<nu
   if (flusherProblem) log.warn(`PR_SET_IO_FLUSHER not set (${flusherProblem}); a kernel nbd device under heavy memory pressure could stall`);
   if (o.attach) checkAttachPossible(o.attach);
   const stop = waitForSignal();
-  const stack = await openServedDevice(o);
+  // Until the stack is open a signal interrupts the opening itself (the unlock can take long).
+  const opened = await untilSignal(stop, (signal) => openServedDevice(o, signal), (late) => late.device.close());
+  if ('interrupted' in opened) {
+    log.info(`${opened.interrupted}: interrupted while opening ${o.target}; nothing was served`);
+    return 0;
+  }
+  const stack = opened.value;
   const device = stack.device;
   let privateDir: string | undefined;
   let attached: Attached | undefined;

@@ -19,6 +19,7 @@ import { nbdModuleAvailable } from '../attach.js';
 import { readKeyFile } from '../passphrase.js';
 import { parseSize } from '../../size.js';
 import { parseServeArgs, serve } from './serve.js';
+import { exitStatusHelp } from '../exit-status.js';
 
 export const help = `Usage: nbdcrypt demo [--dir DIR] [--size SIZE] [--cache SIZE] [--stats-interval S]
 
@@ -46,7 +47,8 @@ Options:
   --cache SIZE          plaintext cache as for serve (default 64M, 0 off)
   --stats-interval S    print a stats line every S seconds (see 'nbdcrypt serve --help')
   -h, --help            show this help
-`;
+
+${exitStatusHelp('after SIGINT/SIGTERM', [1, 2, 3, 4, 8])}`;
 
 /** argon2id cost of the demo keyslot: real argon2id, cheap because the key is random. */
 const DEMO_KDF = { pbkdf: 'argon2id' as const, pbkdfMemoryKiB: 65536, pbkdfForceIterations: 4, pbkdfParallel: 1 };

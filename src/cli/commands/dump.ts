@@ -5,6 +5,7 @@
  * Opens TARGET read-only. Spec: cryptsetup(8) luksDump.
  */
 import { parseCommandArgs } from '../args.js';
+import { exitStatusHelp } from '../exit-status.js';
 import type { BlockDevice } from '../../block/block-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
@@ -31,8 +32,11 @@ Options:
   --key-file FILE        passphrase for --dump-volume-key; the whole file is the key,
                          '-' means standard input (default: prompt without echo)
   --key-slot N           try only keyslot N
+  --allow-costly-kdf     unlock even if the keyslot asks for a key derivation cost far
+                         above what cryptsetup writes (see 'nbdcrypt serve --help')
   -h, --help             show this help
 
+${exitStatusHelp('done (a damaged header copy is reported as a warning)', [1, 2, 3, 4, 6, 7])}
 Examples:
   nbdcrypt dump disk.img
   nbdcrypt dump disk.img --dump-volume-key --key-file key.bin
@@ -45,6 +49,7 @@ export async function run(argv: string[]): Promise<number> {
     'dump-json-metadata': { type: 'boolean' },
     'key-file': { type: 'string' },
     'key-slot': { type: 'string' },
+    'allow-costly-kdf': { type: 'boolean' },
   });
   const v = parsed.values;
   if (parsed.positionals.length !== 1) throw new NbdcryptError('EUSAGE', 'dump needs exactly one TARGET; see nbdcrypt dump --help');
@@ -60,7 +65,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     if (v['dump-volume-key']) {
       passphrase = await getPassphrase({ keyFile: v['key-file'], prompt: `Enter passphrase for ${target}: ` });
-      const text = await dumpHeader(dev, { passphrase, keySlot, deviceName: target.startsWith('file:') ? target.slice(5) : target });
+      const text = await dumpHeader(dev, { passphrase, keySlot, allowCostlyKdf: v['allow-costly-kdf'] ?? false, deviceName: target.startsWith('file:') ? target.slice(5) : target });
       log.warn('the volume key printed below gives access to all data without a passphrase; keep it secret');
       process.stdout.write(text);
       return 0;

@@ -6,6 +6,7 @@
  */
 import { getHashes, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
+import { NbdcryptError } from '../errors.js';
 import type { Digest } from './luks2-metadata.js';
 import { benchmarkPbkdf2 } from './kdf-benchmark.js';
 import { deriveKeyAbortable } from './kdf.js';
@@ -25,7 +26,14 @@ export async function computeDigest(key: Buffer, salt: Buffer, hash: string, ite
  */
 export async function verifyDigest(d: Digest, key: Buffer, signal?: AbortSignal): Promise<boolean> {
   if (d.type !== 'pbkdf2' || !getHashes().includes(d.hash)) return false;
-  const got = await deriveKeyAbortable({ type: 'pbkdf2', hash: d.hash, iterations: d.iterations, salt: d.salt }, key, d.digest.length, signal);
+  let got: Buffer;
+  try {
+    got = await deriveKeyAbortable({ type: 'pbkdf2', hash: d.hash, iterations: d.iterations, salt: d.salt }, key, d.digest.length, signal);
+  } catch (e) {
+    if (e instanceof NbdcryptError) throw e;
+    // Node's PBKDF2 stops at 2^31 − 1 iterations; LUKS2 allows up to 2^32 − 1.
+    throw new NbdcryptError('ENOTSUP', `digest ${d.id}: pbkdf2-${d.hash} with ${d.iterations} iterations failed here (${e instanceof Error ? e.message : String(e)})`);
+  }
   const ok = got.length === d.digest.length && timingSafeEqual(got, d.digest);
   got.fill(0);
   return ok;

@@ -73,6 +73,10 @@ test('a digest asking for 2^32-1 PBKDF2 iterations is refused too', async () => 
   const r = nbdcrypt(['serve', img, '--key-file', keyFile]);
   assert.equal(r.status, 4, r.stderr);
   assertOneLine(r.stderr, /digest 0 asks for an unreasonable key derivation cost \(pbkdf2-sha256 with 4294967295 iterations/);
+  // Allowed, it is still one line: Node's PBKDF2 cannot count past 2^31 − 1 (exit 1, unsupported).
+  const allowed = nbdcrypt(['dump', img, '--dump-volume-key', '--key-file', keyFile, '--allow-costly-kdf']);
+  assert.equal(allowed.status, 1, allowed.stderr);
+  assertOneLine(allowed.stderr, /error: digest 0: pbkdf2-sha256 with 4294967295 iterations failed here/);
 });
 
 test('with --allow-costly-kdf, SIGTERM during the key derivation ends serve (exit 0) instead of being ignored', async () => {

@@ -35,7 +35,8 @@ ${Object.entries(commands)
   .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
   .join('\n')}
 
-Run 'nbdcrypt COMMAND --help' for a command's options.
+Run 'nbdcrypt COMMAND --help' for a command's options and exit statuses.
+NBDCRYPT_DEBUG=1 adds the stack trace to error messages.
 `;
 
 export async function main(argv: string[]): Promise<number> {

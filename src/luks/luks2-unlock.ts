@@ -2,8 +2,9 @@
  * Unlocking a LUKS2 volume: try the keyslots bound to the data segment in cryptsetup's order
  * (preferred, then normal; an ignored one only when named), derive each keyslot's key, merge
  * the AF stripes and check the candidate against the segment's digest. The KDF cost of every
- * candidate keyslot and digest is checked against kdf-cost-limits.ts before anything runs,
- * and with an AbortSignal each derivation runs where the signal can stop it (kdf.ts).
+ * digest is checked against kdf-cost-limits.ts before anything runs and a keyslot above the
+ * bounds is passed over (refused if no other keyslot opens); with an AbortSignal each
+ * derivation runs where the signal can stop it (kdf.ts).
  * Spec: docs/formats.md (LUKS2 keyslots).
  */
 import type { BlockDevice } from '../block/block-device.js';
@@ -41,22 +42,30 @@ function candidateSlots(meta: Metadata, segment: Segment, keySlot?: number): Key
 /**
  * Returns the volume key and the keyslot that opened it. ENOKEY when no keyslot opens with
  * `passphrase` (wrong passphrase, or damaged key material: the two look the same), ENOTSUP
- * when no keyslot is of a kind nbdcrypt can open, EBADHDR for an unreasonable KDF cost.
+ * when no keyslot is of a kind nbdcrypt can open, EBADHDR for an unreasonable KDF cost (a
+ * digest's, or a keyslot's when no reasonable keyslot opened).
  */
 export async function unlockVolumeKey(dev: BlockDevice, l: LoadedHeader, passphrase: Buffer, opts: UnlockOptions = {}): Promise<{ key: Buffer; slot: number }> {
   const seg = dataSegment(l.meta);
   const slots = candidateSlots(l.meta, seg, opts.keySlot);
   const allow = opts.allowCostlyKdf ?? false;
   for (const ks of slots) {
-    checkKdfCost(ks.kdf, `keyslot ${ks.id}`, allow);
     const d = digestFor(l.meta, ks.id);
     if (d) checkKdfCost({ type: 'pbkdf2', hash: d.hash, iterations: d.iterations, salt: d.salt }, `digest ${d.id}`, allow);
   }
   let unsupported: NbdcryptError | undefined;
   let unsupportedCount = 0;
+  // A keyslot above the cost bounds is passed over; if no other one opens, that is the error.
+  let costly: NbdcryptError | undefined;
   for (const ks of slots) {
     const d = digestFor(l.meta, ks.id);
     if (!d) continue;
+    try {
+      checkKdfCost(ks.kdf, `keyslot ${ks.id}`, allow);
+    } catch (e) {
+      costly ??= e as NbdcryptError;
+      continue;
+    }
     let key: Buffer;
     try {
       key = await openKeyslot(dev, ks, passphrase, opts.signal);
@@ -76,6 +85,7 @@ export async function unlockVolumeKey(dev: BlockDevice, l: LoadedHeader, passphr
     }
     key.fill(0);
   }
+  if (costly) throw costly;
   if (slots.length === 0) throw new NbdcryptError('ENOKEY', 'no usable keyslot in this LUKS2 header; restore a header backup; no data was changed');
   if (unsupported && unsupportedCount === slots.length) throw new NbdcryptError('ENOTSUP', `${unsupported.message}; no data was changed`);
   const tried = slots.length === 1 ? `keyslot ${slots[0]!.id}` : `keyslots ${slots.map((k) => k.id).join(',')}`;

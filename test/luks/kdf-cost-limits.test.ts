@@ -10,6 +10,7 @@ import { isNbdcryptError } from '../../src/errors.js';
 import { ARGON2_MAX_WORK_KIB, PBKDF2_MAX_ITERATIONS, kdfCostIsReasonable } from '../../src/luks/kdf-cost-limits.js';
 import { formatVolume } from '../../src/luks/format-volume.js';
 import { openVolume } from '../../src/luks/open-volume.js';
+import { addKey } from '../../src/luks/key-operations.js';
 import { readHeaders, writeHeaders } from '../../src/luks/luks2-header.js';
 import type { JsonObject } from '../../src/luks/luks2-json-fields.js';
 
@@ -51,4 +52,19 @@ test('a volume as format writes it opens through the abortable path', async () =
   const v = await openVolume(dev, Buffer.from('pass'), { signal: new AbortController().signal });
   assert.equal(v.keyslot, 0);
   v.volumeKey.fill(0);
+});
+
+test('a costly keyslot next to a reasonable one: the reasonable one still opens; otherwise the cost is the error', async () => {
+  const dev = new MemoryDevice(17 * 1024 * 1024);
+  const cheap = { pbkdfMemoryKiB: 8192, pbkdfForceIterations: 4, pbkdfParallel: 1 };
+  await formatVolume(dev, Buffer.from('zero'), cheap);
+  assert.equal(await addKey(dev, Buffer.from('zero'), Buffer.from('one'), cheap), 1);
+  const c = (await readHeaders(dev)).chosen;
+  const raw = JSON.parse(c.json) as { keyslots: Record<string, { kdf: JsonObject }> };
+  raw.keyslots['1']!.kdf.time = 4294967295;
+  await writeHeaders(dev, { ...c, seqid: c.seqid + 1n }, JSON.stringify(raw));
+  const v = await openVolume(dev, Buffer.from('zero'));
+  assert.equal(v.keyslot, 0);
+  v.volumeKey.fill(0);
+  await assert.rejects(openVolume(dev, Buffer.from('one')), (e) => isNbdcryptError(e, 'EBADHDR') && /^keyslot 1 asks for an unreasonable key derivation cost/.test(e.message));
 });

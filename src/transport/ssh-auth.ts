@@ -93,7 +93,7 @@ export class SshAuth {
         ? `not a private key nbdcrypt can read (${parsed.message}); give an OpenSSH or PEM private key`
         : asked
           ? 'it is encrypted and the passphrase given did not decrypt it'
-          : 'it is encrypted and no passphrase was given (there is no terminal to ask on); load it into ssh-agent or run on a terminal';
+          : 'it is encrypted and no passphrase was given (no terminal to ask on, or an empty answer); load it into ssh-agent or run where you can type it';
     } catch (e) {
       why = `cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
     }

@@ -4,7 +4,7 @@
  * (aes-xts-plain64 with the unlocked volume key) → SectorCache (plaintext, write-through).
  * Keeps handles on the layers whose counters the stats line reads. The passphrase and the
  * volume key are wiped here as soon as the layer that needs them has its own copy.
- * Spec: docs/ARCHITECTURE.md; docs/formats.md (LUKS2 data segment).
+ * Layers: docs/ARCHITECTURE.md; tweak rule and data offset: docs/formats.md (LUKS2 data segment).
  */
 import type { BlockDevice } from '../block/block-device.js';
 import { SectorCache } from '../block/sector-cache.js';

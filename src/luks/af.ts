@@ -2,7 +2,7 @@
  * Anti-forensic information splitter (Clemens Fruhwirth's AF, as in LUKS1 and LUKS2): a key of
  * B bytes is stored as S stripes of B bytes, so destroying any part of the area destroys the
  * key. Diffusion H hashes the buffer in digest-sized chunks, chunk j ← hash(BE32(j) ‖ chunk_j).
- * Spec: docs/formats.md (AF splitter).
+ * Spec: docs/formats.md (LUKS2 keyslots).
  */
 import { createHash, randomFillSync } from 'node:crypto';
 

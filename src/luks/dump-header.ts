@@ -2,7 +2,7 @@
  * What `nbdcrypt dump` prints: the header as cryptsetup luksDump shows it, the JSON area as
  * stored, or the volume key after unlocking a keyslot. Reading the header never writes, so a
  * damaged copy is reported in one warning instead of being repaired.
- * Spec: cryptsetup(8) luksDump.
+ * Spec: docs/formats.md (LUKS2 dump text).
  */
 import type { BlockDevice } from '../block/block-device.js';
 import { log } from '../log.js';

@@ -4,7 +4,7 @@
  * memory is raised first (up to 1 GiB, never more than half the free RAM), then the time cost
  * (never below 4); parallelism is min(4, CPUs). Explicit --pbkdf-memory / --pbkdf-parallel /
  * --pbkdf-force-iterations pin a value and skip (part of) the benchmark.
- * Spec: docs/formats.md (KDF parameters).
+ * Spec: docs/formats.md (LUKS2 KDF cost).
  */
 import { availableParallelism, freemem } from 'node:os';
 import { randomBytes } from 'node:crypto';

@@ -2,7 +2,7 @@
  * LUKS2 "pbkdf2" digest: proves a candidate volume key is the right one without storing it,
  * digest = PBKDF2-HMAC(hash, password = volume key, salt, iterations, len(digest)).
  * Iterations are benchmarked to ~125 ms like cryptsetup (LUKS_MKD_ITERATIONS_MS), minimum 1000.
- * Spec: docs/formats.md (LUKS2 digest).
+ * Spec: docs/formats.md (LUKS2 keyslots).
  */
 import { getHashes, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';

@@ -3,7 +3,7 @@
  * token and digest handlers) and `luksDump --dump-volume-key` (the "MK dump:" form). Tabs,
  * spacing and hex layout (16 bytes a line, each byte followed by a space) follow cryptsetup's
  * log_std/crypt_log_hex calls byte for byte so the two outputs can be diffed.
- * Spec: cryptsetup(8) luksDump; the layout was checked against cryptsetup 2.6 output.
+ * Spec: docs/formats.md (LUKS2 dump text).
  */
 import type { HeaderFields } from './luks2-header.js';
 import type { Json, JsonObject, Metadata, Segment } from './luks2-metadata.js';

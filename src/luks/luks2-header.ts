@@ -4,7 +4,7 @@
  * the whole NUL-padded JSON area), the reader that picks the valid copy with the higher seqid
  * (scanning the allowed hdr_size offsets for the secondary when the primary is unreadable), and
  * the crash-safe writer (primary fully, flush, then secondary, flush).
- * Spec: docs/formats.md (LUKS2 binary header).
+ * Spec: docs/formats.md (LUKS2 layout, LUKS2 binary header).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { BlockDevice } from '../block/block-device.js';

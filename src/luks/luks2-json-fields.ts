@@ -4,7 +4,7 @@
  * cannot hold exactly), 32-bit integers, base64, id lists, and `runChecks`, which applies a
  * table of (field, kind, required) rows to one object. Every failure is an EBADHDR error that
  * names the field path, e.g. `keyslots.1.area.offset`.
- * Spec: docs/formats.md (LUKS2 JSON area).
+ * Spec: docs/formats.md (LUKS2 JSON metadata).
  */
 import { NbdcryptError } from '../errors.js';
 

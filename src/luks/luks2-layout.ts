@@ -2,7 +2,7 @@
  * Where things go in a LUKS2 volume made by nbdcrypt: cryptsetup's defaults (16 KiB metadata
  * copies, 16 MiB − 32 KiB of keyslot area, data at 16 MiB) and the keyslot-area allocator
  * (first 4096-aligned gap at or after 2·hdr_size, like LUKS2_find_area_gap).
- * Spec: docs/formats.md (LUKS2 layout).
+ * Spec: docs/formats.md (LUKS2 layout, LUKS2 keyslots).
  */
 import { NbdcryptError } from '../errors.js';
 import type { Metadata } from './luks2-metadata.js';

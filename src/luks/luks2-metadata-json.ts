@@ -2,7 +2,7 @@
  * Writing LUKS2 JSON metadata: builders that produce keyslot, segment and digest objects in
  * the key order cryptsetup writes, and the compact writer (json-c PLAIN|NOSLASHESCAPE is
  * JSON.stringify for this content).
- * Spec: docs/formats.md (LUKS2 JSON area).
+ * Spec: docs/formats.md (LUKS2 JSON metadata).
  */
 import type { JsonObject } from './luks2-json-fields.js';
 import type { Kdf } from './luks2-metadata.js';

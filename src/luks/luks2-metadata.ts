@@ -4,7 +4,7 @@
  * segments, keyslot areas lie inside the keyslots area and do not overlap, segments start
  * after the metadata). Produces typed views of keyslots/segments/digests; unknown optional
  * fields stay in `raw` and are written back untouched (luks2-metadata-json.ts).
- * Spec: docs/formats.md (LUKS2 JSON area).
+ * Spec: docs/formats.md (LUKS2 JSON metadata).
  */
 import { NbdcryptError } from '../errors.js';
 import { bad, isObject, parseId, runChecks, type Check, type Json, type JsonObject } from './luks2-json-fields.js';

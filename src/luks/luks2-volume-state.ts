@@ -4,7 +4,7 @@
  * which ones are damaged or stale). `loadHeader` reads and validates both copies,
  * `commitHeader` writes a metadata change (seqid++, both copies, primary first) and
  * `repairHeader` rewrites a damaged or stale copy from the chosen one, as cryptsetup does.
- * Spec: docs/formats.md (LUKS2 header copies).
+ * Spec: docs/formats.md (LUKS2 layout, LUKS2 binary header).
  */
 import type { BlockDevice } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';

@@ -7,7 +7,7 @@
  * As in OpenSSH, a method that cannot be used (an agent socket nobody answers on, an identity
  * file in a format we cannot read, an encrypted key without its passphrase) is reported in
  * one warning naming it and why, and authentication goes on with the next method.
- * See ssh(1) "AUTHENTICATION".
+ * See docs/formats.md (SSH) and ssh(1) "AUTHENTICATION".
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';

@@ -3,7 +3,7 @@
  * `qemu-img create -f luks`, qemu-nbd serving it with its LUKS driver (from a file or from an
  * nbd-server reached through a tunnel), nbdkit's luks filter, one raw ssh2 channel's MB/s
  * each way, and a loopback delay proxy (latency each way plus a bandwidth cap) standing in
- * for a WAN link. See ../shared/reference/peers.md §1, §3 and §7.
+ * for a WAN link. What each peer is: docs/performance.md (Peers measured).
  */
 import { spawn } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';

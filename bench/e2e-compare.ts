@@ -1,5 +1,5 @@
 /**
- * The full end-to-end comparison of issue 7, one run, one load generator (fio's nbd engine)
+ * The full end-to-end comparison, one run, one load generator (fio's nbd engine)
  * for every row, every server a separate process:
  *   A. local file: `nbdcrypt serve file:` (LUKS2) vs qemu-nbd's LUKS driver and nbdkit's luks
  *      filter on a LUKS1 image made by `qemu-img create -f luks`;
@@ -8,7 +8,7 @@
  *      ssh2 channel's MB/s;
  *   C. a WAN: a delay proxy (latency each way + bandwidth cap) in front of sshd; sequential
  *      write of nbdcrypt with several connections vs the single-connection ssh -L path.
- * Then the issue's targets with the measured ratios. Peers: ../shared/reference/peers.md.
+ * Then the performance targets with the measured ratios (docs/performance.md).
  * Run: npm run build && node dist/bench/e2e-compare.js [--seconds N] [--depths 1,16,64] [--rounds N]
  *      [--size 1G] [--wan-delay-ms 25] [--wan-rate 250M] [--wan-connections 16] [--json]
  */
@@ -28,7 +28,7 @@ import { qemuLuksImage, rawChannelMbps, startDelayProxy, startNbdkitLuks, startQ
 
 const usage = `Usage: node dist/bench/e2e-compare.js [OPTIONS]
   fio through nbdcrypt next to its peers (qemu-nbd LUKS, nbdkit luks, ssh -L, nbd-server), then
-  the targets of issue 7 with the measured ratios.
+  the performance targets with the measured ratios.
   --sections LIST        file,ssh,wan (default all three)
   --seconds N            per cell (default 3); --wan-seconds N for the WAN cells (default 8)
   --rounds N             rounds per cell, the best is kept (default 2)
@@ -168,7 +168,7 @@ try {
       process.stdout.write(`\n== ${name} ==\n${formatTable(r, w, 'nbdcrypt')}`);
     }
     if (extra.rawChannelReadMbps !== undefined) process.stdout.write(`\none raw ssh2 channel: read ${extra.rawChannelReadMbps.toFixed(0)} MB/s, write ${extra.rawChannelWriteMbps!.toFixed(0)} MB/s\n`);
-    process.stdout.write(`\n== targets (issue 7) ==\n${targets().map((t) => `${t.ok ? 'MET ' : 'MISS'} ${t.what}: ${t.value}`).join('\n')}\n`);
+    process.stdout.write(`\n== targets ==\n${targets().map((t) => `${t.ok ? 'MET ' : 'MISS'} ${t.what}: ${t.value}`).join('\n')}\n`);
   }
 } finally {
   for (const s of stops.reverse()) await s().catch(() => undefined);

@@ -1,5 +1,5 @@
 /**
- * What encryption costs the NBD front end (issue 3): the same in-process NbdServer over a
+ * What encryption costs the NBD front end: the same in-process NbdServer over a
  * MemoryDevice, served plain and through EncryptedDevice (native engine, 4096-byte sectors),
  * loaded by nbdcopy (--connections 4 --requests 64) copying random data in and back out
  * over a unix socket. Rounds alternate the two stacks; each cell keeps its best round.

@@ -1,5 +1,5 @@
 /**
- * Event-loop lag while the async cipher path encrypts 1 GiB (issue 3 target: max lag < 5 ms).
+ * Event-loop lag while the async cipher path encrypts 1 GiB (target: max lag < 5 ms).
  * perf_hooks.monitorEventLoopDelay samples the loop every millisecond while 1 MiB requests
  * (--inflight at a time, default 2) go through (a) XtsCipher.encryptAsync and
  * (b) EncryptedDevice.write over a MemoryDevice, for the native engine and, for comparison,

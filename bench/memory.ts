@@ -2,9 +2,9 @@
  * Memory of `nbdcrypt serve` under load: a 2 GiB `nbdcopy --connections 4 --requests 64`
  * into an encrypted volume on a loopback nbd-server reached over a real sshd, then 2 GiB back
  * out, while the serve process's RSS is sampled (/proc/PID/status VmRSS every 100 ms; VmHWM
- * at the end). The budget from issue 6 is 150 MiB plus the cache size. The same copy through
- * `serve --unencrypted` over the same ssh link is measured in the same run, as the baseline
- * (no cipher, no cache) and for the throughput ratio.
+ * at the end). The budget is 150 MiB plus the cache size (docs/performance.md, Memory). The
+ * same copy through `serve --unencrypted` over the same ssh link is measured in the same run,
+ * as the baseline (no cipher, no cache) and for the throughput ratio.
  * Run: npm run build && node dist/bench/memory.js [--size 2G] [--cache 64M]
  */
 import { readFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { parseSize } from '../src/size.js';
 import { nbdcopyAsync } from '../peers/nbdcopy.js';
 import { startNbdcrypt, type NbdcryptProc } from '../peers/nbdcrypt.js';
 import { requireTool } from '../peers/tools.js';
-import { remoteVolume } from '../test/integration/serve-remote.js';
+import { remoteVolume } from '../peers/remote-volume.js';
 import { benchArgs } from './bench-args.js';
 
 const MiB = 1024 * 1024;

@@ -1,9 +1,10 @@
 /**
  * cryptsetup 2.6 as the LUKS2 oracle, driven without root or device-mapper
- * (reference/luks2.md §7): luksFormat/luksAddKey/... with cheap KDF parameters, luksDump
- * (text, JSON, volume key), `open --test-passphrase` to see which keyslot a passphrase opens,
- * and the userspace `reencrypt --encrypt/--decrypt` data path with a detached header.
- * Passphrases go through --key-file (stdin or a scratch file), never the command line.
+ * (docs/formats.md, Checking with cryptsetup): luksFormat/luksAddKey/... with cheap KDF
+ * parameters, luksDump (text, JSON, volume key), `open --test-passphrase` to see which keyslot
+ * a passphrase opens, and the userspace `reencrypt --encrypt/--decrypt` data path with a
+ * detached header. Passphrases go through --key-file (stdin or a scratch file), never the
+ * command line.
  */
 import { writeFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

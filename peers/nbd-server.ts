@@ -2,12 +2,15 @@
  * Starts Debian's nbd-server 3.24 on loopback with a private config file, for integration
  * tests. It runs as a daemon (its `-d` mode serves one connection and exits), so it is
  * tracked by its PID file and stopped, killed or restarted by PID, together with the
- * per-connection children it forks. Spec: ../shared/reference/nbd-protocol.md §7.
+ * per-connection children it forks. The process-tree helpers are the shipped bench's
+ * (src/cli/bench/process-tree.ts), re-exported for the tests.
  */
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canConnect } from '../src/cli/bench/e2e-procs.js';
-import { freePort, requireTool, run, scratchDir, sleep, waitFor } from './tools.js';
+import { killAll, processTree } from '../src/cli/bench/process-tree.js';
+import { canConnect, freePort, requireTool, run, scratchDir, sleep, waitFor } from './tools.js';
+
+export { childrenOf, isAlive } from '../src/cli/bench/process-tree.js';
 
 export interface NbdServerOptions {
   /** Export size in bytes (default 64 MiB); ignored when `file` exists. */
@@ -38,32 +41,6 @@ export interface NbdServerPeer {
   restart(): Promise<void>;
   /** Stops it and removes its directory. */
   stop(): Promise<void>;
-}
-
-/** PIDs whose parent is `pid` (from /proc). */
-export function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      // Field 4 (ppid) follows the parenthesised command name, which may contain spaces.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(name));
-    } catch {
-      // the process went away while we looked
-    }
-  }
-  return out;
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
-  } catch {
-    return false;
-  }
 }
 
 export async function startNbdServer(opts: NbdServerOptions = {}): Promise<NbdServerPeer> {
@@ -115,22 +92,14 @@ export async function startNbdServer(opts: NbdServerOptions = {}): Promise<NbdSe
 
   const kill = async (): Promise<void> => {
     if (daemonPid <= 0) return;
-    const pids = [daemonPid, ...childrenOf(daemonPid)];
-    for (const p of pids) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await waitFor('nbd-server processes to exit', () => pids.every((p) => !isAlive(p)), 10_000, 20);
+    await killAll(processTree(daemonPid), 'nbd-server processes to exit');
     daemonPid = -1;
   };
 
   // The daemon outlives a test process that exits without stop(): kill it on the way out.
   const onExit = (): void => {
     if (daemonPid <= 0) return;
-    for (const p of [daemonPid, ...childrenOf(daemonPid)]) {
+    for (const p of processTree(daemonPid)) {
       try {
         process.kill(p, 'SIGKILL');
       } catch {

@@ -3,7 +3,7 @@
  * machines): nbdfuse exposes the export as a file, losetup turns the file into a block
  * device, mkfs and mount use it. Needs root (CI is root). Every step is undone by `detach()`
  * in reverse order (umount, losetup -d, fusermount3 -u, then kill nbdfuse by PID), also after
- * a failure half-way. Recipe: DESIGN.md "Real components in tests".
+ * a failure half-way.
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,6 +1,6 @@
 /**
  * libnbd's nbdinfo as the oracle for what a server advertises: `--json` for size, flags and
- * block sizes, `--list` for NBD_OPT_LIST. Spec: ../shared/reference/nbd-protocol.md §8.
+ * block sizes, `--list` for NBD_OPT_LIST. Spec: nbdinfo(1).
  */
 import { requireTool, run } from './tools.js';
 

@@ -1,7 +1,7 @@
 /**
  * qemu-io as a scripted NBD client: each `-c` command runs in order on one connection; pattern
  * reads (`read -P 0xab OFF LEN`) verify data. Pattern mismatches are detected from the output
- * because qemu-io exits 0 on them. Spec: qemu-io(1), ../shared/reference/nbd-protocol.md §8.
+ * because qemu-io exits 0 on them. Spec: qemu-io(1).
  */
 import { requireTool, run } from './tools.js';
 

@@ -2,14 +2,15 @@
  * Starts OpenSSH's sshd on loopback with a private sshd_config, a generated host key and a
  * generated user key (ssh-keygen), for integration tests of the ssh transport. It runs in
  * the foreground (-D -e) as root, tracked by PID; `killConnections()` kills the sshd
- * processes serving live connections (children of the listener) for fault injection.
- * See ../shared/reference/peers.md §7.
+ * processes serving live connections (children of the listener) for fault injection. The
+ * sshd_config and the process-tree helpers are the shipped bench's (src/cli/bench/), so the
+ * tests and `nbdcrypt bench e2e` run the same server setup.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { sshdConfig } from '../src/cli/bench/e2e-peers.js';
-import { childrenOf, isAlive } from './nbd-server.js';
+import { killAll, processTree } from '../src/cli/bench/process-tree.js';
+import { sshdConfig } from '../src/cli/bench/sshd-config.js';
 import { freePort, requireTool, run, scratchDir, startProcess, waitFor, type Proc } from './tools.js';
 
 export interface SshdPeer {
@@ -39,11 +40,7 @@ export interface SshdOptions {
   extraConfig?: string[];
 }
 
-function descendantsOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const c of childrenOf(pid)) out.push(c, ...descendantsOf(c));
-  return out;
-}
+const descendantsOf = (pid: number): number[] => processTree(pid).slice(1);
 
 export function keygen(path: string, type = 'ed25519', passphrase = ''): string {
   run(requireTool('ssh-keygen', 'openssh-client'), ['-q', '-t', type, '-N', passphrase, '-C', 'nbdcrypt-test', '-f', path]);
@@ -109,14 +106,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdPeer> {
     log: () => proc.stderr(),
     killConnections: async () => {
       const pids = descendantsOf(proc.pid);
-      for (const p of pids) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      await waitFor('sshd connection processes to exit', () => pids.every((p) => !isAlive(p)), 10_000, 20);
+      await killAll(pids, 'sshd connection processes to exit');
       return pids.length;
     },
     signalConnections: (signal) => {

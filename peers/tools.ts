@@ -5,9 +5,12 @@
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+// The shipped bench's (src/cli/bench/e2e-procs.ts): one copy for both.
+import { canConnect, freePort, sleep } from '../src/cli/bench/e2e-procs.js';
+
+export { canConnect, freePort, sleep };
 
 const sbinPaths = ['/usr/sbin', '/sbin', '/usr/local/sbin'];
 
@@ -25,26 +28,9 @@ export function requireTool(name: string, debianPackage: string): string {
   throw new Error(`required tool '${name}' is missing: apt-get install ${debianPackage} (.ci/run installs it)`);
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 export function scratchDir(prefix = 'nbdcrypt-test-'): { path: string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
-}
-
-export async function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Polls `cond` every `intervalMs` until it returns true; throws after `timeoutMs`. */

@@ -1,9 +1,9 @@
 /*
  * Many positional writes in one trip to the libuv thread pool. Node's fs.write costs a pool
  * round trip per call (queue, wake a worker, wake the event loop), which for 4 KiB writes costs
- * more than the pwrite itself: random 4 KiB writes to a cached file ran at about 21,000 IOPS
- * that way (bench/e2e-compare.ts, QD16). FileDevice gathers the writes of one event-loop turn
- * and hands them here as one batch, written in order by one worker.
+ * more than the pwrite itself (figures: docs/performance.md, File target). FileDevice gathers
+ * the writes of one event-loop turn and hands them here as one batch, written in order by one
+ * worker.
  * JS: pwriteBatch(fd, buffers: Uint8Array[], offsets: number[]) -> Promise<number[]>, one entry
  * per write: bytes written (possibly short) or -errno. The buffers stay referenced (through the
  * array) until the promise settles.

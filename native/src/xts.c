@@ -5,7 +5,7 @@
  * IV is set on an already keyed OpenSSL EVP context, so the per-call cost of node:crypto
  * (a new cipher object per sector) disappears. Tweak of sector i is
  * LE64(firstSector + i * sectorSize / 512) || 8 zero bytes (LUKS2 plain64, 512-byte units;
- * reference/luks2.md §0). The async variant runs on the libuv thread pool. A key owns a small
+ * docs/formats.md). The async variant runs on the libuv thread pool. A key owns a small
  * pool of keyed contexts (one per concurrent caller), because an EVP context must not be used
  * by two threads at once. OpenSSL is not linked: the symbols come from the node binary, which
  * exports its bundled OpenSSL, and the headers from Node's own include directory.

@@ -3,7 +3,7 @@
  * the transport, applies the connection count (default 4 channels of one session over
  * ssh://; 1 for ssh+cmd://, where each would be its own ssh process, and for nbd), I/O
  * timeout, replay limit and SSH options. Used by open-target.ts.
- * See ../shared/reference/nbd-protocol.md §5 and ../shared/reference/peers.md §7.
+ * Peer behaviour it relies on: docs/formats.md (NBD peers, SSH).
  */
 import { NbdClient } from '../nbd/client.js';
 import { sshCommandTransport } from '../transport/ssh-command.js';

@@ -1,7 +1,6 @@
 /**
- * Parses remote TARGET URIs, following the NBD URI conventions
- * (https://github.com/NetworkBlockDevice/nbd/blob/master/doc/uri.md) and extending them with
- * SSH:
+ * Parses remote TARGET URIs, following the NBD URI conventions (docs/formats.md, NBD URIs)
+ * and extending them with SSH:
  *   nbd://host[:port]/export                     plain TCP (port 10809 by default)
  *   nbd+unix:///export?socket=PATH               unix socket on this machine
  *   ssh://[user@]host[:port]/export[?nbd=HOST:PORT|socket=PATH]

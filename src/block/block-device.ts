@@ -1,7 +1,7 @@
 /**
- * The one interface every layer speaks (DESIGN.md "Layers and rooms"): the NBD client, the
- * file and memory backends, the cache and the EncryptedDevice all implement it, so layers
- * stack like nbdkit filters and each is testable alone.
+ * The one interface every layer speaks (docs/ARCHITECTURE.md, BlockDevice contract): the NBD
+ * client, the file and memory backends, the cache and the EncryptedDevice all implement it, so
+ * layers stack like nbdkit filters and each is testable alone.
  */
 import { NbdcryptError } from '../errors.js';
 

@@ -1,8 +1,8 @@
 /**
  * Reusable request buffers. Every request through nbdcrypt needs a buffer or two of its size
- * (a WRITE payload, its ciphertext, a READ's data); allocating them fresh made V8 collect
- * garbage every ~20 ms under load ("external memory pressure", ~13% of the CPU over ssh) and
- * left glibc's heap fragmented well above what was live (the RSS budget of issue 6). Buffers
+ * (a WRITE payload, its ciphertext, a READ's data); allocating them fresh makes V8 collect
+ * garbage often under load ("external memory pressure") and leaves glibc's heap fragmented
+ * well above what is live (figures: docs/performance.md, Memory). Buffers
  * from 4 KiB to 32 MiB come from per-size free lists (capacities are powers of two) and go back
  * with release().
  *

@@ -1,8 +1,8 @@
 /**
  * Reads and writes that complete at once when the page cache allows, without the libuv thread
  * pool: preadv2/pwritev2 with RWF_NOWAIT from the native addon (native/src/page-cache-io.c).
- * A thread-pool round trip costs more than a cached 4 KiB read itself (random 4 KiB reads of a
- * cached file: 38,600 IOPS through the pool vs nbd-server's 98,600; bench/nbd-server.ts), so
+ * A thread-pool round trip costs more than a cached 4 KiB read itself (figures:
+ * docs/performance.md, File target), so
  * FileDevice tries this first and uses the pool only for what would wait (EAGAIN), for the
  * rest of a short transfer, and when the addon or the kernel lacks it.
  * NBDCRYPT_NOWAIT_IO=0 turns it off (to compare, or to rule it out). Also here: readahead off.
@@ -45,10 +45,9 @@ export function pageCacheIo(): PageCacheIo | undefined {
  * Turns the kernel's readahead off for one open file (POSIX_FADV_RANDOM) unless
  * NBDCRYPT_READAHEAD=1; returns whether it did. The NBD client above reads ahead already, and
  * on Linux 6.x readahead fills the page cache with large folios, into which every later 4 KiB
- * write costs a walk over the whole folio (perf: ext4_block_write_begin): random 4 KiB writes
- * through `serve file:` after a sequential read fell from about 52,000 to 20,000 IOPS. The
- * price is cold sequential reads at queue depth 1 (1 MiB requests: about 430 instead of 780
- * MB/s); at queue depth 16 they are as fast or faster.
+ * write costs a walk over the whole folio, so random writes after a sequential read slow down
+ * severalfold. The price is slower cold sequential reads at queue depth 1; at queue depth 16
+ * they are as fast or faster (figures: docs/performance.md, File target).
  */
 export function adviseNoReadahead(fd: number): boolean {
   if (process.env.NBDCRYPT_READAHEAD === '1') return false;

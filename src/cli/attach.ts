@@ -4,7 +4,7 @@
  * stops. Needs root, nbd-client (Debian package nbd-client) and the nbd kernel module; each
  * missing piece is reported in one line with what to do instead (nbdfuse needs neither).
  * `-t 0` because nbdcrypt rides out remote outages itself (reconnect and replay), so the
- * kernel must never time a request out. See DESIGN.md "Data path rules".
+ * kernel must never time a request out (docs/ARCHITECTURE.md, Durability and replay).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -3,20 +3,17 @@
  *
  * - Promises and closures. Under load every request leaves a few KiB that live as long as the
  *   request (tens of ms with a deep queue), so they are promoted to the old generation, which
- *   V8 collects only when its heuristics say so: during a 2 GiB nbdcopy the heap grew from 12
- *   to 85 MiB between two full collections (bench/memory.ts), which alone broke the RSS budget
- *   of issue 6. The guard checks the heap ten times a second and runs a full collection when
- *   more than HEAP_GUARD_BYTES are in use (about 5 ms for this mostly-dead heap; never when
- *   idle). Checking every 500 ms instead let the write phase peak 8-15 MiB higher.
+ *   V8 collects only when its heuristics say so: under a long copy the heap grows by tens of
+ *   MiB between two full collections, enough on its own to break serve's memory budget. The
+ *   guard checks the heap ten times a second and runs a full collection when more than
+ *   HEAP_GUARD_BYTES are in use (a few ms for this mostly-dead heap; never when idle).
  * - Buffers outside the heap: socket reads and SSH packets (../transient-buffers.ts), hundreds
  *   of MB/s. V8 runs a minor collection only when the JS heap's young generation fills, which
- *   at this allocation rate was twice a second, so these Buffers piled up until they pushed
- *   the old generation over its limit: a full collection every ~70 ms, 12 % of serve's CPU over
- *   ssh. The guard instead runs a minor collection (about 1 ms) every YOUNG_GC_BYTES reported,
- *   and lets the old generation grow by 1 + OLD_GROWTH_PERCENT/100 after each full
- *   collection: full collections all but stop (about 250 to 10 in a WAN run), serve's
- *   throughput over ssh rose 10-30 %, and peak RSS stayed where it was (bench/memory.ts;
- *   issue 7's note has the figures).
+ *   at this allocation rate is rare, so these Buffers pile up until they push the old
+ *   generation over its limit and full collections run back to back. The guard instead runs a
+ *   minor collection (about 1 ms) every YOUNG_GC_BYTES reported, and lets the old generation
+ *   grow by 1 + OLD_GROWTH_PERCENT/100 after each full collection, so full collections all but
+ *   stop without raising peak RSS (figures: docs/performance.md, Heap guard).
  *
  * NBDCRYPT_YOUNG_GC=0 leaves the Buffers to V8's own schedule.
  *
@@ -31,14 +28,11 @@ import { setTransientCollector } from '../transient-buffers.js';
 /** Live heap of an idle serve is ~10 MiB; twice that and more is mostly garbage. */
 const HEAP_GUARD_BYTES = 24 * 1024 * 1024;
 const CHECK_MS = 100;
-/**
- * Measured with bench/memory.ts (VmHWM) and bench/e2e-compare.ts: 8 MiB left twice as many
- * full collections over ssh and once peaked at 218 MiB (199-203 with 4 MiB).
- */
+/** Larger steps leave more full collections and a higher peak RSS (docs/performance.md). */
 const YOUNG_GC_BYTES = 4 * 1024 * 1024;
 /**
- * 700 % let the read phase of bench/memory.ts peak 36 MiB higher; 100 % (a factor of 2, below
- * what V8 picks by itself) cost a file target 10-20 % of its sequential throughput.
+ * Much more raises the peak RSS; a factor of 2 (below what V8 picks by itself) costs a file
+ * target sequential throughput (docs/performance.md, Heap guard).
  */
 const OLD_GROWTH_PERCENT = 300;
 

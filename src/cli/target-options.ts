@@ -2,7 +2,7 @@
  * The command-line options every command that opens a TARGET shares (serve, format, key,
  * dump, header): the remote link's tuning and SSH host-key policy, as one parseArgs table,
  * one converter to `TargetOptions` and one help paragraph, so the commands agree on names
- * and meaning. Spec of the targets: src/target/target-uri.ts, DESIGN.md "Data path rules".
+ * and meaning. Spec of the targets: src/backend/target-uri.ts and docs/commands.md.
  */
 import { NbdcryptError } from '../errors.js';
 import type { TargetOptions } from '../backend/open-target.js';

@@ -2,13 +2,13 @@
  * EncryptedDevice: the plaintext view of a LUKS2 data segment (aes-xts-plain64) stacked on the
  * BlockDevice that holds the ciphertext. Plaintext byte p lives in ciphertext sector
  * floor(p / sectorSize) at lower offset dataOffset + that sector · sectorSize, encrypted with
- * tweak (sector · sectorSize / 512) + ivTweak (reference/luks2.md §0, §5). Aligned requests are
- * one lower read/write with the cipher run off the event loop; unaligned writes read, decrypt,
- * patch and re-encrypt their head/tail sectors. Every request registers its sector range in a
- * lock table on arrival, so overlapping requests take effect in arrival order (no lost bytes in
- * a shared sector, no torn RMW seen by a read). WRITE_ZEROES is emulated with encrypted zeroes;
- * TRIM reaches the lower device only for whole sectors and only with allowDiscards (it reveals
- * which sectors are unused, as in cryptsetup). See DESIGN.md "Data path rules".
+ * tweak (sector · sectorSize / 512) + ivTweak (docs/formats.md, LUKS2 data segment). Aligned
+ * requests are one lower read/write with the cipher run off the event loop; unaligned writes
+ * read, decrypt, patch and re-encrypt their head/tail sectors. Every request registers its
+ * sector range in a lock table on arrival, so overlapping requests take effect in arrival order
+ * (no lost bytes in a shared sector, no torn RMW seen by a read). WRITE_ZEROES is emulated with
+ * encrypted zeroes; TRIM reaches the lower device only for whole sectors and only with
+ * allowDiscards (it reveals which sectors are unused, as in cryptsetup; docs/security.md).
  */
 import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from '../block/block-device.js';
 import { requestBuffers } from '../block/buffer-pool.js';
@@ -36,9 +36,8 @@ export interface EncryptedDeviceOptions {
 const ZERO_CHUNK = 1 << 20;
 /**
  * Native-engine requests up to this size are ciphered on the event loop: at 3-4.5 GB/s that
- * blocks it for at most ~0.35 ms, far less than a thread-pool hop costs in contention on a
- * small machine (nbdcopy through the server: 0.75 → 0.88 of plaintext write throughput when
- * this went from 64 KiB to 1 MiB; bench/encryption-overhead.ts). Larger requests go to the pool.
+ * blocks it for well under a millisecond, less than a thread-pool hop costs in contention on a
+ * small machine (docs/performance.md, Encryption). Larger requests go to the pool.
  */
 const SYNC_MAX = 1024 * 1024;
 

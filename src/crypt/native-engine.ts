@@ -4,7 +4,7 @@
  * setting only the IV per sector; the async variant runs on the libuv thread pool so the event
  * loop never waits on AES. The addon is optional: if it is missing or fails to load, the
  * reason is reported by nativeLoadError() and xts-cipher.ts falls back to the node engine.
- * Spec: IEEE Std 1619-2018; tweak rule reference/luks2.md §0; DESIGN.md "Cipher engines".
+ * Spec: IEEE Std 1619-2018; tweak rule docs/formats.md (LUKS2 data segment).
  */
 import { NbdcryptError } from '../errors.js';
 import { loadNative, nativeLoadError, type KeyHandle } from '../native-addon.js';

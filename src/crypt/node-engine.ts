@@ -3,7 +3,7 @@
  * sector because the tweak changes every sector. Correct everywhere Node runs, but the
  * per-call overhead caps it far below the CPU's AES speed with small sectors, which is why
  * the native engine exists. Its async variant works in slices so the event loop keeps
- * breathing. Spec: IEEE Std 1619-2018; tweak rule reference/luks2.md §0.
+ * breathing. Spec: IEEE Std 1619-2018; tweak rule docs/formats.md (LUKS2 data segment).
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { NbdcryptError } from '../errors.js';

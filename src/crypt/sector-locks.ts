@@ -5,7 +5,7 @@
  * entry waits only for the earlier entries it conflicts with (overlapping ranges, at least one
  * exclusive), so overlapping requests take effect in arrival order and disjoint ones never wait.
  * The table holds one entry per request in flight (the NBD front end bounds that), not one per
- * sector, so a 32 MiB request costs one entry. See DESIGN.md "Data path rules".
+ * sector, so a 32 MiB request costs one entry.
  */
 
 interface Entry {

@@ -1,8 +1,9 @@
 /**
  * Argument checks and the tweak rule shared by every XTS engine (aes-xts-plain64 as LUKS2 uses
- * it, reference/luks2.md §0): unit i of a buffer starting at 512-byte sector `firstSector` has
- * tweak LE64(firstSector + i·sectorSize/512) ‖ 8 zero bytes. Checks follow noble's style: a
- * wrong type is a TypeError, a wrong value a RangeError, and the message names the argument.
+ * it; docs/formats.md, LUKS2 data segment): unit i of a buffer starting at 512-byte sector
+ * `firstSector` has tweak LE64(firstSector + i·sectorSize/512) ‖ 8 zero bytes. Checks follow
+ * noble's style: a wrong type is a TypeError, a wrong value a RangeError, and the message names
+ * the argument.
  * Spec: IEEE Std 1619-2018 §5.
  */
 

@@ -3,8 +3,8 @@
  * rest of nbdcrypt uses for data and keyslot encryption. Three engines agree byte for byte:
  * `native` (the N-API addon in native/, one OpenSSL call per request, async on the libuv pool),
  * `node` (node:crypto per sector, the portable fallback) and `reference` (pure TypeScript over
- * @noble/ciphers, a test oracle). Tweak rule: reference/luks2.md §0; engines: DESIGN.md
- * "Cipher engines". Spec: IEEE Std 1619-2018.
+ * @noble/ciphers, a test oracle). Tweak rule: docs/formats.md (LUKS2 data segment);
+ * engines: docs/ARCHITECTURE.md (Cipher engines). Spec: IEEE Std 1619-2018.
  */
 import { log } from '../log.js';
 import { NbdcryptError } from '../errors.js';

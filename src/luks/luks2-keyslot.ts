@@ -1,8 +1,8 @@
 /**
  * LUKS2 "luks2" keyslots: derive the area key from the passphrase (argon2id/argon2i or
- * PBKDF2, kdf.ts), decrypt the
- * keyslot area with aes-xts-plain64 in 512-byte units numbered from 0 (whatever the data
- * sector size), AF-merge the stripes into a candidate volume key; and the reverse for storing.
+ * PBKDF2, kdf.ts), decrypt the keyslot area with aes-xts-plain64 in 512-byte units numbered
+ * from 0 (whatever the data sector size), AF-merge the stripes into a candidate volume key;
+ * and the reverse for storing.
  * Spec: docs/formats.md (LUKS2 keyslots).
  */
 import { getHashes, randomBytes } from 'node:crypto';

@@ -3,7 +3,7 @@
  * cookies, simple replies matched in any order. Header and payload leave in one corked
  * write (writev); READ payloads are sliced out of the received chunk when they lie inside
  * it and otherwise copied once, straight into the caller's destination buffer.
- * Spec: ../shared/reference/nbd-protocol.md §4.
+ * Spec: docs/formats.md (NBD transmission).
  */
 import type { Duplex } from 'node:stream';
 import { requestBuffers } from '../block/buffer-pool.js';
@@ -86,8 +86,8 @@ export class NbdConnection {
   /**
    * Everything sent in one event-loop turn leaves together at the turn's end: small pieces
    * (headers, 4 KiB payloads) are coalesced into one buffer, so a burst of requests costs one
-   * socket write (or one SSH packet) instead of one each; large payloads go as they are.
-   * Measured (bench e2e, 4 KiB random QD16 over tcp): one write per request cost ~55 µs each.
+   * socket write (or one SSH packet) instead of one each, whose cost dominates small random
+   * I/O; large payloads go as they are.
    */
   private queueOut(b: Buffer): void {
     this.outq.push(b);

@@ -3,7 +3,7 @@
  * exponential backoff (100 ms doubling to 5 s), check the export is the same disk (size,
  * writability, multi-conn), replay the writes acknowledged since the last flush, then hand
  * the connections back. Gives up only on errors retrying cannot cure (client-open.ts).
- * Spec: ../shared/reference/nbd-protocol.md §5, ../shared/reference/peers.md §2, §5.
+ * Rules: docs/ARCHITECTURE.md (Durability and replay); peers: docs/formats.md (NBD peers).
  */
 import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';

@@ -5,8 +5,8 @@
  * payload, pipelines them with cookies and spreads them over the connections. A dropped link
  * or restarted server is hidden: new requests wait, the client reconnects with backoff,
  * checks the export size, replays every write acknowledged since the last successful flush
- * (ReplayLog) and then re-sends the requests that were in flight. Spec:
- * ../shared/reference/nbd-protocol.md §2-§5, ../shared/reference/peers.md §2, §5.
+ * (ReplayLog) and then re-sends the requests that were in flight. Spec: docs/formats.md (NBD),
+ * docs/ARCHITECTURE.md (Durability and replay).
  */
 import type { BlockCaps, BlockDevice } from '../block/block-device.js';
 import { checkRange, checkWritable } from '../block/block-device.js';
@@ -204,9 +204,9 @@ export class NbdClient implements BlockDevice {
     if (!this.caps.flush) return;
     const coveredSeq = this.replay.lastSeq;
     // We use several connections only with CAN_MULTI_CONN, under which one flush covers the
-    // writes replied on every connection (nbd-protocol.md §3): one fdatasync on the remote,
-    // not one per connection (with 8 connections over a 50 ms WAN, a flush per connection
-    // cost a quarter of the write throughput).
+    // writes replied on every connection (docs/formats.md, NBD flags): one fdatasync on the
+    // remote, not one per connection, which over a WAN costs write throughput
+    // (docs/performance.md, Replay log).
     await this.submit({ type: Cmd.FLUSH, flags: 0, offset: 0, length: 0 });
     this.replay.dropThrough(coveredSeq);
   }
@@ -306,10 +306,10 @@ export class NbdClient implements BlockDevice {
   /**
    * Keeps the replay log bounded without stalling the writer. A flush costs a round trip plus
    * the remote's fdatasync, and with one flush at a time the log must hold about two of those
-   * periods of writes, which capped writes at limit / (2 · flush time): 160 MB/s with 32 MiB
-   * over a 50 ms WAN. So flushes are pipelined: a new one starts whenever a quarter of the
-   * limit was logged since the last one started (up to LOG_FLUSHES at once), and only a full
-   * log makes new writes wait, for the oldest flush in flight.
+   * periods of writes, which caps writes at limit / (2 · flush time), low on a WAN
+   * (docs/performance.md, Replay log). So flushes are pipelined: a new one starts whenever a
+   * quarter of the limit was logged since the last one started (up to LOG_FLUSHES at once), and
+   * only a full log makes new writes wait, for the oldest flush in flight.
    */
   private async roomInReplayLog(): Promise<void> {
     if (!this.caps.flush) return;
@@ -333,7 +333,7 @@ export class NbdClient implements BlockDevice {
     this.checkOpen();
     return new Promise((resolve, reject) => {
       // Every field spelled out (no spread, same order): one object shape for all ops keeps
-      // this hot path monomorphic (the spread cost ~4% of CPU at 4 KiB QD16 in bench e2e).
+      // this hot path monomorphic (a spread shows up in the CPU profile of small random I/O).
       const op: Op = {
         type: r.type,
         flags: r.flags,

@@ -1,7 +1,7 @@
 /**
  * Pure NBD wire codec: message → bytes and bytes → message, no sockets. Both the front-end
  * server and the back-end client use it; it is what the fuzz tests exercise.
- * Spec: https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md
+ * Spec: docs/formats.md (NBD).
  */
 import {
   IHAVEOPT,

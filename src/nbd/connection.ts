@@ -4,7 +4,7 @@
  * BlockDevice concurrently and answered with simple replies in completion order; replies
  * finished in the same event-loop turn go out in one corked writev. Reading stops while too
  * many bytes or requests are in flight or the client is not reading its replies.
- * Spec: proto.md "Transmission phase" and ../shared/reference/nbd-protocol.md §4.
+ * Spec: docs/formats.md (NBD transmission).
  */
 import type { Socket } from 'node:net';
 import { NbdcryptError, isNbdcryptError } from '../errors.js';

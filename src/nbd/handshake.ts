@@ -2,8 +2,7 @@
  * The fixed-newstyle option phase as pure functions: given the bytes a client has sent so far
  * and the exports on offer, say how many bytes were consumed, which replies to send and what
  * happens next (wait for more, close, or enter transmission with an export). No sockets, so
- * the fuzz tests can drive it directly. Spec: proto.md "Fixed newstyle negotiation" and
- * ../shared/reference/nbd-protocol.md §2.
+ * the fuzz tests can drive it directly. Spec: docs/formats.md (NBD handshake).
  */
 import {
   encodeExportNameReply,

@@ -1,6 +1,6 @@
 /**
  * Listener specs: `unix:PATH` or `tcp:HOST:PORT` (IPv6 as `tcp:[::1]:PORT`, port 0 = any free
- * one). The plaintext NBD socket is private by design (DESIGN.md "Data path rules"): unix
+ * one). The plaintext NBD socket is private by design (docs/security.md): unix
  * sockets are chmod 0600 and TCP must be loopback unless the caller explicitly allows any. A
  * socket file left by a server that was killed is removed; anything else at the path is refused.
  */

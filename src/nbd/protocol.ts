@@ -1,7 +1,6 @@
 /**
  * NBD protocol constants (fixed newstyle handshake, simple replies). All integers on the wire
- * are big-endian. Spec: https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md
- * and ../shared/reference/nbd-protocol.md.
+ * are big-endian. Spec: docs/formats.md (NBD).
  */
 export const NBDMAGIC = 0x4e42444d41474943n;
 export const IHAVEOPT = 0x49484156454f5054n;

@@ -2,9 +2,9 @@
  * The replay log: every write-type request the remote acknowledged since the last
  * successful flush, in acknowledgement order. A remote that restarts (or a link that drops)
  * may lose writes it acknowledged but never flushed; after a reconnect these are re-sent
- * before anything newer (DESIGN.md "Durability"). A flush that succeeds on every connection
- * drops the entries acknowledged before that flush was issued. Spec:
- * ../shared/reference/nbd-protocol.md §4 (FLUSH semantics) and §5.
+ * before anything newer (docs/ARCHITECTURE.md, Durability and replay). A flush that succeeds
+ * on every connection drops the entries acknowledged before that flush was issued. FLUSH
+ * semantics: docs/formats.md (NBD transmission).
  */
 import { requestBuffers } from '../block/buffer-pool.js';
 

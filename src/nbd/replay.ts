@@ -1,9 +1,9 @@
 /**
  * Re-sends the replay log on fresh connections after a reconnect, before any other request:
  * a write acknowledged before the drop but not yet flushed must land before anything newer
- * (DESIGN.md "Durability"). Entries go out pipelined over all connections, except that an
- * entry overlapping one still in flight waits for it, so overlapping writes keep their
- * acknowledgement order. Spec: ../shared/reference/nbd-protocol.md §4-§5.
+ * (docs/ARCHITECTURE.md, Durability and replay). Entries go out pipelined over all connections,
+ * except that an entry overlapping one still in flight waits for it, so overlapping writes keep
+ * their acknowledgement order. FLUSH semantics: docs/formats.md (NBD transmission).
  */
 import { NbdcryptError } from '../errors.js';
 import type { NbdConnection, WireRequest } from './client-connection.js';

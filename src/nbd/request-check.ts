@@ -3,7 +3,7 @@
  * follow it on the wire, whether it is answered with an error right away, and whether the
  * connection must close. Pure, so the fuzz tests can check every branch. Also the one place
  * that maps NbdcryptError codes (and Node errno codes) to NBD error values.
- * Spec: proto.md "Transmission phase" and ../shared/reference/nbd-protocol.md §4.
+ * Spec: docs/formats.md (NBD transmission).
  */
 import { isNbdcryptError } from '../errors.js';
 import { CF, Cmd, Err, MAX_PAYLOAD, TF } from './protocol.js';

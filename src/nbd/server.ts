@@ -2,8 +2,7 @@
  * The NBD front end: serves one or more BlockDevices to any number of clients on unix and
  * TCP listeners. Transmission flags are derived from each device's caps in one place
  * (`transmissionFlagsOf`), so the server only advertises what the stack below can honour.
- * Spec: https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md and
- * ../shared/reference/nbd-protocol.md.
+ * Spec: docs/formats.md (NBD).
  */
 import { createServer, type Server } from 'node:net';
 import { unlink } from 'node:fs/promises';
@@ -26,7 +25,7 @@ export type { ServerStats } from './connection.js';
 
 export const defaultBlockSize: BlockSizeInfo = { minimum: 512, preferred: 4096, maximum: MAX_PAYLOAD };
 
-/** What we advertise for a device: exactly what its caps promise (see the table in §3). */
+/** What we advertise for a device: exactly what its caps promise (docs/formats.md, NBD flags). */
 export function transmissionFlagsOf(caps: BlockCaps): number {
   let f = TF.HAS_FLAGS | TF.SEND_WRITE_ZEROES | TF.SEND_CACHE;
   if (caps.readOnly) f |= TF.READ_ONLY;
@@ -41,7 +40,7 @@ export function transmissionFlagsOf(caps: BlockCaps): number {
 
 const isPow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 
-/** The constraints proto.md puts on NBD_INFO_BLOCK_SIZE; a bad spec is a programming error. */
+/** The constraints the NBD protocol puts on NBD_INFO_BLOCK_SIZE; a bad spec is a programming error. */
 function checkBlockSize(name: string, b: BlockSizeInfo): void {
   const ok =
     isPow2(b.minimum) && b.minimum <= 65536 && isPow2(b.preferred) && b.preferred >= Math.max(b.minimum, 512) && b.maximum >= b.preferred;

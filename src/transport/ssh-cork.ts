@@ -5,7 +5,7 @@
  * once per packet. Corking the socket on the first write of a turn and uncorking at the end
  * of that turn sends them in one writev, with no added latency. Relies on ssh2's internal
  * `_sock` (set synchronously by `Client.connect`); without it nothing changes.
- * See ../shared/reference/peers.md §7.
+ * See docs/formats.md (SSH).
  */
 import type { Socket } from 'node:net';
 

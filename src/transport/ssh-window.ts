@@ -1,12 +1,12 @@
 /**
  * Enlarges the receive window of an ssh2 channel. ssh2 fixes every channel's window at
- * 2 MiB and tops it up only when 1 MiB is left (lib/Channel.js, not configurable), so one
+ * 2 MiB and tops it up only when 1 MiB is left (not configurable), so one
  * channel carries at most ~2 MiB per round trip through sshd and the nbd-server behind it;
  * on loopback that capped NBD reads at about a third of a raw channel. We grant the server
  * more window with SSH_MSG_CHANNEL_WINDOW_ADJUST (RFC 4254 §5.2) and keep it topped up as
  * data is consumed, honouring the stream's backpressure exactly like ssh2 does. It relies on
  * two ssh2 internals (`incoming.window`, `_protocol.channelWindowAdjust`); if a future ssh2
- * lacks them the channel is left as it is. See ../shared/reference/peers.md §7.
+ * lacks them the channel is left as it is. See docs/formats.md (SSH).
  */
 import type { ClientChannel } from 'ssh2';
 
@@ -22,9 +22,9 @@ export const CHANNEL_WINDOW = 8 * 1024 * 1024;
 export const SSH2_WINDOW = 2 * 1024 * 1024;
 
 /**
- * Window per channel when `channels` share one session. Measured on loopback: one channel
- * gains ~2x from 4-8 MiB, but 4 channels with 4 MiB each were slower than with ssh2's 2 MiB,
- * so the session-wide budget stays at 8 MiB. Returns 0 when ssh2's default is enough.
+ * Window per channel when `channels` share one session: one channel gains from a larger
+ * window, but several large windows at once are slower than ssh2's own, so the session-wide
+ * budget is fixed (docs/performance.md, SSH). Returns 0 when ssh2's default is enough.
  */
 export function windowForChannels(channels: number): number {
   const w = Math.floor(CHANNEL_WINDOW / Math.max(1, channels));

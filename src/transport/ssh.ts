@@ -4,7 +4,7 @@
  * `direct-streamlocal@openssh.com` channel to its unix socket. The session is opened on
  * first use, re-established after a drop (the NBD client's reconnect calls open() again),
  * checks the host key against known_hosts, authenticates with agent/keys/password and sends
- * keepalives. Errors: ECONNECT, EAUTH, EHOSTKEY. See ../shared/reference/peers.md §7.
+ * keepalives. Errors: ECONNECT, EAUTH, EHOSTKEY. See docs/formats.md (SSH).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';

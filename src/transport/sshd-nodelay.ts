@@ -1,12 +1,11 @@
 /**
  * Gets sshd to turn Nagle's algorithm off on this SSH connection. OpenSSH's sshd sets
  * TCP_NODELAY on its client socket only once a session runs a command, shell or subsystem
- * (ssh_packet_set_interactive, called from do_exec_pty/do_exec_no_pty in session.c); a
- * connection that only forwards, like ours or `ssh -N -L`, keeps Nagle on. sshd then holds
- * each small packet, such as an NBD reply, while an earlier small one is unacknowledged (it
- * sends WINDOW_ADJUSTs while it consumes a write), and the client's delayed ACK stretches that
- * to 40 ms on loopback and to a round trip or more on a WAN: a 1 MiB write at queue depth 1
- * took two round trips instead of one (bench/e2e-compare.ts: 24 MB/s on loopback).
+ * (docs/formats.md, SSH); a connection that only forwards, like ours or `ssh -N -L`, keeps
+ * Nagle on. sshd then holds each small packet, such as an NBD reply, while an earlier small one
+ * is unacknowledged (it sends WINDOW_ADJUSTs while it consumes a write), and the client's
+ * delayed ACK stretches that to 40 ms on loopback and to a round trip or more on a WAN: a 1 MiB
+ * write at queue depth 1 takes two round trips instead of one (docs/performance.md, SSH).
  *
  * Opening the sftp subsystem, which nearly every server that allows file transfer has
  * (internal-sftp included), and closing it at once is enough. The request is made once per

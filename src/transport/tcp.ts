@@ -1,7 +1,7 @@
 /**
  * Plain TCP transport to an nbd-server (nbd://host:port). Nagle is disabled: NBD request
  * headers are small and latency-bound. Connect failures become ECONNECT within the
- * connect timeout. Spec: ../shared/reference/nbd-protocol.md §2.
+ * connect timeout. Spec: docs/formats.md (NBD handshake).
  */
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';

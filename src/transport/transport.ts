@@ -1,9 +1,9 @@
 /**
- * One byte-stream interface for every way of reaching a remote nbd-server (DESIGN.md
- * "Layers and rooms": transport knows nothing of NBD). A Transport opens a fresh Duplex per
+ * One byte-stream interface for every way of reaching a remote nbd-server (transport knows
+ * nothing of NBD: docs/ARCHITECTURE.md). A Transport opens a fresh Duplex per
  * NBD connection; transports that share a session (one SSH connection carrying many
  * channels) re-establish it when it drops and release it on close().
- * See ../shared/reference/peers.md §7 for the ssh2 side.
+ * The ssh2 side: docs/formats.md (SSH).
  */
 import type { Duplex } from 'node:stream';
 

@@ -1,6 +1,6 @@
 /**
  * Unix-domain socket transport to a local nbd-server (nbd+unix:///export?socket=PATH).
- * Spec: https://github.com/NetworkBlockDevice/nbd/blob/master/doc/uri.md
+ * Spec: docs/formats.md (NBD URIs).
  */
 import type { Duplex } from 'node:stream';
 import { connectSocket } from './tcp.js';

@@ -1,10 +1,10 @@
 /**
  * Ciphertext made by cryptsetup itself decrypts to the known plaintext with every XTS engine
  * and through EncryptedDevice: the detached-header `cryptsetup reencrypt --encrypt` recipe of
- * reference/luks2.md §7 (userspace, no root, data offset 0) at sector sizes 4096 and 512,
- * volume key from `luksDump --dump-volume-key`. EncryptedDevice also sees the ciphertext
- * behind a non-zero dataOffset, since tweaks count from the segment start, and what it writes
- * is what cryptsetup would have written.
+ * docs/formats.md, Checking with cryptsetup (userspace, no root, data offset 0) at sector sizes
+ * 4096 and 512, volume key from `luksDump --dump-volume-key`. EncryptedDevice also sees the
+ * ciphertext behind a non-zero dataOffset, since tweaks count from the segment start, and what
+ * it writes is what cryptsetup would have written.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

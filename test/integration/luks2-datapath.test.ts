@@ -1,8 +1,9 @@
 /**
  * Data written through nbdcrypt's EncryptedDevice decrypts with cryptsetup's userspace
- * reencrypt --decrypt (detached header, data offset 0, reference/luks2.md §7), and data
- * encrypted by cryptsetup's reencrypt --encrypt reads back as the same plaintext through
- * EncryptedDevice, for 512- and 4096-byte sectors (IV = 512-byte sector number in both).
+ * reencrypt --decrypt (detached header, data offset 0; docs/formats.md, Checking with
+ * cryptsetup), and data encrypted by cryptsetup's reencrypt --encrypt reads back as the same
+ * plaintext through EncryptedDevice, for 512- and 4096-byte sectors (IV = 512-byte sector
+ * number in both).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -3,7 +3,8 @@
  * random points, either kill the sshd processes serving the session or SIGKILL nbd-server,
  * wipe every range not yet covered by a completed flush from the remote file (a remote
  * that loses its write cache) and restart it. No request may fail; at the end the remote
- * file's checksum must match. Exercises reconnect, replay and re-send (nbd-protocol.md §5).
+ * file's checksum must match. Exercises reconnect, replay and re-send (docs/ARCHITECTURE.md,
+ * Durability and replay).
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';

@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { luksDump, testPassphrase } from '../../peers/cryptsetup.js';
 import { nbdcryptBin } from '../../peers/nbdcrypt.js';
 import { run } from '../../peers/tools.js';
-import { MiB, remoteVolume, type RemoteVolume } from './serve-remote.js';
+import { remoteVolume, type RemoteVolume } from '../../peers/remote-volume.js';
+import { MiB } from './serve-remote.js';
 
 describe('key, dump and header commands on an ssh:// target', { timeout: 120_000 }, () => {
   let vol: RemoteVolume;

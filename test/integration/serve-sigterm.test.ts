@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { Cmd } from '../../src/nbd/protocol.js';
 import { RawConn } from '../nbd/raw-nbd.js';
 import { startNbdcrypt, type NbdcryptProc } from '../../peers/nbdcrypt.js';
-import { MiB, remoteVolume, type RemoteVolume } from './serve-remote.js';
+import { remoteVolume, type RemoteVolume } from '../../peers/remote-volume.js';
+import { MiB } from './serve-remote.js';
 
 const SLOT = 64 * 1024;
 const CONNS = 4;

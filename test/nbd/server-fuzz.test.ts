@@ -14,22 +14,13 @@ import { NbdServer } from '../../src/nbd/server.js';
 import { MemoryDevice } from '../../src/block/memory-device.js';
 import { scratchDir } from '../../peers/tools.js';
 import { RawConn } from './raw-nbd.js';
+import { prng } from './seeded-random.js';
 
 const SIZE = 1 << 20;
 const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 // The run stops at WANT_CASES; the budget only bounds a pathologically slow machine.
 const TIME_BUDGET_MS = 150_000;
 const WANT_CASES = 12_000;
-
-/** mulberry32: small, fast, seedable. */
-function prng(s: number): () => number {
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Fuzzer {
   rnd: () => number;

@@ -5,7 +5,7 @@
 # /init. Packages are fetched with `apt-get download` and unpacked with `dpkg -x` into a
 # scratch tree: nothing is installed into /. Libraries are resolved by the packaged
 # ld-linux (`--list`), modules in dependency order by the host's kmod (`modprobe -d`).
-# Recipe and pitfalls: shared/reference/kernel-vm.md.
+# Recipe and pitfalls: test/vm/README.md.
 #
 # Usage: assemble-image.sh OUT_DIR GUEST_INIT GUEST_LIB
 # Writes OUT_DIR/vmlinuz, OUT_DIR/initrd.cpio.gz, OUT_DIR/manifest.txt (atomically: built in

@@ -6,7 +6,7 @@
  *                               of the 512-byte sector number: the bug Ceph shipped);
  *   NBDCRYPT_TEST_FAULT=sector  flip 16 bytes of that block's ciphertext.
  * Either must make the dm-crypt checksum step fail. Nothing in src/ is touched. Rule and
- * layout: shared/reference/luks2.md §0 and §5; dm-crypt plain64: https://docs.kernel.org/admin-guide/device-mapper/dm-crypt.html
+ * layout: docs/formats.md (LUKS2 data segment), which also names the dm-crypt plain64 source.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';

@@ -5,7 +5,7 @@
 # speaks sockets; the host end of each port is an NBD server's socket), runs the test script
 # that the host appended to the initramfs as /test/run.sh, then powers off. Everything
 # the host reads is a line on the serial console starting with "VMTEST ".
-# Recipe: shared/reference/kernel-vm.md.
+# Recipe: test/vm/README.md.
 /bin/busybox mkdir -p /proc /sys /dev /run /tmp /usr/bin /usr/sbin /bin /sbin
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys

@@ -4,8 +4,7 @@
  * Boot 1 writes: filesystems through nbdcrypt, with a link cut in the middle, and LUKS2
  * volumes that cryptsetup formats on raw exports. Boot 2 checks: the images nbdcrypt wrote
  * opened by dm-crypt, and the cryptsetup volumes read back through nbdcrypt.
- * Kernel side: https://docs.kernel.org/admin-guide/blockdev/nbd.html,
- * https://gitlab.com/cryptsetup/cryptsetup/-/wikis/DMCrypt
+ * Kernel side: docs/formats.md (NBD peers, LUKS2 data segment).
  */
 
 /** A block device the guest attaches: /dev/nbdN through the port NAME (export NAME). */

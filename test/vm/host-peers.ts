@@ -2,7 +2,8 @@
  * Host-side servers the VM test's guest talks to: a raw export of an image file on a unix
  * socket (nbdkit, for the dm-crypt checks), a TCP relay in front of nbdcrypt's remote
  * (peers/nbd-server.ts) whose `cut()` drops every connection at once (the link cut),
- * and nbdcrypt's own `serve`. All are stopped by PID or closed by the test. NBD: https://github.com/NetworkBlockDevice/nbd/blob/master/doc/proto.md
+ * and nbdcrypt's own `serve`. All are stopped by PID or closed by the test.
+ * NBD: docs/formats.md.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';

@@ -4,7 +4,7 @@
  * ones), so the harness keeps running and says precisely what is missing when a piece
  * regresses; and how to make a LUKS2 volume with a cheap KDF (the guest's dm-crypt open must
  * not spend 1 GiB or seconds of TCG time on argon2). Whatever is missing is a test failure,
- * never a skip. LUKS2: shared/reference/luks2.md.
+ * never a skip. LUKS2: docs/formats.md.
  */
 import { nbdcryptBin, nbdcryptHelp, startNbdcryptServe } from './host-peers.js';
 import { run, type Proc } from '../../peers/tools.js';

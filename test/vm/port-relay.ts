@@ -6,7 +6,7 @@
  * until the guest's nbd-client speaks — for a device used late in a slow TCG boot, longer
  * than a server's handshake timeout (nbdcrypt's is 60 s), after which the attach stalls.
  * NBD servers speak first (the greeting), so nothing is lost by connecting late.
- * Recipe: shared/reference/kernel-vm.md ("Guest ↔ host without guest networking").
+ * Recipe: test/vm/README.md (Recipe).
  */
 import { rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';

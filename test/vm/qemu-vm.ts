@@ -6,7 +6,7 @@
  * the port to /run/NAME.sock for nbd-client.
  * No guest networking. The serial console is parsed into VMTEST lines (see guest-lib.sh);
  * qemu has a hard time limit and is killed by PID, also when the test process exits.
- * Recipe: shared/reference/kernel-vm.md.
+ * Recipe: test/vm/README.md.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';

@@ -4,7 +4,7 @@
  * sources, so editing the init or the helpers rebuilds; an unchanged tree reuses the image
  * (a build takes ~20 s and ~75 MB of downloads). Cache: $NBDCRYPT_VM_CACHE, else
  * /var/cache/nbdcrypt-vm when writable (survives fresh clones in CI), else .vm-cache/.
- * Recipe: shared/reference/kernel-vm.md.
+ * Recipe: test/vm/README.md.
  */
 import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * Proof on a real Linux kernel (issue 8): in a small Debian VM under qemu, the kernel's own
+ * Proof on a real Linux kernel: in a small Debian VM under qemu, the kernel's own
  * nbd-client attaches /dev/nbdN to nbdcrypt on the host (through virtio-serial, no guest
  * network); xfs and ext4 are made, mounted, written, fsync'ed and read back by checksum,
  * detached and re-attached, while the host cuts nbdcrypt's link to its remote (nbd-server,
@@ -8,7 +8,7 @@
  * 512-byte sectors), exported raw, are opened by dm-crypt (`cryptsetup open`), fsck'ed and
  * checksummed; and the reverse: volumes cryptsetup formatted and filled in the guest are
  * served by nbdcrypt and read back. NBDCRYPT_TEST_FAULT=iv|sector corrupts the image before
- * the dm-crypt check to show the test can fail. Recipe: shared/reference/kernel-vm.md.
+ * the dm-crypt check to show the test can fail. Recipe: test/vm/README.md.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -47,7 +47,7 @@ let image: VmImage;
 let features: NbdcryptFeatures;
 let cryptsetup: string;
 let boot1: VmResult | undefined;
-/** What issue 8 needs that this tree could not do, with nbdcrypt's own errors. */
+/** What the kernel proof needs that this tree could not do, with nbdcrypt's own errors. */
 const gaps: string[] = [];
 let served = { enc4k: false, enc512: false, remote4k: false, remote512: false };
 /** Per volume: how its remote link was cut in boot 1 (times from qemu's start). */
@@ -202,7 +202,7 @@ test('boot 1: nbd-client attaches to nbdcrypt; xfs + ext4 written, fsync, re-att
   log(`boot 1 wall ${sh(boot1.wallMs)}`);
   assertRun(boot1, 'boot 1');
   for (const g of gaps) log(`GAP: ${g}`);
-  assert.ok(served.enc4k && served.enc512 && served.remote4k && served.remote512, `boot 1 passed with what exists, but issue 8 needs more:\n${gaps.join('\n')}`);
+  assert.ok(served.enc4k && served.enc512 && served.remote4k && served.remote512, `boot 1 passed with what exists, but the kernel proof needs more:\n${gaps.join('\n')}`);
 });
 
 for (const tag of ['x4k', 'x512']) {
@@ -268,5 +268,5 @@ test('boot 2: dm-crypt opens what nbdcrypt wrote (4096 and 512-byte sectors); nb
   log(`boot 2 wall ${sh(r.wallMs)}`);
   assertRun(r, 'boot 2');
   for (const g of gaps) log(`GAP: ${g}`);
-  assert.deepEqual(gaps, [], `boot 2 passed with what exists, but issue 8 needs more`);
+  assert.deepEqual(gaps, [], `boot 2 passed with what exists, but the kernel proof needs more`);
 });

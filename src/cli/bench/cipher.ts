@@ -4,8 +4,8 @@
  * same run, once before and once after our engines (the machine is shared, so only the
  * ratio means much; the mean of the two openssl runs brackets the drift). Each tinybench
  * iteration encrypts a 1 MiB buffer in place several times with the synchronous call; time
- * is user CPU time like openssl speed's default, or wall-clock with --elapsed for both. Targets (issue 3):
- * native ≥ 0.85 of openssl at 4 KiB, ≥ 0.70 at 512 B.
+ * is user CPU time like openssl speed's default, or wall-clock with --elapsed for both. Targets:
+ * native ≥ 0.85 of openssl at 4 KiB, ≥ 0.70 at 512 B (docs/performance.md, Encryption).
  */
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';

@@ -3,7 +3,7 @@
  * ioengine (libnbd, one NBD connection per job, `iodepth` requests in flight), the same for
  * every row so the comparison is fair. One call runs one workload for a fixed time against
  * an NBD URI and returns bytes moved, MB/s and IOPS from fio's JSON report.
- * fio's nbd engine: https://fio.readthedocs.io/en/latest/fio_doc.html (ioengine=nbd).
+ * fio's nbd engine: fio(1), ioengine=nbd.
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -4,7 +4,7 @@
  * exactly as `nbdcrypt serve` stacks it: target (file or remote NBD client) → EncryptedDevice
  * → NBD server on a private unix socket. `serveRaw` serves the same target without the
  * encryption layer, the baseline that shows what the cipher costs.
- * Spec: DESIGN.md "Layers and rooms"; ../shared/reference/luks2.md.
+ * Layers: docs/ARCHITECTURE.md; format: docs/formats.md (LUKS2).
  */
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';

@@ -2,51 +2,18 @@
  * The private peers `nbdcrypt bench e2e` starts on loopback: Debian's nbd-server (a daemon
  * with a private config, tracked by its PID file), OpenSSH's sshd (generated host and user
  * keys, private config, foreground) and an OpenSSH `ssh -N -L` tunnel to the nbd-server
- * (the hand-built setup nbdcrypt replaces). Minimal on purpose; the test suite has fuller
- * helpers in peers. See ../shared/reference/peers.md §7 and nbd-protocol.md §7.
+ * (the hand-built setup nbdcrypt replaces). Minimal on purpose; the tests' fuller peers
+ * (peers/, not shipped) share sshd-config.ts and process-tree.ts with it.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { canConnect, findTool, freePort, runTool, startHelper, waitUntil, type Helper } from './e2e-procs.js';
-
-/** PIDs of `pid` and all its descendants (from /proc), parents first. */
-function processTree(pid: number): number[] {
-  const parent = new Map<number, number[]>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parent.set(ppid, [...(parent.get(ppid) ?? []), Number(name)]);
-    } catch {
-      // gone while we looked
-    }
-  }
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) out.push(...(parent.get(out[i]!) ?? []));
-  return out;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
-  } catch {
-    return false;
-  }
-}
+import { killAll, processTree } from './process-tree.js';
+import { sshdConfig } from './sshd-config.js';
 
 async function killTree(pid: number): Promise<void> {
-  const pids = processTree(pid);
-  for (const p of pids) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  await waitUntil('helper processes to exit', () => pids.every((p) => !alive(p)), 10_000);
+  await killAll(processTree(pid), 'helper processes to exit');
 }
 
 export interface NbdServerPeer {
@@ -87,37 +54,6 @@ export interface SshdPeer {
 function keygen(path: string): string {
   runTool(findTool('ssh-keygen', 'openssh-client'), ['-q', '-t', 'ed25519', '-N', '', '-C', 'nbdcrypt-bench', '-f', path]);
   return readFileSync(`${path}.pub`, 'utf8').trim();
-}
-
-/**
- * An sshd_config for a private sshd on 127.0.0.1:`port`: host key `hostKey`, keys from
- * `dir`/authorized_keys, key login only, forwarding and the sftp subsystem as on a stock
- * server. sshd keeps the first value it reads for most keywords, so `extra` lines (first)
- * override these. Shared with the tests' sshd (peers/sshd.ts).
- */
-export function sshdConfig(o: { port: number; hostKey: string; dir: string; extra?: string[] }): string {
-  return [
-    ...(o.extra ?? []),
-    `Port ${o.port}`,
-    'ListenAddress 127.0.0.1',
-    `HostKey ${o.hostKey}`,
-    `AuthorizedKeysFile ${join(o.dir, 'authorized_keys')}`,
-    `PidFile ${join(o.dir, 'sshd.pid')}`,
-    'StrictModes no',
-    'UsePAM no',
-    'PermitRootLogin yes',
-    'PubkeyAuthentication yes',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'AllowTcpForwarding yes',
-    'AllowStreamLocalForwarding yes',
-    // nbdcrypt opens it once per session (transport/sshd-nodelay.ts).
-    'Subsystem sftp internal-sftp',
-    'MaxSessions 64',
-    'MaxStartups 100',
-    'LogLevel ERROR',
-    '',
-  ].join('\n');
 }
 
 /** sshd on 127.0.0.1:free port accepting the current user with a generated key. */

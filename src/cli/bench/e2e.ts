@@ -5,7 +5,7 @@
  * measures it beside the raw nbd-server and beside nbd-server through an OpenSSH -L tunnel.
  * With TARGET (an existing LUKS2 volume and --key-file) it compares nbdcrypt with the same
  * target served without encryption. One load generator for every row: fio's nbd engine.
- * Issue 7; peers: ../shared/reference/peers.md.
+ * Figures and how to reproduce them: docs/performance.md.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';

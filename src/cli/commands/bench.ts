@@ -1,6 +1,6 @@
 /**
  * `nbdcrypt bench SUBCOMMAND`: benchmarks that measure nbdcrypt next to a peer in the same
- * run and print the ratio (DESIGN.md: the machines are shared, so only ratios mean much).
+ * run and print the ratio (machines are often shared, so only ratios mean much).
  * Each subcommand lives in src/cli/bench/NAME.ts and exports `help` and `run(argv)`, exactly
  * like a top-level command. To add one (e.g. `e2e`), create that file and add one line to
  * `subcommands` below; nothing else changes.

@@ -5,7 +5,7 @@
  * with the kernel's nbd-client where the nbd module is available, else with
  * nbdfuse + losetup + mount. The keyslot uses real argon2id at a deliberately small cost,
  * because the key file is 256 random bits: its strength does not come from the KDF.
- * Spec: README "Try it"; DESIGN.md.
+ * User-facing description: README.md, "Try it: the demo".
  */
 import { parseCommandArgs } from '../args.js';
 import { randomBytes } from 'node:crypto';

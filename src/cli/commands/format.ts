@@ -2,7 +2,7 @@
  * `nbdcrypt format TARGET`: create a LUKS2 volume that cryptsetup opens (same layout as
  * `cryptsetup luksFormat --type luks2`: aes-xts-plain64, 512-bit key, one argon2id keyslot
  * benchmarked to --iter-time). Also exports the KDF option table shared with `key`.
- * Spec: /work/shared/reference/luks2.md; cryptsetup(8) luksFormat.
+ * Spec: docs/formats.md (LUKS2); cryptsetup(8) luksFormat.
  */
 import { parseCommandArgs } from '../args.js';
 import { exitStatusHelp } from '../exit-status.js';

@@ -3,7 +3,7 @@
  * local listeners until SIGINT/SIGTERM (or, with `--unencrypted`, TARGET's raw bytes: the
  * debugging/baseline mode). `openServedDevice` is the one place that decides what BlockDevice
  * stack is served (serve-stack.ts builds the encrypted one); `serve()` is shared with `demo`.
- * Spec of the listeners: DESIGN.md "Data path rules".
+ * Listeners are private: docs/security.md (The plaintext NBD socket).
  */
 import { parseCommandArgs } from '../args.js';
 import { exitStatusHelp } from '../exit-status.js';
@@ -195,16 +195,15 @@ function attachHints(address: string, name: string): string[] {
 
 /**
  * Request bytes one client connection may have in flight before we stop reading its socket.
- * Each in-flight write holds its plaintext and its ciphertext, so this bounds memory
- * (bench/memory.ts). 8 MiB halved nbdcopy's write throughput over ssh for ~20 MiB less RSS;
- * 32 MiB (one maximal request) kept it at the unencrypted baseline.
+ * Each in-flight write holds its plaintext and its ciphertext, so this bounds memory. One
+ * maximal request (32 MiB) keeps write throughput at the unencrypted baseline; less costs
+ * throughput for little memory (docs/performance.md, In-flight limits).
  */
 const SERVE_IN_FLIGHT_BYTES = 32 * 2 ** 20;
 /**
  * The same over all connections together: nbdcopy and `nbd-client -C 4` open four, and four
- * times the per-connection limit broke the memory budget of 150 MiB plus the cache (issue 6;
- * bench/memory.ts). A READ's bytes count until its reply is written. 24 MiB kept nbdcopy's
- * throughput over ssh (48 MiB: no faster) and its peak RSS near the budget.
+ * times the per-connection limit would break serve's memory budget. A READ's bytes count until
+ * its reply is written (docs/performance.md, In-flight limits).
  */
 const SERVE_TOTAL_IN_FLIGHT_BYTES = 24 * 2 ** 20;
 /** Default --replay-limit for serve: unflushed ciphertext kept for replay lives in RAM. */

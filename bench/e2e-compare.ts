@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSize } from '../src/size.js';
-import { DEFAULT_DATA_OFFSET } from '../src/luks/layout.js';
+import { DEFAULT_DATA_OFFSET } from '../src/luks/luks2-layout.js';
 import { readEnvironment } from '../src/cli/environment.js';
 import { createServeRuntime } from '../src/cli/serve-runtime.js';
 import { measure, type Row } from '../src/cli/bench/e2e.js';

@@ -18,6 +18,8 @@ export type ErrorCode =
   | 'EROFS' // write to a read-only device
   | 'ENOTSUP' // operation not supported by this device
   | 'ETIMEDOUT' // a request waited longer than --io-timeout
+  | 'EINTR' // interrupted by SIGINT/SIGTERM before the work was done
+  | 'ELISTEN' // cannot listen on the local NBD address (in use, not a socket, no permission)
   | 'ECLOSED' // the device was closed
   | 'ENONBD'; // no kernel nbd support here (module, netlink family or native addon missing)
 

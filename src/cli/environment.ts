@@ -12,7 +12,7 @@ import type { FileFastPaths } from '../block/file-device.js';
 import { isXtsEngineName, type XtsEngineName } from '../crypt/xts-cipher.js';
 import { NbdcryptError } from '../errors.js';
 import type { LogLevel } from '../log.js';
-import type { KeyslotEngines } from '../luks/keyslot.js';
+import type { KeyslotEngines } from '../luks/kdf.js';
 
 export interface Environment {
   /** NBDCRYPT_LOG: least severe level printed (default info; an unknown value means info). */
@@ -29,6 +29,8 @@ export interface Environment {
   runtimeDir: string | undefined;
   /** NOTIFY_SOCKET: the service manager's readiness socket (systemd Type=notify), if any. */
   notifySocket: string | undefined;
+  /** NBDCRYPT_DEBUG=1: error messages carry their stack trace. */
+  debug: boolean;
 }
 
 const logLevels: readonly string[] = ['error', 'warn', 'info', 'debug'];
@@ -54,6 +56,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     sshAgentSocket: env.SSH_AUTH_SOCK || undefined,
     runtimeDir: env.XDG_RUNTIME_DIR || undefined,
     notifySocket: env.NOTIFY_SOCKET || undefined,
+    debug: env.NBDCRYPT_DEBUG === '1',
   };
 }
 

@@ -2,6 +2,7 @@
  * The text of `nbdcrypt serve --help`: every serve option, the output, the exit statuses and
  * examples, man-page style. Kept apart from the code so either can be read in one sitting.
  */
+import { exitStatusHelp } from './exit-status.js';
 import { targetHelp } from './target-options.js';
 
 export const serveHelp = `Usage: nbdcrypt serve TARGET [OPTIONS]
@@ -21,6 +22,9 @@ Volume options:
                     '-' reads standard input (gpg -d key.asc | nbdcrypt serve --key-file -)
                     Without it the passphrase is asked on the terminal without echo.
   --key-slot N      try only keyslot N (default: every keyslot)
+  --allow-costly-kdf  unlock even if a keyslot asks for a key derivation cost far above
+                    what cryptsetup or nbdcrypt format write (see docs/security.md);
+                    without it such a header is refused (exit 4)
   --read-only       serve a read-only export (and open the remote read-only)
   --allow-discards  pass TRIM of whole sectors to the remote (frees space there, but shows
                     which blocks are unused: see README "Security notes")
@@ -81,9 +85,7 @@ reconnects and stats go to standard error. The passphrase is never printed.
 Memory: the process marks itself PR_SET_IO_FLUSHER (Linux >= 5.6, needs root or
 CAP_SYS_RESOURCE) so that writeback to /dev/nbdX cannot deadlock on memory reclaim.
 
-Exit status: 0 after SIGINT/SIGTERM, 2 usage, 3 wrong passphrase, 4 no/damaged LUKS2
-header, 6 SSH host key or authentication, 7 remote unreachable or export missing.
-
+${exitStatusHelp('after SIGINT/SIGTERM, also when interrupted while unlocking', [1, 2, 3, 4, 5, 6, 7, 8, 9])}
 Examples:
   nbdcrypt serve ssh://backup@nas/cryptdisk --key-file disk.key --listen unix:/run/nbdcrypt.sock
   nbd-client -unix /run/nbdcrypt.sock -N disk -b 4096 -t 0 /dev/nbd0     # kernel (as root)

@@ -21,6 +21,7 @@ import { serviceNotifier } from './service-notify.js';
 import type { ServeOptions } from './serve-options.js';
 import type { ServeRuntime } from './serve-runtime.js';
 import { openServedDevice } from './serve-stack.js';
+import { untilSignal } from './interruptible-setup.js';
 import { StatsReporter } from './stats.js';
 
 /**
@@ -79,7 +80,13 @@ export async function serve(o: ServeOptions, runtime: ServeRuntime, hooks: Serve
   if (o.attach) checkAttachOptions(o.attach, findExecutable);
   const stop = waitForSignal();
   const notify = serviceNotifier(runtime.env.notifySocket);
-  const stack = await openServedDevice(o, runtime);
+  // Until the stack is open a signal interrupts the opening itself (the unlock can take long).
+  const opened = await untilSignal(stop, (signal) => openServedDevice(o, runtime, signal), (late) => late.device.close());
+  if ('interrupted' in opened) {
+    log.info(`${opened.interrupted}: interrupted while opening ${o.target}; nothing was served`);
+    return 0;
+  }
+  const stack = opened.value;
   const device = stack.device;
   let privateDir: string | undefined;
   let attached: AttachedDevice | undefined;

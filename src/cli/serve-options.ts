@@ -29,6 +29,8 @@ export interface ServeOptions {
   statsInterval: number;
   attach?: AttachOptions;
   targetOptions: TargetOptions;
+  /** Unlock even if the header asks for a KDF cost above nbdcrypt's bounds (--allow-costly-kdf). */
+  allowCostlyKdf: boolean;
 }
 
 export function parseServeArgs(argv: string[], env: Environment): ServeOptions {
@@ -41,6 +43,7 @@ export function parseServeArgs(argv: string[], env: Environment): ServeOptions {
     'read-only': { type: 'boolean', default: false },
     'key-file': { type: 'string' },
     'key-slot': { type: 'string' },
+    'allow-costly-kdf': { type: 'boolean', default: false },
     'allow-discards': { type: 'boolean', default: false },
     cache: { type: 'string', default: '64M' },
     'stats-interval': { type: 'string', default: '0' },
@@ -89,5 +92,6 @@ export function parseServeArgs(argv: string[], env: Environment): ServeOptions {
     statsInterval,
     attach,
     targetOptions,
+    allowCostlyKdf: values['allow-costly-kdf'] ?? false,
   };
 }

@@ -12,7 +12,7 @@ import type { BlockDevice } from '../block/block-device.js';
 import { SectorCache } from '../block/sector-cache.js';
 import { EncryptedDevice } from '../crypt/encrypted-device.js';
 import { log } from '../log.js';
-import { openVolume } from '../luks/volume.js';
+import { openVolume } from '../luks/open-volume.js';
 import { NbdcryptError } from '../errors.js';
 import { ResilientDevice } from '../resilient/resilient-device.js';
 import { openTarget } from '../backend/open-target.js';
@@ -37,7 +37,8 @@ export interface ServedStack {
 }
 
 /** The BlockDevice stack to serve for these options: plaintext (--unencrypted) or LUKS2. */
-export async function openServedDevice(o: ServeOptions, runtime: ServeRuntime): Promise<ServedStack> {
+/** `signal` aborts the opening (SIGINT/SIGTERM while unlocking: the key derivation is killed). */
+export async function openServedDevice(o: ServeOptions, runtime: ServeRuntime, signal?: AbortSignal): Promise<ServedStack> {
   if (o.unencrypted) {
     const device = await openTarget(o.target, withRuntime(o.targetOptions, runtime));
     return { device, client: device instanceof ResilientDevice ? device : undefined, description: `${o.target} as plaintext`, volumeId: 'raw' };
@@ -45,10 +46,10 @@ export async function openServedDevice(o: ServeOptions, runtime: ServeRuntime): 
   if (o.target.startsWith('memory:')) {
     throw new NbdcryptError('EUSAGE', `serve: a memory: target starts empty and holds no LUKS2 volume; serve it as plaintext with --unencrypted (debugging only), or use a file formatted with 'nbdcrypt format'`);
   }
-  return openEncryptedStack(o, runtime);
+  return openEncryptedStack(o, runtime, signal);
 }
 
-async function openEncryptedStack(o: ServeOptions, runtime: ServeRuntime): Promise<ServedStack> {
+async function openEncryptedStack(o: ServeOptions, runtime: ServeRuntime, signal: AbortSignal | undefined): Promise<ServedStack> {
   const { engines } = runtime.env;
   const buffers = runtime.io.buffers;
   const lower = await openTarget(o.target, withRuntime(o.targetOptions, runtime));
@@ -56,7 +57,7 @@ async function openEncryptedStack(o: ServeOptions, runtime: ServeRuntime): Promi
   let volumeKey: Buffer | undefined;
   try {
     passphrase = await getPassphrase({ keyFile: o.keyFile, prompt: `Enter passphrase for ${o.target}: ` });
-    const vol = await openVolume(lower, passphrase, { keySlot: o.keySlot, engines });
+    const vol = await openVolume(lower, passphrase, { keySlot: o.keySlot, engines, signal, allowCostlyKdf: o.allowCostlyKdf });
     volumeKey = vol.volumeKey;
     const enc = new EncryptedDevice(lower, {
       key: vol.volumeKey,

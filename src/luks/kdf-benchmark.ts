@@ -10,8 +10,8 @@ import { availableParallelism, freemem } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
-import { deriveKey, type KeyslotEngines } from './keyslot.js';
-import type { Kdf } from './metadata.js';
+import { deriveKey, type KeyslotEngines } from './kdf.js';
+import type { Kdf } from './luks2-metadata.js';
 
 export const DEFAULT_ITER_TIME_MS = 2000;
 export const ARGON2_MIN_TIME = 4;
@@ -205,4 +205,19 @@ async function benchmarkPinnedMemory(target: number, parallel: number, m: number
     t = next;
   }
   return { t, m };
+}
+
+/** KDF options for a new keyslot, as format and the key commands take them. */
+export interface KdfOptions {
+  iterTimeMs?: number;
+  pbkdfMemoryKiB?: number;
+  pbkdfParallel?: number;
+  pbkdfForceIterations?: number;
+  pbkdf?: 'argon2id' | 'pbkdf2';
+  /** argon2 and keyslot XTS implementations (the CLI's environment switches). */
+  engines?: KeyslotEngines;
+}
+
+export function kdfChoiceOf(o: KdfOptions): KdfChoice {
+  return { pbkdf: o.pbkdf, iterTimeMs: o.iterTimeMs, memoryKiB: o.pbkdfMemoryKiB, parallel: o.pbkdfParallel, forceIterations: o.pbkdfForceIterations, engines: o.engines };
 }

@@ -218,6 +218,11 @@ export class SshTransport implements Transport {
         resolve(client);
       });
       client.on('error', (err: Error & { level?: string }) => {
+        // ssh2 reports an agent it cannot use and goes on with the next method by itself.
+        if (err.level === 'agent') {
+          this.auth.agentFailed(err.message);
+          return;
+        }
         if (ready) {
           lastError = err.message;
           return;

@@ -37,6 +37,7 @@ test('defaults: nothing set', () => {
     sshAgentSocket: undefined,
     runtimeDir: undefined,
     notifySocket: undefined,
+    debug: false,
   });
 });
 
@@ -52,6 +53,7 @@ test('every switch set', () => {
     SSH_AUTH_SOCK: '/run/agent.sock',
     XDG_RUNTIME_DIR: '/run/user/0',
     NOTIFY_SOCKET: '/run/systemd/notify',
+    NBDCRYPT_DEBUG: '1',
   });
   assert.deepEqual(env, {
     logLevel: 'debug',
@@ -61,11 +63,12 @@ test('every switch set', () => {
     sshAgentSocket: '/run/agent.sock',
     runtimeDir: '/run/user/0',
     notifySocket: '/run/systemd/notify',
+    debug: true,
   });
 });
 
 test('values that name nothing mean the default, except an unknown engine (EUSAGE)', () => {
-  const env = readEnvironment({ NBDCRYPT_LOG: 'loud', NBDCRYPT_ARGON2: 'x', NBDCRYPT_NOWAIT_IO: 'no', NBDCRYPT_READAHEAD: 'yes', NBDCRYPT_YOUNG_GC: 'off', NBDCRYPT_ENGINE: '', SSH_AUTH_SOCK: '', XDG_RUNTIME_DIR: '', NOTIFY_SOCKET: '' });
+  const env = readEnvironment({ NBDCRYPT_LOG: 'loud', NBDCRYPT_ARGON2: 'x', NBDCRYPT_NOWAIT_IO: 'no', NBDCRYPT_READAHEAD: 'yes', NBDCRYPT_YOUNG_GC: 'off', NBDCRYPT_ENGINE: '', SSH_AUTH_SOCK: '', XDG_RUNTIME_DIR: '', NOTIFY_SOCKET: '', NBDCRYPT_DEBUG: 'yes' });
   assert.deepEqual(env, readEnvironment({}));
   assert.throws(() => readEnvironment({ NBDCRYPT_ENGINE: 'aesni' }), (e) => isNbdcryptError(e, 'EUSAGE') && /NBDCRYPT_ENGINE='aesni' is not an engine; use native, node or reference/.test(e.message));
 });

@@ -7,8 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryDevice } from '../../src/block/memory-device.js';
-import { openVolume, formatVolume, addKey, removeKey, changeKey, backupHeader, restoreHeader, type FormatOptions } from '../../src/luks/volume.js';
-import { readHeaders } from '../../src/luks/header.js';
+import { openVolume } from '../../src/luks/open-volume.js';
+import { formatVolume, type FormatOptions } from '../../src/luks/format-volume.js';
+import { addKey, removeKey, changeKey } from '../../src/luks/key-operations.js';
+import { backupHeader, restoreHeader } from '../../src/luks/header-backup.js';
+import { readHeaders } from '../../src/luks/luks2-header.js';
 import { isNbdcryptError } from '../../src/errors.js';
 import { recordWrites } from './image-file.js';
 

@@ -12,7 +12,7 @@ import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NbdcryptError } from '../../errors.js';
-import { DEFAULT_DATA_OFFSET } from '../../luks/layout.js';
+import { DEFAULT_DATA_OFFSET } from '../../luks/luks2-layout.js';
 import type { Environment } from '../environment.js';
 import { getPassphrase } from '../passphrase.js';
 import { createServeRuntime } from '../serve-runtime.js';

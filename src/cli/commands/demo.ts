@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { FileDevice } from '../../block/file-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
-import { formatVolume } from '../../luks/volume.js';
+import { formatVolume } from '../../luks/format-volume.js';
 import { nbdModuleAvailable } from '../../attach/nbd-client-attach.js';
 import { readKeyFile } from '../passphrase.js';
 import { parseSize } from '../../size.js';
@@ -22,6 +22,7 @@ import { findExecutable, type Environment } from '../environment.js';
 import { serve } from '../serve-lifecycle.js';
 import { parseServeArgs } from '../serve-options.js';
 import { createServeRuntime } from '../serve-runtime.js';
+import { exitStatusHelp } from '../exit-status.js';
 
 export const help = `Usage: nbdcrypt demo [--dir DIR] [--size SIZE] [--cache SIZE] [--stats-interval S]
 
@@ -49,7 +50,8 @@ Options:
   --cache SIZE          plaintext cache as for serve (default 64M, 0 off)
   --stats-interval S    print a stats line every S seconds (see 'nbdcrypt serve --help')
   -h, --help            show this help
-`;
+
+${exitStatusHelp('after SIGINT/SIGTERM', [1, 2, 3, 4, 8])}`;
 
 /** argon2id cost of the demo keyslot: real argon2id, cheap because the key is random. */
 const DEMO_KDF = { pbkdf: 'argon2id' as const, pbkdfMemoryKiB: 65536, pbkdfForceIterations: 4, pbkdfParallel: 1 };

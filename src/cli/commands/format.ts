@@ -5,12 +5,14 @@
  * Spec: docs/formats.md (LUKS2); cryptsetup(8) luksFormat.
  */
 import { parseCommandArgs } from '../args.js';
+import { exitStatusHelp } from '../exit-status.js';
 import { stat } from 'node:fs/promises';
 import type { BlockDevice } from '../../block/block-device.js';
 import { FileDevice } from '../../block/file-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
-import { formatVolume, refuseNonEmpty, type NewKeyOptions } from '../../luks/volume.js';
+import { formatVolume, refuseNonEmpty } from '../../luks/format-volume.js';
+import type { NewKeyOptions } from '../../luks/key-operations.js';
 import { openTarget, type TargetOptions } from '../../backend/open-target.js';
 import type { Environment } from '../environment.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
@@ -49,8 +51,7 @@ Options:
   --force                format even if TARGET holds a LUKS header or other data
   -h, --help             show this help
 
-Exit status: 0 done, 2 usage, 3 key problem, 5 TARGET not empty (use --force).
-
+${exitStatusHelp('done', [1, 2, 5, 6, 7])}
 Examples:
   nbdcrypt format disk.img --size 10G --label backup
   gpg -d key.asc | nbdcrypt format --key-file - /dev/sdb1

@@ -5,11 +5,12 @@
  * Spec: cryptsetup(8) luksHeaderBackup / luksHeaderRestore.
  */
 import { parseCommandArgs } from '../args.js';
+import { exitStatusHelp } from '../exit-status.js';
 import { open, readFile } from 'node:fs/promises';
 import type { BlockDevice } from '../../block/block-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
-import { backupHeader, restoreHeader } from '../../luks/volume.js';
+import { backupHeader, restoreHeader } from '../../luks/header-backup.js';
 import { openTarget } from '../../backend/open-target.js';
 import type { Environment } from '../environment.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
@@ -21,7 +22,7 @@ TARGET is a file, a block device or a remote export (ssh://, nbd://); see 'nbdcr
 --identity, --connections, --io-timeout, ...), which this command accepts too.
 
   backup    write TARGET's LUKS2 header and keyslot areas (16 MiB with default layout)
-            to FILE, which must not exist (created mode 0600). Compatible with
+            to FILE, which must not exist unless --force (created mode 0600). Compatible with
             'cryptsetup luksHeaderBackup'. Keep it safe: with it, old passphrases stay
             valid even after they are removed from the volume.
   restore   check FILE completely (checksums, metadata), then write it over TARGET's
@@ -30,9 +31,11 @@ TARGET is a file, a block device or a remote export (ssh://, nbd://); see 'nbdcr
             Also reads backups made by 'cryptsetup luksHeaderBackup'.
 
 Options:
-  --force      restore over a different LUKS2 volume (its keyslots are lost)
+  --force      backup: overwrite FILE if it exists; restore: restore over a different
+               LUKS2 volume (its keyslots are lost)
   -h, --help   show this help
 
+${exitStatusHelp('done', [1, 2, 4, 5, 6, 7])}
 Examples:
   nbdcrypt header backup disk.img disk.hdr
   nbdcrypt header restore disk.img disk.hdr
@@ -50,10 +53,11 @@ export async function run(argv: string[], env: Environment): Promise<number> {
       const data = await backupHeader(dev);
       let fh;
       try {
-        fh = await open(file, 'wx', 0o600);
+        // --force replaces FILE; mode 0600 applies to a file created here.
+        fh = await open(file, parsed.values.force ? 'w' : 'wx', 0o600);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        throw new NbdcryptError(code === 'EEXIST' ? 'EEXIST' : 'EUSAGE', `cannot create backup file ${file} (${code ?? String(e)})${code === 'EEXIST' ? '; it already exists, choose another name' : ''}`);
+        throw new NbdcryptError(code === 'EEXIST' ? 'EEXIST' : 'EUSAGE', `cannot create backup file ${file} (${code ?? String(e)})${code === 'EEXIST' ? '; it already exists, choose another name or add --force to overwrite it' : ''}`);
       }
       try {
         await fh.writeFile(data);

@@ -109,7 +109,7 @@ export class SshAuth {
    * and on to the next method. ssh2 itself moves on; this only reports it.
    */
   agentFailed(why: string): void {
-    const sock = process.env.SSH_AUTH_SOCK ?? '';
+    const sock = this.o.agentSocket ?? '';
     const i = this.tried.indexOf('ssh-agent');
     if (i >= 0) this.tried[i] = `ssh-agent (unusable: ${why})`;
     this.warnOnce(`ssh-agent at ${sock} (SSH_AUTH_SOCK) cannot be used: ${why}; trying the next authentication method`);

@@ -6,6 +6,7 @@
  * Peer behaviour it relies on: docs/formats.md (NBD peers, SSH).
  */
 import { NbdClient } from '../nbd/client.js';
+import type { RequestIo } from '../nbd/request-io.js';
 import { sshCommandTransport } from '../transport/ssh-command.js';
 import { SshTransport } from '../transport/ssh.js';
 import { windowForChannels } from '../transport/ssh-window.js';
@@ -39,6 +40,10 @@ export interface RemoteTargetOptions {
   sftpRequest?: boolean;
   askPassphrase?: (keyPath: string) => Promise<string | undefined>;
   askPassword?: (prompt: string) => Promise<string | undefined>;
+  /** ssh-agent socket for ssh:// over ssh2 (the CLI passes SSH_AUTH_SOCK); none: no agent. */
+  sshAgentSocket?: string;
+  /** Request buffers and transient-bytes reporting of the command's runtime (default: none). */
+  io?: RequestIo;
 }
 
 /**
@@ -71,7 +76,7 @@ export function remoteTransport(spec: string, opts: RemoteTargetOptions = {}): {
         connectTimeoutMs,
       };
       if (!viaSsh2) return { transport: sshCommandTransport(common), exportName, connections };
-      const transport = new SshTransport({ ...common, channelWindow: windowForChannels(connections), ciphers: opts.ciphers, sftpRequest: opts.sftpRequest, keepaliveIntervalMs: opts.keepaliveInterval, askPassphrase: opts.askPassphrase, askPassword: opts.askPassword });
+      const transport = new SshTransport({ ...common, channelWindow: windowForChannels(connections), ciphers: opts.ciphers, sftpRequest: opts.sftpRequest, keepaliveIntervalMs: opts.keepaliveInterval, askPassphrase: opts.askPassphrase, askPassword: opts.askPassword, agentSocket: opts.sshAgentSocket, noteTransientBytes: opts.io?.noteTransientBytes });
       return { transport, exportName, connections };
     }
   }
@@ -86,6 +91,7 @@ export async function openRemoteTarget(spec: string, opts: RemoteTargetOptions =
       replayLimit: opts.replayLimit,
       readOnly: opts.readOnly,
       name: spec,
+      io: opts.io,
     });
   } catch (e) {
     await transport.close();

@@ -23,7 +23,7 @@ export interface BlockDevice {
   /** Size in bytes; at most 2^53. */
   readonly size: number;
   readonly caps: BlockCaps;
-  /** The returned buffer is the caller's (it may modify it and release it to requestBuffers). */
+  /** The returned buffer is the caller's (it may modify it and release it to the stack's RequestBuffers). */
   read(offset: number, length: number): Promise<Buffer>;
   /**
    * Optional, for devices that hold their bytes in memory: the stored bytes at `offset` as a
@@ -35,7 +35,7 @@ export interface BlockDevice {
    * Writes `data` at `offset`. By default `data` is borrowed: the device reads it during the
    * call, never modifies it and drops every reference before the promise settles. With
    * `owned` the caller gives it away: the device may modify or keep it and releases it to
-   * requestBuffers (buffer-pool.ts) when done.
+   * the stack's RequestBuffers (buffer-pool.ts) when done.
    */
   write(offset: number, data: Buffer, fua?: boolean, owned?: boolean): Promise<void>;
   flush(): Promise<void>;

@@ -3,7 +3,7 @@
  * only what is written. Used by tests, benchmarks and as a model of "a disk".
  */
 import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from './block-device.js';
-import { requestBuffers } from './buffer-pool.js';
+import { unpooled, type RequestBuffers } from './buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
 
 const CHUNK = 1 << 20;
@@ -13,10 +13,13 @@ export class MemoryDevice implements BlockDevice {
   readonly caps: BlockCaps;
   private readonly chunks = new Map<number, Buffer>();
   private closed = false;
+  private readonly buffers: RequestBuffers;
 
-  constructor(size: number, opts: { readOnly?: boolean } = {}) {
+  /** `buffers`: where read results come from (default: fresh buffers). */
+  constructor(size: number, opts: { readOnly?: boolean; buffers?: RequestBuffers } = {}) {
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`size must be a non-negative integer, got ${size}`);
     this.size = size;
+    this.buffers = opts.buffers ?? unpooled;
     this.caps = { flush: true, fua: true, trim: true, zeroes: true, multiConn: true, readOnly: opts.readOnly ?? false };
   }
 
@@ -24,7 +27,7 @@ export class MemoryDevice implements BlockDevice {
     this.checkOpen();
     checkRange(this.size, offset, length, 'read');
     // allocUnsafe: every byte is written below (copied, or zero for unallocated chunks).
-    const out = requestBuffers.acquire(length);
+    const out = this.buffers.acquire(length);
     this.forEachChunk(offset, length, (chunk, at, pos, n) => {
       const c = this.chunks.get(chunk);
       if (c) c.copy(out, pos, at, at + n);
@@ -52,7 +55,7 @@ export class MemoryDevice implements BlockDevice {
       if (!c) this.chunks.set(chunk, (c = Buffer.alloc(CHUNK)));
       data.copy(c, at, pos, pos + n);
     });
-    if (owned) requestBuffers.release(data);
+    if (owned) this.buffers.release(data);
   }
 
   async flush(): Promise<void> {

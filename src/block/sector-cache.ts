@@ -15,7 +15,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { BlockCaps, BlockDevice } from './block-device.js';
-import { requestBuffers } from './buffer-pool.js';
+import { unpooled, type RequestBuffers } from './buffer-pool.js';
 
 export interface CacheStats {
   hits: number;
@@ -43,6 +43,8 @@ export class SectorCache implements BlockDevice {
     private readonly lower: BlockDevice,
     private readonly blockSize: number,
     maxBytes: number,
+    /** Where read results come from (default: fresh buffers). */
+    private readonly buffers: RequestBuffers = unpooled,
   ) {
     if (!Number.isInteger(blockSize) || blockSize < 512 || (blockSize & (blockSize - 1)) !== 0) {
       throw new RangeError(`blockSize must be a power of two ≥ 512, got ${blockSize}`);
@@ -135,7 +137,7 @@ export class SectorCache implements BlockDevice {
 
   private fromCache(offset: number, length: number, first: number, last: number): Buffer | undefined {
     for (let b = first; b <= last; b++) if (!this.lru.has(b)) return undefined;
-    const out = requestBuffers.acquire(length);
+    const out = this.buffers.acquire(length);
     for (let b = first; b <= last; b++) {
       const slotStart = (this.lru.get(b) as number) * this.blockSize;
       const blockStart = b * this.blockSize;

@@ -8,26 +8,19 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
+import { findExecutable } from './environment.js';
 
 export interface Attached {
   device: string;
   detach(): Promise<void>;
 }
 
-function findTool(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
-    if (dir && existsSync(join(dir, name))) return join(dir, name);
-  }
-  return undefined;
-}
-
 /** True when the nbd module is loaded, or loads now (modprobe nbd). */
 export function nbdModuleAvailable(): boolean {
   if (existsSync('/sys/module/nbd')) return true;
-  const modprobe = findTool('modprobe');
+  const modprobe = findExecutable('modprobe');
   if (!modprobe) return false;
   const r = spawnSync(modprobe, ['nbd'], { stdio: 'ignore', timeout: 10_000 });
   return r.status === 0 && existsSync('/sys/module/nbd');
@@ -35,7 +28,7 @@ export function nbdModuleAvailable(): boolean {
 
 /** Fails early, before the passphrase is asked, when --attach cannot work here. */
 export function checkAttachPossible(device: string): void {
-  if (!findTool('nbd-client')) {
+  if (!findExecutable('nbd-client')) {
     throw new NbdcryptError('EUSAGE', `--attach ${device}: nbd-client is not installed (apt-get install nbd-client); serve without --attach and use nbdfuse instead`);
   }
   if (!nbdModuleAvailable()) {
@@ -57,7 +50,7 @@ function runAsync(cmd: string, args: string[], timeoutMs: number): Promise<{ sta
 
 /** Attaches `device` to our listener `address` (unix:PATH or tcp:HOST:PORT). */
 export async function attachNbd(device: string, address: string, name: string, blockSize: number): Promise<Attached> {
-  const nbdClient = findTool('nbd-client')!;
+  const nbdClient = findExecutable('nbd-client')!;
   let where: string[];
   if (address.startsWith('unix:')) where = ['-unix', address.slice(5)];
   else {

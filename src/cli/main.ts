@@ -4,10 +4,12 @@
  * plus a `help` string shown by `nbdcrypt NAME --help`.
  */
 import { isNbdcryptError, type ErrorCode } from '../errors.js';
-import { log } from '../log.js';
+import { log, setLogLevel } from '../log.js';
+import { readEnvironment, type Environment } from './environment.js';
 
 interface CommandModule {
-  run(argv: string[]): Promise<number>;
+  /** `env`: the environment switches, read once at start-up (environment.ts). */
+  run(argv: string[], env: Environment): Promise<number>;
   help: string;
   /** The command prints its own --help (e.g. one with subcommands, like bench). */
   handlesHelp?: boolean;
@@ -70,7 +72,9 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return await mod.run(rest);
+    const env = readEnvironment();
+    setLogLevel(env.logLevel);
+    return await mod.run(rest, env);
   } catch (e) {
     if (isNbdcryptError(e)) {
       log.error(e.message);

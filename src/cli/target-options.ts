@@ -6,6 +6,7 @@
  */
 import { NbdcryptError } from '../errors.js';
 import type { TargetOptions } from '../backend/open-target.js';
+import type { Environment } from './environment.js';
 import { askSecretOnTerminal } from './passphrase.js';
 import { parseSize } from '../size.js';
 
@@ -67,8 +68,11 @@ function positive(v: string | undefined, name: string, allowZero: boolean): numb
   return n;
 }
 
-/** The TargetOptions the shared flags ask for (parseArgs values of `targetArgOptions`). */
-export function targetOptionsFromArgs(v: Values, readOnly = false): TargetOptions {
+/**
+ * The TargetOptions the shared flags ask for (parseArgs values of `targetArgOptions`), with
+ * what the environment adds: the ssh-agent socket and the file shortcuts.
+ */
+export function targetOptionsFromArgs(v: Values, env: Environment, readOnly = false): TargetOptions {
   const connections = positive(v.connections as string | undefined, 'connections', false);
   if (connections !== undefined && (!Number.isInteger(connections) || connections > 16)) {
     throw new NbdcryptError('EUSAGE', `--connections ${connections} must be a whole number from 1 to 16`);
@@ -87,5 +91,7 @@ export function targetOptionsFromArgs(v: Values, readOnly = false): TargetOption
     sftpRequest: v['no-sftp-request'] !== true,
     askPassphrase: (keyPath) => askSecretOnTerminal(`Enter passphrase for SSH key '${keyPath}': `),
     askPassword: (prompt) => askSecretOnTerminal(prompt),
+    sshAgentSocket: env.sshAgentSocket,
+    fileFastPaths: env.fileFastPaths,
   };
 }

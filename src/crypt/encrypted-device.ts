@@ -11,7 +11,7 @@
  * allowDiscards (it reveals which sectors are unused, as in cryptsetup; docs/security.md).
  */
 import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from '../block/block-device.js';
-import { requestBuffers } from '../block/buffer-pool.js';
+import { unpooled, type RequestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
 import { createXtsCipher, type XtsCipher, type XtsEngineName } from './xts-cipher.js';
 import { checkSectorSize } from './xts-args.js';
@@ -29,7 +29,10 @@ export interface EncryptedDeviceOptions {
   ivTweak?: number;
   /** Pass whole-sector TRIM to the lower device (cryptsetup --allow-discards). */
   allowDiscards?: boolean;
+  /** Cipher engine (default: defaultEngine()). */
   engine?: XtsEngineName;
+  /** Where request buffers come from (default: fresh buffers). */
+  buffers?: RequestBuffers;
 }
 
 /** Largest zero run encrypted at once by writeZeroes (bounds its memory). */
@@ -52,6 +55,7 @@ export class EncryptedDevice implements BlockDevice {
   private readonly sectorSize: number;
   private readonly ivTweak: number;
   private readonly locks = new SectorLocks();
+  private readonly buffers: RequestBuffers;
   private closed = false;
 
   constructor(lower: BlockDevice, opts: EncryptedDeviceOptions) {
@@ -66,6 +70,7 @@ export class EncryptedDevice implements BlockDevice {
     this.dataOffset = opts.dataOffset;
     this.sectorSize = opts.sectorSize;
     this.ivTweak = ivTweak;
+    this.buffers = opts.buffers ?? unpooled;
     this.size = Math.floor((lower.size - opts.dataOffset) / opts.sectorSize) * opts.sectorSize;
     this.cipher = createXtsCipher(opts.key, opts.engine);
     this.cryptInto = (this.cipher as Partial<Record<typeof cryptInto, CryptInto>>)[cryptInto];
@@ -194,7 +199,7 @@ export class EncryptedDevice implements BlockDevice {
     const view = this.cryptInto && count * ss <= SYNC_MAX ? this.lower.peek?.(this.dataOffset + s0 * ss, count * ss) : undefined;
     if (view) {
       // Decrypt straight out of the lower device's memory: one pass instead of copy + decrypt.
-      const out = requestBuffers.acquire(view.length);
+      const out = this.buffers.acquire(view.length);
       this.cryptInto!(false, view, out, this.tweak(s0), ss, true);
       return out;
     }
@@ -234,7 +239,7 @@ export class EncryptedDevice implements BlockDevice {
       await this.crypt(true, buf, s0);
     } else if (!headPartial && !tailPartial) {
       // A borrowed buffer is never encrypted in place: its owner may still use it.
-      buf = requestBuffers.acquire(data.length);
+      buf = this.buffers.acquire(data.length);
       if (this.cryptInto) {
         await this.cryptInto(true, data, buf, this.tweak(s0), ss, data.length <= SYNC_MAX);
       } else {
@@ -246,15 +251,15 @@ export class EncryptedDevice implements BlockDevice {
       if (count <= 2) {
         buf = await this.readSectors(s0, count);
       } else {
-        buf = requestBuffers.acquire(count * ss);
+        buf = this.buffers.acquire(count * ss);
         const [head, tail] = await Promise.all([headPartial ? this.readSectors(s0, 1) : undefined, tailPartial ? this.readSectors(s1 - 1, 1) : undefined]);
         head?.copy(buf, 0);
         tail?.copy(buf, (count - 1) * ss);
-        requestBuffers.release(head);
-        requestBuffers.release(tail);
+        this.buffers.release(head);
+        this.buffers.release(tail);
       }
       data.copy(buf, offset - s0 * ss);
-      if (owned) requestBuffers.release(data);
+      if (owned) this.buffers.release(data);
       await this.crypt(true, buf, s0);
     }
     await this.lower.write(this.dataOffset + s0 * ss, buf, fua, true);

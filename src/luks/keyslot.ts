@@ -9,7 +9,7 @@ import { getHashes, pbkdf2, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { BlockDevice } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
-import { createXtsCipher } from '../crypt/xts-cipher.js';
+import { createXtsCipher, type XtsEngineName } from '../crypt/xts-cipher.js';
 import { afMerge, afSplit, AF_STRIPES } from './af.js';
 import type { Kdf, Keyslot } from './metadata.js';
 
@@ -27,12 +27,22 @@ function loadNativeArgon2(): Promise<NativeArgon2 | undefined> {
   return nativeArgon2;
 }
 
+/**
+ * Which implementations keyslot work uses: argon2 from the native npm `argon2` (default) or
+ * always from @noble/hashes, and the XTS engine of the keyslot area (default: defaultEngine()).
+ * The CLI sets them from its environment switches (docs/environment.md).
+ */
+export interface KeyslotEngines {
+  argon2?: 'native' | 'noble';
+  xts?: XtsEngineName;
+}
+
 /** Raw KDF output of `length` bytes. Caller wipes it. */
-export async function deriveKey(kdf: Kdf, passphrase: Buffer, length: number): Promise<Buffer> {
+export async function deriveKey(kdf: Kdf, passphrase: Buffer, length: number, engines: KeyslotEngines = {}): Promise<Buffer> {
   if (kdf.type === 'pbkdf2') {
     return pbkdf2Async(passphrase, kdf.salt, kdf.iterations, length, kdf.hash);
   }
-  const native = process.env.NBDCRYPT_ARGON2 === 'noble' ? undefined : await loadNativeArgon2();
+  const native = engines.argon2 === 'noble' ? undefined : await loadNativeArgon2();
   if (native) {
     // node-argon2 refuses an empty password; the noble fallback handles that case.
     if (passphrase.length > 0) {
@@ -81,19 +91,19 @@ function checkSupported(ks: Keyslot): void {
  * Unlocks one keyslot and returns the candidate volume key (not yet checked against the
  * digest). Caller wipes it.
  */
-export async function openKeyslot(dev: BlockDevice, ks: Keyslot, passphrase: Buffer): Promise<Buffer> {
+export async function openKeyslot(dev: BlockDevice, ks: Keyslot, passphrase: Buffer, engines: KeyslotEngines = {}): Promise<Buffer> {
   checkSupported(ks);
   if (ks.areaOffset + afAreaBytes(ks.keySize) > dev.size) throw new NbdcryptError('EBADHDR', `keyslot ${ks.id}: its area reaches past the end of the ${dev.size}-byte device; the header does not belong to this device`);
   const material = await dev.read(ks.areaOffset, afAreaBytes(ks.keySize));
   let areaKey: Buffer;
   try {
-    areaKey = await deriveKey(ks.kdf, passphrase, ks.areaKeySize);
+    areaKey = await deriveKey(ks.kdf, passphrase, ks.areaKeySize, engines);
   } catch (e) {
     material.fill(0);
     const cost = ks.kdf.type === 'pbkdf2' ? `pbkdf2-${ks.kdf.hash}` : `${ks.kdf.type} with ${ks.kdf.memory} KiB`;
     throw new NbdcryptError('ENOTSUP', `keyslot ${ks.id}: ${cost} failed here (${e instanceof Error ? e.message : String(e)}); not enough memory, or an unsupported hash?`);
   }
-  const cipher = createXtsCipher(areaKey);
+  const cipher = createXtsCipher(areaKey, engines.xts);
   areaKey.fill(0);
   try {
     cipher.decrypt(material, 0, SECTOR);
@@ -109,15 +119,15 @@ export async function openKeyslot(dev: BlockDevice, ks: Keyslot, passphrase: Buf
  * [areaOffset, areaOffset + areaSize); the tail of the area past the AF material gets random
  * bytes. Flushes before returning so the header that points here is written after it.
  */
-export async function storeKeyslot(dev: BlockDevice, p: { areaOffset: number; areaSize: number; kdf: Kdf }, volumeKey: Buffer, passphrase: Buffer): Promise<void> {
+export async function storeKeyslot(dev: BlockDevice, p: { areaOffset: number; areaSize: number; kdf: Kdf }, volumeKey: Buffer, passphrase: Buffer, engines: KeyslotEngines = {}): Promise<void> {
   const n = afAreaBytes(volumeKey.length);
   if (n > p.areaSize) throw new NbdcryptError('EBADHDR', `keyslot area of ${p.areaSize} bytes is too small for a ${volumeKey.length}-byte key`);
   const split = afSplit(volumeKey, 'sha256');
   const material = Buffer.alloc(n);
   split.copy(material);
   split.fill(0);
-  const areaKey = await deriveKey(p.kdf, passphrase, 64);
-  const cipher = createXtsCipher(areaKey);
+  const areaKey = await deriveKey(p.kdf, passphrase, 64, engines);
+  const cipher = createXtsCipher(areaKey, engines.xts);
   areaKey.fill(0);
   try {
     cipher.encrypt(material, 0, SECTOR);

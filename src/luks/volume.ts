@@ -12,7 +12,7 @@ import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
 import { readHeaders, writeHeaders, HDR_SIZES, MAGIC_PRIMARY, type HeaderFields, type HeaderReadResult } from './header.js';
 import { parseMetadata, serializeMetadata, keyslotJson, segmentJson, digestJson, MAX_KEYSLOTS, type Metadata, type Segment, type Keyslot, type JsonObject, type Json } from './metadata.js';
-import { openKeyslot, storeKeyslot, keyslotAreaSize } from './keyslot.js';
+import { openKeyslot, storeKeyslot, keyslotAreaSize, type KeyslotEngines } from './keyslot.js';
 import { verifyDigest, createDigest, benchmarkDigestIterations, DIGEST_MIN_ITERATIONS } from './digest.js';
 import { chooseKdf, type KdfChoice } from './kdf-benchmark.js';
 import { DEFAULT_DATA_OFFSET, DEFAULT_HDR_SIZE, DEFAULT_KEYSLOTS_SIZE, findAreaGap } from './layout.js';
@@ -43,6 +43,7 @@ export interface FormatOptions {
   volumeKey?: Buffer;
   /** Data segment offset in bytes: 16 MiB (default), or 0 for a detached header (the data lives on another device). */
   dataOffset?: 0 | 16777216;
+  engines?: KeyslotEngines;
 }
 
 /** KDF options for a new keyslot (add/change), as on format. */
@@ -53,6 +54,7 @@ export interface NewKeyOptions {
   pbkdfParallel?: number;
   pbkdfForceIterations?: number;
   pbkdf?: 'argon2id' | 'pbkdf2';
+  engines?: KeyslotEngines;
 }
 
 interface Loaded {
@@ -108,7 +110,7 @@ function candidateSlots(meta: Metadata, segment: Segment, keySlot?: number): Key
   return [...bound.filter((k) => k.priority === 2), ...bound.filter((k) => k.priority === 1)];
 }
 
-async function unlock(dev: BlockDevice, l: Loaded, passphrase: Buffer, keySlot?: number): Promise<{ key: Buffer; slot: number }> {
+async function unlock(dev: BlockDevice, l: Loaded, passphrase: Buffer, keySlot: number | undefined, engines: KeyslotEngines | undefined): Promise<{ key: Buffer; slot: number }> {
   const seg = dataSegment(l.meta);
   const slots = candidateSlots(l.meta, seg, keySlot);
   let unsupported: NbdcryptError | undefined;
@@ -118,7 +120,7 @@ async function unlock(dev: BlockDevice, l: Loaded, passphrase: Buffer, keySlot?:
     if (!d) continue;
     let key: Buffer;
     try {
-      key = await openKeyslot(dev, ks, passphrase);
+      key = await openKeyslot(dev, ks, passphrase, engines);
     } catch (e) {
       if (e instanceof NbdcryptError && e.code === 'ENOTSUP') {
         unsupported = e;
@@ -155,9 +157,9 @@ async function repair(dev: BlockDevice, l: Loaded): Promise<void> {
  * it repairs a damaged header copy after a successful unlock. The passphrase is not modified
  * (the caller wipes it); the returned volumeKey belongs to the caller, who wipes it too.
  */
-export async function openVolume(dev: BlockDevice, passphrase: Buffer, opts: { keySlot?: number } = {}): Promise<OpenedVolume> {
+export async function openVolume(dev: BlockDevice, passphrase: Buffer, opts: { keySlot?: number; engines?: KeyslotEngines } = {}): Promise<OpenedVolume> {
   const l = await load(dev);
-  const { key, slot } = await unlock(dev, l, passphrase, opts.keySlot);
+  const { key, slot } = await unlock(dev, l, passphrase, opts.keySlot, opts.engines);
   if (key.length !== 64) {
     key.fill(0);
     throw new NbdcryptError('ENOTSUP', `the volume key is ${key.length * 8} bits; nbdcrypt supports aes-xts-plain64 with 512-bit keys only (cryptsetup's default)`);
@@ -188,7 +190,7 @@ export async function refuseNonEmpty(dev: BlockDevice): Promise<void> {
 }
 
 function kdfChoice(o: NewKeyOptions | FormatOptions): KdfChoice {
-  return { pbkdf: o.pbkdf, iterTimeMs: o.iterTimeMs, memoryKiB: o.pbkdfMemoryKiB, parallel: o.pbkdfParallel, forceIterations: o.pbkdfForceIterations };
+  return { pbkdf: o.pbkdf, iterTimeMs: o.iterTimeMs, memoryKiB: o.pbkdfMemoryKiB, parallel: o.pbkdfParallel, forceIterations: o.pbkdfForceIterations, engines: o.engines };
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -223,7 +225,7 @@ export async function formatVolume(dev: BlockDevice, passphrase: Buffer, opts: F
     await dev.write(off, randomBytes(Math.min(4 << 20, start + DEFAULT_KEYSLOTS_SIZE - off)));
   }
   const areaSize = keyslotAreaSize(64);
-  await storeKeyslot(dev, { areaOffset: start, areaSize, kdf }, key, passphrase);
+  await storeKeyslot(dev, { areaOffset: start, areaSize, kdf }, key, passphrase, opts.engines);
   const raw: JsonObject = {
     keyslots: { '0': keyslotJson({ keySize: 64, areaOffset: start, areaSize, kdf }) },
     tokens: {},
@@ -252,7 +254,7 @@ function checkSlotNumber(n: number): void {
 export async function addKey(dev: BlockDevice, passphrase: Buffer, newPassphrase: Buffer, opts: NewKeyOptions = {}): Promise<number> {
   checkWritable(dev, 'add key');
   const l = await load(dev);
-  const { key, slot: authSlot } = await unlock(dev, l, passphrase);
+  const { key, slot: authSlot } = await unlock(dev, l, passphrase, undefined, opts.engines);
   try {
     let slot = opts.keySlot;
     if (slot !== undefined) {
@@ -265,7 +267,7 @@ export async function addKey(dev: BlockDevice, passphrase: Buffer, newPassphrase
     const areaSize = keyslotAreaSize(key.length);
     const areaOffset = findAreaGap(l.meta, l.fields.hdrSize, areaSize);
     const kdf = await chooseKdf(kdfChoice(opts));
-    await storeKeyslot(dev, { areaOffset, areaSize, kdf }, key, newPassphrase);
+    await storeKeyslot(dev, { areaOffset, areaSize, kdf }, key, newPassphrase, opts.engines);
     rawObj(l.meta.raw.keyslots)[String(slot)] = keyslotJson({ keySize: key.length, areaOffset, areaSize, kdf });
     const d = digestFor(l.meta, authSlot)!;
     (rawObj(rawObj(l.meta.raw.digests)[String(d.id)]).keyslots as Json[]).push(String(slot));
@@ -293,14 +295,14 @@ function dropSlot(raw: JsonObject, slot: number): void {
  * is removed (luksRemoveKey), with it that slot is (luksKillSlot). Removing the last keyslot
  * needs `force` (the data becomes unreadable). Returns the removed slot.
  */
-export async function removeKey(dev: BlockDevice, passphrase: Buffer, opts: { keySlot?: number; force?: boolean } = {}): Promise<number> {
+export async function removeKey(dev: BlockDevice, passphrase: Buffer, opts: { keySlot?: number; force?: boolean; engines?: KeyslotEngines } = {}): Promise<number> {
   checkWritable(dev, 'remove key');
   const l = await load(dev);
   if (opts.keySlot !== undefined) {
     checkSlotNumber(opts.keySlot);
     if (!l.meta.keyslots.some((k) => k.id === opts.keySlot)) throw new NbdcryptError('EUSAGE', `keyslot ${opts.keySlot} is not in use`);
   }
-  const { key, slot: opened } = await unlock(dev, l, passphrase);
+  const { key, slot: opened } = await unlock(dev, l, passphrase, undefined, opts.engines);
   key.fill(0);
   const slot = opts.keySlot ?? opened;
   if (l.meta.keyslots.length === 1 && !opts.force) {
@@ -319,7 +321,7 @@ export async function changeKey(dev: BlockDevice, passphrase: Buffer, newPassphr
   checkWritable(dev, 'change key');
   const l = await load(dev);
   if (opts.keySlot !== undefined) checkSlotNumber(opts.keySlot);
-  const { key, slot } = await unlock(dev, l, passphrase, opts.keySlot);
+  const { key, slot } = await unlock(dev, l, passphrase, opts.keySlot, opts.engines);
   try {
     const old = l.meta.keyslots.find((k) => k.id === slot)!;
     const areaSize = keyslotAreaSize(key.length);
@@ -330,7 +332,7 @@ export async function changeKey(dev: BlockDevice, passphrase: Buffer, newPassphr
       areaOffset = findAreaGap(l.meta, l.fields.hdrSize, areaSize, slot); // no spare room: overwrite in place
     }
     const kdf = await chooseKdf(kdfChoice(opts));
-    await storeKeyslot(dev, { areaOffset, areaSize, kdf }, key, newPassphrase);
+    await storeKeyslot(dev, { areaOffset, areaSize, kdf }, key, newPassphrase, opts.engines);
     rawObj(l.meta.raw.keyslots)[String(slot)] = keyslotJson({ keySize: key.length, areaOffset, areaSize, kdf, priority: old.priority });
     await commit(dev, l);
     if (areaOffset !== old.areaOffset) {
@@ -386,10 +388,10 @@ export async function restoreHeader(dev: BlockDevice, backup: Buffer, opts: { fo
 }
 
 /** `cryptsetup luksDump` text for the device; `deviceName` is used by the volume-key form. */
-export async function dumpHeader(dev: BlockDevice, opts: { passphrase?: Buffer; keySlot?: number; deviceName?: string } = {}): Promise<string> {
+export async function dumpHeader(dev: BlockDevice, opts: { passphrase?: Buffer; keySlot?: number; deviceName?: string; engines?: KeyslotEngines } = {}): Promise<string> {
   const l = await load(dev);
   if (opts.passphrase === undefined) return formatDump(l.fields, l.meta);
-  const { key } = await unlock(dev, l, opts.passphrase, opts.keySlot);
+  const { key } = await unlock(dev, l, opts.passphrase, opts.keySlot, opts.engines);
   try {
     return formatVolumeKeyDump(opts.deviceName ?? 'device', l.fields, dataSegment(l.meta), key);
   } finally {

@@ -8,14 +8,15 @@ import { isNbdcryptError } from '../errors.js';
 import type { Transport } from '../transport/transport.js';
 import { NbdConnection } from './client-connection.js';
 import { HANDSHAKE_TIMEOUT_MS, clientHandshake, type ExportInfo } from './client-handshake.js';
+import { defaultRequestIo, type RequestIo } from './request-io.js';
 
 export { HANDSHAKE_TIMEOUT_MS };
 
-export async function openConnection(transport: Transport, exportName: string, name: string, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<{ conn: NbdConnection; info: ExportInfo }> {
+export async function openConnection(transport: Transport, exportName: string, name: string, io: RequestIo = defaultRequestIo, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<{ conn: NbdConnection; info: ExportInfo }> {
   const stream = await transport.open();
   try {
     const info = await clientHandshake(stream, exportName, name, timeoutMs);
-    return { conn: new NbdConnection(stream, info.leftover), info };
+    return { conn: new NbdConnection(stream, info.leftover, io), info };
   } catch (e) {
     stream.destroy();
     throw e;

@@ -10,6 +10,7 @@ import { log } from '../log.js';
 import type { Transport } from '../transport/transport.js';
 import type { NbdConnection } from './client-connection.js';
 import { isFatal, openConnection } from './client-open.js';
+import type { RequestIo } from './request-io.js';
 import { TF } from './protocol.js';
 import type { LoggedWrite } from './replay-log.js';
 import { fatal, replayWrites } from './replay.js';
@@ -25,6 +26,8 @@ export interface RecoveryTarget {
   readonly size: number;
   readonly flags: number;
   readonly connections: number;
+  /** Request buffers and transient-bytes reporting for the new connections. */
+  readonly io: RequestIo;
   /** False once the client was closed or recovered otherwise: stop quietly. */
   stillRecovering(): boolean;
   /** The replay log at this moment, in acknowledgement order. */
@@ -38,7 +41,7 @@ export interface RecoveryTarget {
 /** Opens all connections once and checks they reach the same disk; throws on any failure. */
 async function reopen(t: RecoveryTarget, conns: NbdConnection[]): Promise<void> {
   for (let i = 0; i < t.connections; i++) {
-    const { conn, info } = await openConnection(t.transport, t.exportName, t.name);
+    const { conn, info } = await openConnection(t.transport, t.exportName, t.name, t.io);
     conns.push(conn);
     if (info.size !== t.size) {
       throw fatal(new NbdcryptError('EIO', `${t.name}: the export size changed from ${t.size} to ${info.size} bytes while reconnecting; refusing to replay writes onto a different disk`));

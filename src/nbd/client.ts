@@ -10,7 +10,6 @@
  */
 import type { BlockCaps, BlockDevice } from '../block/block-device.js';
 import { checkRange, checkWritable } from '../block/block-device.js';
-import { requestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError, isNbdcryptError } from '../errors.js';
 import { log } from '../log.js';
 import type { Transport } from '../transport/transport.js';
@@ -20,6 +19,7 @@ import { openConnection } from './client-open.js';
 import { recover } from './client-recovery.js';
 import { CF, Cmd, Err, TF } from './protocol.js';
 import { ReplayLog } from './replay-log.js';
+import { defaultRequestIo, type RequestIo } from './request-io.js';
 
 export interface NbdClientOptions {
   /** NBD connections to open when the remote allows CAN_MULTI_CONN (default 1). */
@@ -32,6 +32,8 @@ export interface NbdClientOptions {
   readOnly?: boolean;
   /** Name used in logs and errors (no secrets), e.g. the target URI. */
   name?: string;
+  /** Request buffers and where socket reads are reported (default: fresh buffers, nothing reported). */
+  io?: RequestIo;
 }
 
 export const DEFAULT_REPLAY_LIMIT = 256 * 1024 * 1024;
@@ -72,7 +74,8 @@ export class NbdClient implements BlockDevice {
   private readonly maxChunk: number;
   private readonly slots: (NbdConnection | undefined)[];
   private readonly queue: Op[] = [];
-  private readonly replay = new ReplayLog();
+  private readonly replay: ReplayLog;
+  private readonly io: RequestIo;
   private state: LinkState = 'up';
   private failure: Error | undefined;
   /** Flushes started to trim the replay log, oldest first. */
@@ -111,6 +114,8 @@ export class NbdClient implements BlockDevice {
     this.ioTimeoutMs = Math.max(0, (opts.ioTimeout ?? 0) * 1000);
     this.replayLimit = opts.replayLimit ?? DEFAULT_REPLAY_LIMIT;
     this.name = opts.name ?? transport.description;
+    this.io = opts.io ?? defaultRequestIo;
+    this.replay = new ReplayLog(this.io.buffers);
     this.slots = conns;
     conns.forEach((c, i) => this.install(c, i));
     if (this.ioTimeoutMs > 0) {
@@ -122,7 +127,7 @@ export class NbdClient implements BlockDevice {
   /** Connects, handshakes and returns a ready client; rejects with ECONNECT/EAUTH/EHOSTKEY/ENOEXPORT/EPROTO. */
   static async connect(transport: Transport, exportName: string, opts: NbdClientOptions = {}): Promise<NbdClient> {
     const name = opts.name ?? transport.description;
-    const first = await openConnection(transport, exportName, name);
+    const first = await openConnection(transport, exportName, name, opts.io);
     const conns = [first.conn];
     let want = Math.max(1, Math.floor(opts.connections ?? 1));
     if (want > 1 && !(first.info.flags & TF.CAN_MULTI_CONN)) {
@@ -130,7 +135,7 @@ export class NbdClient implements BlockDevice {
       want = 1;
     }
     try {
-      const rest = await Promise.all(Array.from({ length: want - 1 }, () => openConnection(transport, exportName, name)));
+      const rest = await Promise.all(Array.from({ length: want - 1 }, () => openConnection(transport, exportName, name, opts.io)));
       for (const r of rest) {
         if (r.info.size !== first.info.size) throw new NbdcryptError('EPROTO', `${name}: connections disagree on the export size`);
         conns.push(r.conn);
@@ -190,7 +195,7 @@ export class NbdClient implements BlockDevice {
       // Read-modify-write for a remote whose minimum block size we would otherwise break.
       const whole = await this.readAligned(a.offset, a.length);
       data.copy(whole, offset - a.offset);
-      if (owned) requestBuffers.release(data);
+      if (owned) this.io.buffers.release(data);
       return this.write(a.offset, whole, fua, true);
     }
     await this.roomInReplayLog();
@@ -283,7 +288,7 @@ export class NbdClient implements BlockDevice {
 
   private async readAligned(offset: number, length: number): Promise<Buffer> {
     if (length <= this.maxChunk) return (await this.submit({ type: Cmd.READ, flags: 0, offset, length }))!;
-    const dest = requestBuffers.acquire(length);
+    const dest = this.io.buffers.acquire(length);
     const parts: Promise<Buffer | undefined>[] = [];
     for (let at = 0; at < length; at += this.maxChunk) {
       parts.push(this.submit({ type: Cmd.READ, flags: 0, offset: offset + at, length: Math.min(this.maxChunk, length - at), dest, destOffset: at }));
@@ -371,7 +376,7 @@ export class NbdClient implements BlockDevice {
       this.settle(op, new NbdcryptError('EIO', `${this.name}: remote ${what} at offset ${op.offset} length ${op.length} failed with ${errnoNames[error] ?? `error ${error}`}`));
     } else {
       if (op.logged) this.logAcknowledged(op);
-      else if (op.dataOwner === 'ours') requestBuffers.release(op.data);
+      else if (op.dataOwner === 'ours') this.io.buffers.release(op.data);
       op.settled = true;
       this.done();
       op.resolve(payload);
@@ -382,7 +387,7 @@ export class NbdClient implements BlockDevice {
   /** Keeps an acknowledged write for replay; a borrowed payload is copied (its owner reuses it). */
   private logAcknowledged(op: Op): void {
     const d = op.data;
-    const data = d && op.dataOwner === 'caller' ? requestBuffers.copyOf(d) : d;
+    const data = d && op.dataOwner === 'caller' ? this.io.buffers.copyOf(d) : d;
     const release = d !== undefined && op.dataOwner !== 'given';
     this.replay.add({ type: op.type, flags: op.flags, offset: op.offset, length: op.length, data, release });
     this.loggedSinceFlush += op.data?.length ?? 0;
@@ -467,6 +472,7 @@ export class NbdClient implements BlockDevice {
       size: this.size,
       flags: this.flags,
       connections: this.slots.length,
+      io: this.io,
       stillRecovering: () => this.state === 'recovering',
       replayEntries: () => this.replay.list(),
       recovered: (conns, r) => {

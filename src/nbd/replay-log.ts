@@ -6,7 +6,7 @@
  * on every connection drops the entries acknowledged before that flush was issued. FLUSH
  * semantics: docs/formats.md (NBD transmission).
  */
-import { requestBuffers } from '../block/buffer-pool.js';
+import { unpooled, type RequestBuffers } from '../block/buffer-pool.js';
 
 export interface LoggedWrite {
   /** Acknowledgement sequence number (monotonic). */
@@ -17,7 +17,7 @@ export interface LoggedWrite {
   length: number;
   /** WRITE payload, owned by the log. */
   data?: Buffer;
-  /** Give `data` back to requestBuffers when the entry is dropped (false: other entries share it). */
+  /** Give `data` back to the log's RequestBuffers when the entry is dropped (false: other entries share it). */
   release?: boolean;
 }
 
@@ -27,6 +27,9 @@ export class ReplayLog {
   private nextSeq = 1;
   /** Payload bytes held (what --replay-limit bounds). */
   bytes = 0;
+
+  /** `buffers`: where dropped payloads go back to. */
+  constructor(private readonly buffers: RequestBuffers = unpooled) {}
 
   get size(): number {
     return this.entries.length - this.head;
@@ -47,7 +50,7 @@ export class ReplayLog {
     while (this.head < this.entries.length && this.entries[this.head]!.seq <= seq) {
       const e = this.entries[this.head]!;
       this.bytes -= e.data?.length ?? 0;
-      if (e.release) requestBuffers.release(e.data);
+      if (e.release) this.buffers.release(e.data);
       this.entries[this.head] = undefined as unknown as LoggedWrite; // release the payload
       this.head++;
     }

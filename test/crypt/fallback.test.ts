@@ -2,7 +2,8 @@
  * "A machine without a compiler still installs and runs": scripts/build-native.js with no
  * usable C compiler prints one warning line and exits 0 (so `npm install` succeeds), and a
  * copy of nbdcrypt without the addon picks the node engine with one warning line and serves
- * EncryptedDevice correctly. NBDCRYPT_ENGINE=node forces the same engine in a full checkout.
+ * EncryptedDevice correctly. NBDCRYPT_ENGINE=node, as the CLI reads it (cli/environment.ts),
+ * forces the same engine in a full checkout.
  * Both run in child processes so this process's loaded addon cannot leak in; their
  * ciphertext is checked against the native engine here.
  */
@@ -19,15 +20,16 @@ const root = resolve(fileURLToPath(import.meta.url), '../../../..'); // dist/tes
 const key = Buffer.alloc(64);
 for (let i = 0; i < 64; i++) key[i] = (i * 29 + 3) & 0xff;
 
-/** Child script: EncryptedDevice over MemoryDevice; prints the engine and the ciphertext. */
+/** Child script: EncryptedDevice over MemoryDevice with the engine the environment asks for; prints the engine and the ciphertext. */
 function childScript(distSrc: string): string {
   const u = (p: string) => JSON.stringify('file://' + join(distSrc, p));
   return `
     const { EncryptedDevice } = await import(${u('crypt/encrypted-device.js')});
     const { MemoryDevice } = await import(${u('block/memory-device.js')});
+    const { readEnvironment } = await import(${u('cli/environment.js')});
     const key = Buffer.alloc(64); for (let i = 0; i < 64; i++) key[i] = (i * 29 + 3) & 0xff;
     const lower = new MemoryDevice(1 << 20);
-    const dev = new EncryptedDevice(lower, { key, dataOffset: 4096, sectorSize: 4096 });
+    const dev = new EncryptedDevice(lower, { key, dataOffset: 4096, sectorSize: 4096, engine: readEnvironment().engines.xts });
     const plain = Buffer.alloc(200000); for (let i = 0; i < plain.length; i++) plain[i] = (i * 13) & 0xff;
     await Promise.all([dev.write(1000, plain.subarray(0, 100000)), dev.write(101000, plain.subarray(100000))]);
     const back = await dev.read(1000, 200000);

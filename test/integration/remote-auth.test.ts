@@ -83,9 +83,8 @@ describe('ssh authentication methods', () => {
     agent = startProcess(requireTool('ssh-agent', 'openssh-client'), ['-D', '-a', sock]);
     await waitFor('ssh-agent socket', () => existsSync(sock), 10_000);
     run('ssh-add', [sshd.userKey], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
-    process.env.SSH_AUTH_SOCK = sock;
     // No identity given: only the agent holds an authorized key (the default ~/.ssh keys are not authorized).
-    const dev = await openTarget(uri(), { knownHostsPath: knownHosts, sshConfigPath: '/dev/null', connections: 1 });
+    const dev = await openTarget(uri(), { knownHostsPath: knownHosts, sshConfigPath: '/dev/null', connections: 1, sshAgentSocket: sock });
     await dev.close();
   });
 });

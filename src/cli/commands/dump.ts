@@ -11,6 +11,7 @@ import { log } from '../../log.js';
 import { dumpHeader } from '../../luks/volume.js';
 import { readHeaders } from '../../luks/header.js';
 import { openTarget } from '../../backend/open-target.js';
+import type { Environment } from '../environment.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { getPassphrase } from '../passphrase.js';
 import { intArg } from './format.js';
@@ -39,7 +40,7 @@ Examples:
   nbdcrypt dump disk.img --dump-volume-key --key-file key.bin
 `;
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: Environment): Promise<number> {
   const parsed = parseCommandArgs('dump', argv, {
     ...targetArgOptions,
     'dump-volume-key': { type: 'boolean' },
@@ -54,14 +55,14 @@ export async function run(argv: string[]): Promise<number> {
   let dev: BlockDevice | undefined;
   let passphrase: Buffer | undefined;
   try {
-    dev = await openTarget(target, targetOptionsFromArgs(v, true));
+    dev = await openTarget(target, targetOptionsFromArgs(v, env, true));
     if (v['dump-json-metadata']) {
       process.stdout.write((await readHeaders(dev)).chosen.json);
       return 0;
     }
     if (v['dump-volume-key']) {
       passphrase = await getPassphrase({ keyFile: v['key-file'], prompt: `Enter passphrase for ${target}: ` });
-      const text = await dumpHeader(dev, { passphrase, keySlot, deviceName: target.startsWith('file:') ? target.slice(5) : target });
+      const text = await dumpHeader(dev, { engines: env.engines, passphrase, keySlot, deviceName: target.startsWith('file:') ? target.slice(5) : target });
       log.warn('the volume key printed below gives access to all data without a passphrase; keep it secret');
       process.stdout.write(text);
       return 0;

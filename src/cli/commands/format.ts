@@ -12,6 +12,7 @@ import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
 import { formatVolume, refuseNonEmpty, type NewKeyOptions } from '../../luks/volume.js';
 import { openTarget, type TargetOptions } from '../../backend/open-target.js';
+import type { Environment } from '../environment.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { getPassphrase } from '../passphrase.js';
 import { parseSize } from '../../size.js';
@@ -100,7 +101,7 @@ async function openForFormat(target: string, size: number | undefined, targetOpt
   return dev;
 }
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: Environment): Promise<number> {
   const parsed = parseCommandArgs('format', argv, {
     ...kdfArgOptions,
     ...targetArgOptions,
@@ -121,11 +122,11 @@ export async function run(argv: string[]): Promise<number> {
   let dev: BlockDevice | undefined;
   let passphrase: Buffer | undefined;
   try {
-    dev = await openForFormat(target, size, targetOptionsFromArgs(v));
+    dev = await openForFormat(target, size, targetOptionsFromArgs(v, env));
     // Refuse a busy target before the user types a passphrase twice.
     if (!v.force) await refuseNonEmpty(dev);
     passphrase = await getPassphrase({ keyFile: v['key-file'], prompt: `Enter passphrase for ${target}: `, confirm: true });
-    const vol = await formatVolume(dev, passphrase, { ...kdf, sectorSize, label: v.label, uuid: v.uuid, force: v.force ?? false });
+    const vol = await formatVolume(dev, passphrase, { engines: env.engines, ...kdf, sectorSize, label: v.label, uuid: v.uuid, force: v.force ?? false });
     vol.volumeKey.fill(0);
     await dev.flush();
     log.info(`formatted ${target}: LUKS2 UUID ${vol.uuid}, ${vol.dataSize} bytes of encrypted data (sector ${vol.sectorSize}), keyslot 0`);

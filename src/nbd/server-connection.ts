@@ -14,8 +14,8 @@ import type { InFlightBudget } from './in-flight-budget.js';
 import { InputBuffer } from './input-buffer.js';
 import { OptionPhase } from './option-phase.js';
 import { FLAG_FIXED_NEWSTYLE, FLAG_NO_ZEROES } from './protocol.js';
-import { defaultLimits, type ConnectionLimits, type ServedExport, type ServerStats } from './served-export.js';
 import { defaultRequestIo, type RequestIo } from './request-io.js';
+import { defaultLimits, type ConnectionLimits, type ServedExport, type ServerStats } from './served-export.js';
 import { Transmission } from './transmission.js';
 
 export { defaultLimits, type ConnectionLimits, type ServedExport, type ServerStats } from './served-export.js';
@@ -38,6 +38,7 @@ export class ServerConnection {
     private readonly limits: ConnectionLimits = defaultLimits,
     /** Shared by every connection of the server, if it bounds its total. */
     private readonly budget?: InFlightBudget,
+    /** Request buffers and where socket reads are reported (request-io.ts). */
     private readonly io: RequestIo = defaultRequestIo,
   ) {
     this.input = new InputBuffer(io.buffers);

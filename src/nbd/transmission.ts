@@ -56,7 +56,7 @@ export class Transmission {
     private readonly host: TransmissionHost,
     /** Shared by every connection of the server, if it bounds its total. */
     budget?: InFlightBudget,
-    /** Where read replies' buffers go back once written. */
+    /** Where READ reply buffers go back once written. */
     private readonly buffers: RequestBuffers = unpooled,
   ) {
     this.account = budget?.open(this.wake);

@@ -2,7 +2,9 @@
  * Throughput of the NBD client over the ssh2 transport next to its peers, in one run over a
  * loopback sshd (the machines are shared, so ratios matter, not MB/s):
  *   (a) a raw ssh2 channel: `cat > /dev/null` (write direction) and `head -c N /dev/zero`
- *       (read direction) on an exec channel, same cipher;
+ *       (read direction) on an exec channel, same cipher (in this process, so it shares the
+ *       AES-GCM packet allocation that the first nbdcrypt session patches into ssh2;
+ *       bench/e2e-compare measures plain ssh2 in a process of its own);
  *   (b) the same nbd-server through an OpenSSH `ssh -L` tunnel, driven by nbdcopy.
  * Our client is measured with 1 and 4 connections (channels of one session), 1 MiB
  * requests, 32 in flight. The export file is on tmpfs (/dev/shm) so the remote disk does

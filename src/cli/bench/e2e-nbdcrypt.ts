@@ -18,6 +18,7 @@ import { NbdServer } from '../../nbd/server.js';
 import { openTarget, type TargetOptions } from '../../backend/open-target.js';
 import type { Environment } from '../environment.js';
 import { withRuntime, type ServeRuntime } from '../serve-runtime.js';
+import { pinnedCommand } from './cpu-pinning.js';
 import { waitUntil } from './e2e-procs.js';
 
 export interface Served {
@@ -87,14 +88,16 @@ export async function serveRaw(target: string, dir: string, dataOffset: number, 
 /** bin/nbdcrypt.js of this installation (dist/src/cli/bench → repository root). */
 const nbdcryptBin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'bin', 'nbdcrypt.js');
 
+let serveCount = 0;
+
 /**
  * Runs `nbdcrypt serve TARGET --key-file F --listen unix:dir/serve.sock ARGS` as its own
  * process (what a user runs) and resolves once it prints its listening line. `nodeArgs`
- * lets a caller profile it (e.g. --cpu-prof).
+ * lets a caller profile it (e.g. --cpu-prof); `cpus` pins it (and its ssh+cmd children).
  */
-export async function serveSubprocess(target: string, keyFile: string, dir: string, args: string[] = [], nodeArgs: string[] = []): Promise<Served> {
-  const sock = join(dir, `serve-${Date.now()}.sock`);
-  const child = spawn(process.execPath, [...nodeArgs, nbdcryptBin, 'serve', target, '--key-file', keyFile, '--listen', `unix:${sock}`, ...args], {
+export async function serveSubprocess(target: string, keyFile: string, dir: string, args: string[] = [], nodeArgs: string[] = [], cpus?: string): Promise<Served> {
+  const sock = join(dir, `serve-${Date.now()}-${serveCount++}.sock`);
+  const child = spawn(...pinnedCommand(cpus, process.execPath, [...nodeArgs, nbdcryptBin, 'serve', target, '--key-file', keyFile, '--listen', `unix:${sock}`, ...args]), {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

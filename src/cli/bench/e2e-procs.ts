@@ -38,8 +38,9 @@ export function freePort(): Promise<number> {
   });
 }
 
-export function scratch(prefix: string): { path: string; remove(): void } {
-  const path = mkdtempSync(join(tmpdir(), prefix));
+/** A fresh directory under `base` (default: the temporary directory), removed by remove(). */
+export function scratch(prefix: string, base = tmpdir()): { path: string; remove(): void } {
+  const path = mkdtempSync(join(base, prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 

@@ -18,6 +18,8 @@ export type ErrorCode =
   | 'EROFS' // write to a read-only device
   | 'ENOTSUP' // operation not supported by this device
   | 'ETIMEDOUT' // a request waited longer than --io-timeout
+  | 'EACCES' // the remote refused access to the image file
+  | 'EBUSY' // the image is locked by another writer
   | 'ECLOSED'; // the device was closed
 
 export class NbdcryptError extends Error {

@@ -5,6 +5,7 @@
  * timeout, replay limit and SSH options. Used by open-target.ts.
  * Peer behaviour it relies on: docs/formats.md (NBD peers, SSH).
  */
+import { NbdcryptError } from '../errors.js';
 import { NbdClient } from '../nbd/client.js';
 import { sshCommandTransport } from '../transport/ssh-command.js';
 import { SshTransport } from '../transport/ssh.js';
@@ -48,6 +49,7 @@ export interface RemoteTargetOptions {
  */
 export function remoteTransport(spec: string, opts: RemoteTargetOptions = {}): { transport: Transport; exportName: string; connections: number } {
   const t = parseTargetUri(spec);
+  if (t.kind === 'sftp') throw new NbdcryptError('EUSAGE', `target '${spec}': an sftp:// target has no NBD transport`);
   const connectTimeoutMs = opts.connectTimeout !== undefined ? opts.connectTimeout * 1000 : undefined;
   const viaSsh2 = t.kind === 'ssh' && !opts.sshCommand;
   const connections = opts.connections ?? (viaSsh2 ? 4 : 1);

@@ -34,6 +34,8 @@ const exitCodes: Partial<Record<ErrorCode, number>> = {
   ECONNECT: 7,
   ENOEXPORT: 7,
   EPROTO: 7,
+  EACCES: 8,
+  EBUSY: 9,
 };
 
 export const usage = `Usage: nbdcrypt COMMAND [OPTIONS]

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import ssh2, { type ClientChannel, type ConnectConfig } from 'ssh2';
+import ssh2, { type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
 import { knownKeyTypes, parseKnownHosts, verifyHostKey } from './known-hosts.js';
@@ -47,6 +47,8 @@ export interface SshTransportOptions {
   sftpRequest?: boolean;
   askPassphrase?: (keyPath: string) => Promise<string | undefined>;
   askPassword?: (prompt: string) => Promise<string | undefined>;
+  /** Replaces the default description (e.g. the sftp:// target, which forwards nothing). */
+  description?: string;
 }
 
 const { Client } = ssh2;
@@ -91,13 +93,49 @@ export class SshTransport implements Transport {
       askPassword: o.askPassword,
     });
     const where = 'socket' in this.remote ? this.remote.socket : `${this.remote.host}:${this.remote.port}`;
-    this.description = `ssh://${this.user}@${this.hostName}${this.port === 22 ? '' : `:${this.port}`} → ${where}`;
+    this.description = o.description ?? `ssh://${this.user}@${this.hostName}${this.port === 22 ? '' : `:${this.port}`} → ${where}`;
   }
 
   async open(): Promise<Duplex> {
+    const where = 'socket' in this.remote ? `unix socket ${this.remote.socket}` : `${this.remote.host}:${this.remote.port}`;
+    return this.openChannel<ClientChannel>(
+      (client, done) => {
+        if ('socket' in this.remote) client.openssh_forwardOutStreamLocal(this.remote.socket, done);
+        else client.forwardOut('127.0.0.1', 0, this.remote.host, this.remote.port, done);
+      },
+      (ch) => {
+        if (this.o.channelWindow !== 0) enlargeReceiveWindow(ch, this.o.channelWindow);
+      },
+      (msg) => `the SSH server could not open a channel to ${where} (${msg}); check that nbd-server listens there and that sshd allows forwarding`,
+    );
+  }
+
+  /**
+   * Opens one `sftp` subsystem channel (ssh2's SFTP client on it, VERSION exchanged). When
+   * the server refuses just this channel (servers cap channels per connection with
+   * MaxSessions) the session stays usable and isChannelRefusal() says so.
+   */
+  async openSftp(): Promise<SFTPWrapper> {
+    return this.openChannel<SFTPWrapper>(
+      (client, done) => client.sftp(done),
+      () => undefined,
+      (msg) => `the SSH server refused the sftp subsystem (${msg}); check that the account may use SFTP`,
+    );
+  }
+
+  /** Whether an openSftp()/open() error was a refusal of that one channel (the session lives on). */
+  static isChannelRefusal(e: unknown): boolean {
+    return e instanceof NbdcryptError && (e as NbdcryptError & { channelRefused?: boolean }).channelRefused === true;
+  }
+
+  private async openChannel<C extends { destroy(): unknown }>(
+    start: (client: Client, done: (err: (Error & { reason?: unknown }) | undefined, ch: C) => void) => void,
+    setUp: (ch: C) => void,
+    refusal: (message: string) => string,
+  ): Promise<C> {
     if (this.closed) throw new NbdcryptError('ECLOSED', `${this.description}: transport closed`);
     const client = await this.getSession();
-    return new Promise<Duplex>((resolve, reject) => {
+    return new Promise<C>((resolve, reject) => {
       let settled = false;
       // A half-dead session may never answer CHANNEL_OPEN; keepalives would notice only later.
       const timer = setTimeout(() => {
@@ -105,7 +143,7 @@ export class SshTransport implements Transport {
         this.dropSession(client);
         reject(new NbdcryptError('ECONNECT', `${this.description}: no answer to a channel request within ${this.connectTimeoutMs} ms`));
       }, this.connectTimeoutMs);
-      const done = (err: (Error & { reason?: unknown }) | undefined, ch: ClientChannel): void => {
+      const done = (err: (Error & { reason?: unknown }) | undefined, ch: C): void => {
         clearTimeout(timer);
         if (settled) {
           ch?.destroy();
@@ -114,17 +152,18 @@ export class SshTransport implements Transport {
         settled = true;
         if (err) {
           // A channel refusal (err.reason set) leaves the session usable; anything else means it is dead.
-          if (err.reason === undefined) this.dropSession(client);
-          const where = 'socket' in this.remote ? `unix socket ${this.remote.socket}` : `${this.remote.host}:${this.remote.port}`;
-          reject(new NbdcryptError('ECONNECT', `${this.description}: the SSH server could not open a channel to ${where} (${err.message}); check that nbd-server listens there and that sshd allows forwarding`, { cause: err }));
+          const refused = err.reason !== undefined;
+          if (!refused) this.dropSession(client);
+          const e = new NbdcryptError('ECONNECT', `${this.description}: ${refusal(err.message)}`, { cause: err });
+          if (refused) Object.assign(e, { channelRefused: true });
+          reject(e);
           return;
         }
-        if (this.o.channelWindow !== 0) enlargeReceiveWindow(ch, this.o.channelWindow);
+        setUp(ch);
         resolve(ch);
       };
       try {
-        if ('socket' in this.remote) client.openssh_forwardOutStreamLocal(this.remote.socket, done);
-        else client.forwardOut('127.0.0.1', 0, this.remote.host, this.remote.port, done);
+        start(client, done);
       } catch (e) {
         clearTimeout(timer);
         settled = true;

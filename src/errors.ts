@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'ETIMEDOUT' // a request waited longer than --io-timeout
   | 'EACCES' // the remote refused access to the image file
   | 'EBUSY' // the image is locked by another writer
-  | 'ECLOSED'; // the device was closed
+  | 'ECLOSED' // the device was closed
+  | 'ENONBD'; // no kernel nbd support here (module, netlink family or native addon missing)
 
 export class NbdcryptError extends Error {
   readonly code: ErrorCode;

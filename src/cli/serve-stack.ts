@@ -40,6 +40,8 @@ export interface ServedStack {
   client?: NbdClient;
   /** One line for the log: volume, sector size, engine. */
   description: string;
+  /** The LUKS volume UUID ('raw' for --unencrypted): part of a kernel device's backend identifier. */
+  volumeId: string;
 }
 
 export async function openEncryptedStack(o: EncryptedStackOptions): Promise<ServedStack> {
@@ -69,6 +71,7 @@ export async function openEncryptedStack(o: EncryptedStackOptions): Promise<Serv
       blockSize: { minimum: 512, preferred: vol.sectorSize, maximum: MAX_PAYLOAD },
       cache,
       client,
+      volumeId: vol.uuid,
       description: `LUKS2 volume ${vol.uuid}${vol.label ? ` (${vol.label})` : ''} unlocked with keyslot ${vol.keyslot}: ${enc.size} bytes, sector ${vol.sectorSize}, aes-xts-plain64 (${enc.engine} engine)`,
     };
   } catch (e) {

@@ -14,7 +14,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { parseSize } from '../src/size.js';
-import type { NbdClient } from '../src/nbd/client.js';
+import type { ResilientDevice } from '../src/resilient/resilient-device.js';
 import { openRemoteTarget } from '../src/backend/remote-target.js';
 import { nbdcopyAsync } from '../peers/nbdcopy.js';
 import { startNbdServer } from '../peers/nbd-server.js';
@@ -86,13 +86,13 @@ async function eachMiB(bytes: number, op: (at: number) => Promise<unknown>, dept
   await Promise.all(Array.from({ length: depth }, worker));
 }
 
-async function nbdWrite(dev: NbdClient, bytes: number): Promise<void> {
+async function nbdWrite(dev: ResilientDevice, bytes: number): Promise<void> {
   const chunk = randomBytes(MiB);
   await eachMiB(bytes, (at) => dev.write(at, chunk));
   await dev.flush();
 }
 
-const nbdRead = (dev: NbdClient, bytes: number): Promise<void> => eachMiB(bytes, (at) => dev.read(at, MiB));
+const nbdRead = (dev: ResilientDevice, bytes: number): Promise<void> => eachMiB(bytes, (at) => dev.read(at, MiB));
 
 async function main(): Promise<void> {
   const values = benchArgs(
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   const tunnelPort = await freePort();
   const tunnel = startProcess('ssh', ['-N', '-c', cipher, '-L', `127.0.0.1:${tunnelPort}:127.0.0.1:${nbd.port}`, '-p', String(sshd.port), '-i', sshd.userKey,
     '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'BatchMode=yes', '-F', '/dev/null', `${sshd.user}@${sshd.host}`]);
-  const devs: NbdClient[] = [];
+  const devs: ResilientDevice[] = [];
   try {
     const raw = await rawSession(sshd, cipher);
     for (const connections of [1, 4]) {

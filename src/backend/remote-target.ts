@@ -1,12 +1,15 @@
 /**
- * Opens a remote TARGET (nbd://, nbd+unix://, ssh://, ssh+cmd://) as an NbdClient: picks
- * the transport, applies the connection count (default 4 channels of one session over
- * ssh://; 1 for ssh+cmd://, where each would be its own ssh process, and for nbd), I/O
- * timeout, replay limit and SSH options. Used by open-target.ts.
+ * Opens a remote TARGET (nbd://, nbd+unix://, ssh://, ssh+cmd://) as a BlockDevice by
+ * composing the stack: transport (ssh2 channels, ssh -W, tcp, unix) → NBD client session
+ * (the protocol) → ResilientDevice (reconnect, replay, --io-timeout). Picks the connection
+ * count (default 4 channels of one session over ssh://; 1 for ssh+cmd://, where each would
+ * be its own ssh process, and for nbd), and passes the SSH options. Used by open-target.ts.
  * Peer behaviour it relies on: docs/formats.md (NBD peers, SSH).
  */
 import { NbdcryptError } from '../errors.js';
-import { NbdClient } from '../nbd/client.js';
+import { openNbdSession } from '../nbd/client-open.js';
+import { ResilientDevice, type ResilientOptions } from '../resilient/resilient-device.js';
+import type { SessionOpener } from '../resilient/session.js';
 import { sshCommandTransport } from '../transport/ssh-command.js';
 import { SshTransport } from '../transport/ssh.js';
 import { windowForChannels } from '../transport/ssh-window.js';
@@ -23,6 +26,8 @@ export interface RemoteTargetOptions {
   ioTimeout?: number;
   /** Bytes of unflushed writes kept for replay (default 256 MiB). */
   replayLimit?: number;
+  /** Seconds a busy connection may go without any byte moving before it counts as dropped (default 30; 0 = never). */
+  stallTimeout?: number;
   /** Connect timeout in seconds (default 10). */
   connectTimeout?: number;
   acceptNewHostKey?: boolean;
@@ -79,18 +84,39 @@ export function remoteTransport(spec: string, opts: RemoteTargetOptions = {}): {
   }
 }
 
-export async function openRemoteTarget(spec: string, opts: RemoteTargetOptions = {}): Promise<NbdClient> {
+/** Default --stall-timeout (seconds): no byte in either direction while requests wait. */
+export const DEFAULT_STALL_TIMEOUT = 30;
+
+export interface NbdDeviceOptions extends ResilientOptions {
+  /** NBD connections to open when the remote allows CAN_MULTI_CONN (default 1). */
+  connections?: number;
+  /** See RemoteTargetOptions.stallTimeout. */
+  stallTimeout?: number;
+  /** Name used in logs and errors (no secrets), e.g. the target URI. */
+  name?: string;
+}
+
+/** An NBD export reached over `transport` as a device that survives drops; owns the transport from here on. */
+export function openNbdDevice(transport: Transport, exportName: string, opts: NbdDeviceOptions = {}): Promise<ResilientDevice> {
+  const name = opts.name ?? transport.description;
+  const session = { name, stallTimeoutMs: (opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT) * 1000 };
+  let closed: Promise<void> | undefined;
+  const opener: SessionOpener = {
+    name,
+    open: () => openNbdSession(() => transport.open(), exportName, opts.connections ?? 1, session),
+    close: () => (closed ??= transport.close()),
+  };
+  return ResilientDevice.open(opener, opts);
+}
+
+export async function openRemoteTarget(spec: string, opts: RemoteTargetOptions = {}): Promise<ResilientDevice> {
   const { transport, exportName, connections } = remoteTransport(spec, opts);
-  try {
-    return await NbdClient.connect(transport, exportName, {
-      connections,
-      ioTimeout: opts.ioTimeout,
-      replayLimit: opts.replayLimit,
-      readOnly: opts.readOnly,
-      name: spec,
-    });
-  } catch (e) {
-    await transport.close();
-    throw e;
-  }
+  return openNbdDevice(transport, exportName, {
+    connections,
+    ioTimeout: opts.ioTimeout,
+    replayLimit: opts.replayLimit,
+    stallTimeout: opts.stallTimeout,
+    readOnly: opts.readOnly,
+    name: spec,
+  });
 }

@@ -11,7 +11,7 @@ import { SectorCache } from '../block/sector-cache.js';
 import { EncryptedDevice } from '../crypt/encrypted-device.js';
 import { log } from '../log.js';
 import { openVolume } from '../luks/volume.js';
-import { NbdClient } from '../nbd/client.js';
+import { ResilientDevice } from '../resilient/resilient-device.js';
 import type { BlockSizeInfo } from '../nbd/codec.js';
 import { MAX_PAYLOAD } from '../nbd/protocol.js';
 import { openTarget, type TargetOptions } from '../backend/open-target.js';
@@ -37,7 +37,7 @@ export interface ServedStack {
   /** Present when --cache > 0. */
   cache?: SectorCache;
   /** Present for remote targets. */
-  client?: NbdClient;
+  client?: ResilientDevice;
   /** One line for the log: volume, sector size, engine. */
   description: string;
   /** The LUKS volume UUID ('raw' for --unencrypted): part of a kernel device's backend identifier. */
@@ -65,7 +65,7 @@ export async function openEncryptedStack(o: EncryptedStackOptions): Promise<Serv
     }
     if (o.allowDiscards && !enc.caps.trim) log.warn('--allow-discards: the target cannot trim (or is read-only); TRIM will not be advertised');
     const cache = o.cacheBytes > 0 ? new SectorCache(enc, CACHE_BLOCK, Math.max(o.cacheBytes, CACHE_BLOCK)) : undefined;
-    const client = lower instanceof NbdClient ? lower : undefined;
+    const client = lower instanceof ResilientDevice ? lower : undefined;
     return {
       device: cache ?? enc,
       blockSize: { minimum: 512, preferred: vol.sectorSize, maximum: MAX_PAYLOAD },

@@ -13,6 +13,7 @@ import { parseSize } from '../size.js';
 export const targetArgOptions = {
   connections: { type: 'string' },
   'io-timeout': { type: 'string' },
+  'stall-timeout': { type: 'string' },
   'replay-limit': { type: 'string' },
   'connect-timeout': { type: 'string' },
   'accept-new-host-key': { type: 'boolean' },
@@ -37,8 +38,14 @@ Remote TARGET options:
   --connections N        parallel NBD connections (default 4 over ssh, 1 otherwise; used
                          when the remote allows multi-conn)
   --io-timeout S         fail a request with EIO after S seconds without the remote,
-                         reconnects included (default 0: wait forever; use with
-                         'nbd-client -t 0')
+                         reconnects included, whatever state its reply is in (default
+                         0: wait forever; use with 'nbd-client -t 0'). Reconnects back
+                         off from 100 ms to 5 s; a remote that breaks the NBD protocol
+                         again right after each of 10 reconnects is given up on (every
+                         request then fails with EIO), whatever this says
+  --stall-timeout S      a connection with requests waiting and no byte moving either
+                         way for S seconds (a remote that stopped mid-reply) counts as
+                         dropped: reconnect, replay, retry (default 30; 0 = never)
   --replay-limit SIZE    unflushed writes kept in RAM to replay after a reconnect
                          (default 32M for serve, 256M otherwise; each time a quarter
                          of it has been written a flush starts in the background, at
@@ -78,6 +85,7 @@ export function targetOptionsFromArgs(v: Values, readOnly = false): TargetOption
     readOnly,
     connections,
     ioTimeout: positive(v['io-timeout'] as string | undefined, 'io-timeout', true),
+    stallTimeout: positive(v['stall-timeout'] as string | undefined, 'stall-timeout', true),
     replayLimit: replay === undefined ? undefined : parseSize(replay, '--replay-limit'),
     connectTimeout: positive(v['connect-timeout'] as string | undefined, 'connect-timeout', false),
     acceptNewHostKey: v['accept-new-host-key'] === true,

@@ -9,7 +9,7 @@ import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isNbdcryptError } from '../../src/errors.js';
-import type { NbdClient } from '../../src/nbd/client.js';
+import type { ResilientDevice } from '../../src/resilient/resilient-device.js';
 import { openTarget } from '../../src/backend/open-target.js';
 import { startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
 import { keygen, startSshd, type SshdPeer } from '../../peers/sshd.js';
@@ -49,7 +49,7 @@ describe('ssh authentication methods', () => {
         asked.push(path);
         return 'correct horse';
       },
-    })) as NbdClient;
+    })) as ResilientDevice;
     await dev.write(0, Buffer.alloc(4096, 9));
     assert.ok((await sshd.killConnections()) > 0);
     assert.ok((await dev.read(0, 4096)).equals(Buffer.alloc(4096, 9)), 'works after the reconnect');

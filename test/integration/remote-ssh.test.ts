@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BlockDevice } from '../../src/block/block-device.js';
-import { NbdClient } from '../../src/nbd/client.js';
+import { ResilientDevice } from '../../src/resilient/resilient-device.js';
 import { openTarget } from '../../src/backend/open-target.js';
 import { setTransientCollector } from '../../src/transient-buffers.js';
 import { childrenOf, startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
@@ -69,7 +69,7 @@ describe('remote targets over ssh', () => {
 
   it('ssh:// with 4 channels of one session to a tcp nbd-server', async () => {
     const dev = await sshTarget();
-    assert.ok(dev instanceof NbdClient);
+    assert.ok(dev instanceof ResilientDevice);
     assert.equal(dev.connectionCount, 4);
     assert.equal(childrenOf(sshd.pid()).length, 1, 'the 4 channels share one SSH session (one sshd connection process)');
     assert.equal(dev.size, 32 * MiB);
@@ -127,7 +127,7 @@ describe('remote targets over ssh', () => {
       sshConfigPath: '/dev/null',
       connections: 2,
       keepaliveInterval: 300,
-    })) as NbdClient;
+    })) as ResilientDevice;
     const stopped = sshd.signalConnections('SIGSTOP');
     assert.ok(stopped.length > 0);
     try {
@@ -157,7 +157,7 @@ describe('remote targets over ssh', () => {
       identity: [sshd.userKey],
       sshConfigPath: '/dev/null',
       connections: 2,
-    })) as NbdClient;
+    })) as ResilientDevice;
     const data = randomBytes(4 * MiB);
     const w = dev.write(0, data);
     assert.ok((await sshd.killConnections()) > 0);

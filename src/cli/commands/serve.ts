@@ -13,7 +13,7 @@ import { setIoFlusher } from '../../native-addon.js';
 import { startHeapGuard } from '../heap-guard.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
-import { NbdClient } from '../../nbd/client.js';
+import { ResilientDevice } from '../../resilient/resilient-device.js';
 import { NbdServer, defaultBlockSize } from '../../nbd/server.js';
 import { openTarget, type TargetOptions } from '../../backend/open-target.js';
 import { attachServed, checkAttachOptions, type AttachOptions, type AttachedDevice } from '../serve-attach.js';
@@ -33,7 +33,9 @@ export const help = `Usage: nbdcrypt serve TARGET [OPTIONS]
 
 Open the LUKS2 volume on TARGET and serve its plaintext over NBD on a private local
 listener, until interrupted (SIGINT or SIGTERM); then stop accepting, finish the requests
-in flight, flush the remote, wipe the key and exit 0. Stack: TARGET (file, or an
+in flight, flush the remote, wipe the key and exit 0. Bounded even when the remote stalls
+or is down: requests in flight get up to 30 s, the final flush up to 10 s more, and what
+is still unanswered then fails with EIO (exit within about 45 s). Stack: TARGET (file, or an
 nbd-server reached over SSH/TCP/unix) -> aes-xts-plain64 (LUKS2) -> plaintext sector cache
 -> NBD server. The kernel attaches with nbd-client; without the nbd module use nbdfuse.
 
@@ -198,7 +200,7 @@ export function parseServeArgs(argv: string[]): ServeOptions {
 export async function openServedDevice(o: ServeOptions): Promise<ServedStack> {
   if (o.unencrypted) {
     const device = await openTarget(o.target, o.targetOptions);
-    return { device, blockSize: defaultBlockSize, client: device instanceof NbdClient ? device : undefined, description: `${o.target} as plaintext`, volumeId: 'raw' };
+    return { device, blockSize: defaultBlockSize, client: device instanceof ResilientDevice ? device : undefined, description: `${o.target} as plaintext`, volumeId: 'raw' };
   }
   if (o.target.startsWith('memory:')) {
     throw new NbdcryptError('EUSAGE', `serve: a memory: target starts empty and holds no LUKS2 volume; serve it as plaintext with --unencrypted (debugging only), or use a file formatted with 'nbdcrypt format'`);
@@ -320,7 +322,11 @@ export async function serve(o: ServeOptions, hooks: ServeHooks = {}): Promise<nu
       await attached.detach();
     }
     await server.close();
-    await device.flush().catch((e: Error) => log.warn(`final flush failed: ${e.message}`));
+    // A remote's final flush is bounded by its close() (a stalled remote must not keep us
+    // here); closing the bottom first also fails what still waits on it, so the layers
+    // above drain. A file flushes here.
+    if (stack.client) await stack.client.close();
+    else await device.flush().catch((e: Error) => log.warn(`final flush failed: ${e.message}`));
     await device.close();
     if (privateDir) await rm(privateDir, { recursive: true, force: true });
   }

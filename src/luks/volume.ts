@@ -138,6 +138,10 @@ async function unlock(dev: BlockDevice, l: Loaded, passphrase: Buffer, keySlot?:
 
 function describe(l: Loaded, dev: BlockDevice, key: Buffer, slot: number): OpenedVolume {
   const seg = dataSegment(l.meta);
+  if (dev.size < seg.offset + seg.sectorSize) {
+    key.fill(0);
+    throw new NbdcryptError('EBADHDR', `the device holds ${dev.size} bytes, less than the LUKS2 data area that starts at byte ${seg.offset}; the image was truncated (restore it to its full size)`);
+  }
   const avail = Math.max(0, dev.size - seg.offset);
   const dataSize = seg.size === 'dynamic' ? avail - (avail % seg.sectorSize) : seg.size;
   return { volumeKey: key, dataOffset: seg.offset, sectorSize: seg.sectorSize, ivTweak: seg.ivTweak, keyslot: slot, uuid: l.fields.uuid, label: l.fields.label, dataSize };

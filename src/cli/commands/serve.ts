@@ -106,7 +106,8 @@ Memory: the process marks itself PR_SET_IO_FLUSHER (Linux >= 5.6, needs root or
 CAP_SYS_RESOURCE) so that writeback to /dev/nbdX cannot deadlock on memory reclaim.
 
 Exit status: 0 after SIGINT/SIGTERM, 2 usage, 3 wrong passphrase, 4 no/damaged LUKS2
-header, 6 SSH host key or authentication, 7 remote unreachable or export missing.
+header, 6 SSH host key or authentication, 7 remote unreachable or export missing,
+8 permission denied on the remote file, 10 TARGET in use by another writer (sftp:// lock).
 
 Examples:
   nbdcrypt serve ssh://backup@nas/cryptdisk --key-file disk.key --listen unix:/run/nbdcrypt.sock

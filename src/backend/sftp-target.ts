@@ -31,7 +31,9 @@ export interface SftpTargetOptions extends RemoteTargetOptions {
 const DEFAULT_CHANNELS = 4;
 
 class SftpOpener implements SessionOpener {
+  /** The lock this opener made (removed on close); undefined when none or shared. */
   private lock: { path: string; text: string } | undefined;
+  private locked = false;
   private opened = false;
 
   constructor(
@@ -44,7 +46,7 @@ class SftpOpener implements SessionOpener {
   async open(): Promise<SftpSession> {
     const readOnly = this.o.readOnly === true;
     // The lock comes first: format --size must not create or resize a file someone else writes.
-    if (!readOnly && !this.lock) await this.takeLock();
+    if (!readOnly && !this.locked) await this.takeLock();
     const first = !this.opened;
     const session = await openSftpSession(
       { open: () => this.transport.openSftp(), refused: SshTransport.isChannelRefusal },
@@ -84,9 +86,10 @@ class SftpOpener implements SessionOpener {
   private async takeLock(): Promise<void> {
     const path = `${this.path}.lock`;
     const text = lockText(new Date());
-    await this.withChannel((sftp) => takeLock(sftp, { name: this.name, path, breakLock: this.o.breakLock === true }, text));
-    if (this.o.breakLock) log.warn(`${this.name}: --break-lock: took over ${path}`);
-    this.lock = { path, text };
+    const how = await this.withChannel((sftp) => takeLock(sftp, { name: this.name, path, breakLock: this.o.breakLock === true }, text));
+    if (how === 'broken') log.warn(`${this.name}: --break-lock: took over ${path}`);
+    this.locked = true;
+    if (how !== 'shared') this.lock = { path, text };
   }
 
   private async withChannel<T>(f: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {

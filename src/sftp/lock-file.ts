@@ -13,7 +13,11 @@ const O = { READ: 0x01, WRITE: 0x02, CREAT: 0x08, EXCL: 0x20 } as const;
 
 /** What this process writes into its lock file. */
 export function lockText(startedAt: Date): string {
-  return `nbdcrypt host=${hostname()} pid=${process.pid} started=${startedAt.toISOString()}\n`;
+  return `${holderPrefix()}started=${startedAt.toISOString()}\n`;
+}
+
+function holderPrefix(): string {
+  return `nbdcrypt host=${hostname()} pid=${process.pid} `;
 }
 
 export interface LockTarget {
@@ -25,24 +29,32 @@ export interface LockTarget {
   breakLock: boolean;
 }
 
-/** Creates the lock file with `text`, or throws EBUSY naming the holder of the one that is there. */
-export async function takeLock(sftp: SFTPWrapper, t: LockTarget, text: string): Promise<void> {
+/**
+ * Creates the lock file with `text` ('created', or 'broken' when --break-lock removed
+ * another holder's first), or finds one this very process holds
+ * ('shared': a second open of the same image in one process, as `bench e2e` does; the
+ * first holder removes it), or throws EBUSY naming the holder of the one that is there.
+ */
+export async function takeLock(sftp: SFTPWrapper, t: LockTarget, text: string): Promise<'created' | 'broken' | 'shared'> {
+  let broken = false;
   for (let attempt = 0; ; attempt++) {
     try {
       const handle = await p<Buffer>((cb) => sftp.open(t.path, O.WRITE | O.CREAT | O.EXCL, cb));
       const data = Buffer.from(text);
       await p<void>((cb) => sftp.write(handle, data, 0, data.length, 0, cb));
       await p<void>((cb) => sftp.close(handle, cb));
-      return;
+      return broken ? 'broken' : 'created';
     } catch (e) {
       const holder = await readLock(sftp, t.path);
       if (holder === undefined) throw lockError(t, e as Error);
+      if (holder.startsWith(holderPrefix())) return 'shared';
       if (!t.breakLock || attempt > 0) {
         throw new NbdcryptError('EBUSY', `${t.name} is in use: ${t.path} says ${holder.trim() || '(empty)'}; if that process is gone, rerun with --break-lock`);
       }
       await p<void>((cb) => sftp.unlink(t.path, cb)).catch((err: Error) => {
         throw lockError(t, err);
       });
+      broken = true;
     }
   }
 }

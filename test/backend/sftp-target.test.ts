@@ -2,7 +2,8 @@
  * openTarget('sftp://...') as a BlockDevice against a real restricted sshd: a write the
  * server fails because its disk is full (SSH_FX_FAILURE from a small tmpfs) fails that one
  * request with EIO naming the likely cause, while the link stays up and other requests
- * succeed; a read-only open takes no lock; --connections sets the SFTP channels.
+ * succeed; a read-only open takes no lock, a second writer in the same process shares the
+ * first one's; --connections sets the SFTP channels.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -63,6 +64,10 @@ describe('sftp:// targets as block devices', () => {
     await ro.close();
     const rw = await open('ro.img');
     assert.match(readFileSync(`${file}.lock`, 'utf8'), new RegExp(`pid=${process.pid} `));
+    // A second writer in the same process (bench e2e serves a target twice) shares the lock.
+    const again = await open('ro.img');
+    await again.close();
+    assert.ok(existsSync(`${file}.lock`), 'the second open leaves the first one\'s lock');
     await rw.close();
     assert.equal(existsSync(`${file}.lock`), false);
   });

@@ -43,5 +43,6 @@ export async function openTarget(spec: string, opts: TargetOptions = {}): Promis
 
 async function openFile(path: string, spec: string, opts: TargetOptions): Promise<BlockDevice> {
   if (path === '') throw new NbdcryptError('EUSAGE', `target '${spec}' has an empty path`);
-  return FileDevice.open(path, { readOnly: opts.readOnly });
+  // One writer per image, as for sftp:// (there a lock file, here an flock the kernel drops with us).
+  return FileDevice.open(path, { readOnly: opts.readOnly, lock: true });
 }

@@ -21,6 +21,7 @@ import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from './b
 import { requestBuffers } from './buffer-pool.js';
 import { adviseNoReadahead, pageCacheIo, type PageCacheIo } from './page-cache-io.js';
 import { WriteBatcher } from './write-batcher.js';
+import { lockImage } from './file-lock.js';
 
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 /**
@@ -34,6 +35,8 @@ export interface FileDeviceOptions {
   readOnly?: boolean;
   /** If the file does not exist, create it sparse with this size. */
   createSize?: number;
+  /** Writable: hold an exclusive advisory flock while open, refuse if another process holds one (file-lock.ts). */
+  lock?: boolean;
 }
 
 export class FileDevice implements BlockDevice {
@@ -45,13 +48,14 @@ export class FileDevice implements BlockDevice {
   private readonly batcher: WriteBatcher | undefined;
   /** TRIM for a regular file (native punchHole); undefined: TRIM does nothing. */
   private punchHole: NativeAddon['punchHole'] | undefined;
-
   private constructor(
     readonly path: string,
     private readonly fh: FileHandle,
     readonly size: number,
     readonly isBlockDevice: boolean,
     readOnly: boolean,
+    /** Drops this device's share of the image lock (file-lock.ts). */
+    private readonly unlock: () => void,
   ) {
     this.caps = { flush: true, fua: true, trim: true, zeroes: false, multiConn: true, readOnly };
     this.batcher = readOnly ? undefined : WriteBatcher.for(fh.fd);
@@ -82,7 +86,8 @@ export class FileDevice implements BlockDevice {
         adviseNoReadahead(fh.fd);
       } else if (st.isBlockDevice()) size = await blockDeviceSize(st.rdev, path);
       else throw new NbdcryptError('EUSAGE', `${path} is neither a regular file nor a block device`);
-      return new FileDevice(path, fh, size, st.isBlockDevice(), readOnly);
+      const unlock = opts.lock && !readOnly ? lockImage(fh.fd, path, st) : () => undefined;
+      return new FileDevice(path, fh, size, st.isBlockDevice(), readOnly, unlock);
     } catch (e) {
       await fh.close();
       throw e;
@@ -144,7 +149,11 @@ export class FileDevice implements BlockDevice {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.fh.close();
+    try {
+      await this.fh.close();
+    } finally {
+      this.unlock();
+    }
   }
 
   private async writeAll(offset: number, data: Buffer): Promise<void> {

@@ -97,8 +97,8 @@ async function openForFormat(target: string, size: number | undefined, targetOpt
     () => true,
     () => false,
   );
-  if (!exists) return FileDevice.open(path, { createSize: size });
-  const dev = await FileDevice.open(path);
+  if (!exists) return FileDevice.open(path, { createSize: size, lock: true });
+  const dev = await FileDevice.open(path, { lock: true });
   if (dev.size !== size) {
     await dev.close();
     throw new NbdcryptError('EUSAGE', `${path} already exists with ${dev.size} bytes, not the --size given; drop --size or remove the file`);

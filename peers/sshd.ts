@@ -20,7 +20,7 @@ export interface SshdPeer {
   host: string;
   port: number;
   dir: string;
-  /** Login name accepted (the user running the tests: root on CI). */
+  /** Login name accepted (the user running the tests: root on CI; SshdOptions.user). */
   user: string;
   /** Private key file of the authorized user key (unencrypted). */
   userKey: string;
@@ -50,6 +50,8 @@ export interface SshdOptions {
   restricted?: boolean;
   /** Command of the sftp subsystem (default internal-sftp), with options such as -P. */
   sftpServer?: string;
+  /** Log in as this (unprivileged) user instead of the one running the tests, e.g. nobody. */
+  user?: string;
 }
 
 /** ChrootDirectory needs every path component root-owned and not group/world-writable (/tmp is not). */
@@ -83,7 +85,12 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdPeer> {
   const userPub = keygen(userKey);
   writeFileSync(join(dir.path, 'authorized_keys'), `${userPub}\n`, { mode: 0o600 });
   const config = join(dir.path, 'sshd_config');
-  const user = process.env.USER ?? run('id', ['-un']).stdout.trim();
+  const user = opts.user ?? process.env.USER ?? run('id', ['-un']).stdout.trim();
+  if (opts.user) {
+    // sshd reads authorized_keys as the user logging in.
+    chmodSync(dir.path, 0o755);
+    chmodSync(join(dir.path, 'authorized_keys'), 0o644);
+  }
   const sftpRoot = opts.restricted ? chrootDir() : '/';
   if (!opts.restricted) mkdirSync(join(dir.path, 'data'));
   const subsystem = `Subsystem sftp ${opts.sftpServer ?? 'internal-sftp'}`;

@@ -105,3 +105,26 @@ describe('sftp:// targets through the CLI', { timeout: 240_000 }, () => {
     assert.equal(r.stderr.match(/error:/g)?.length, 1, 'one error line');
   });
 });
+
+describe('sftp:// as an unprivileged storage user', { timeout: 120_000 }, () => {
+  let v: SftpVolume;
+  before(async () => {
+    // Files and directory belong to root; the login is nobody's.
+    v = await sftpVolume(SIZE, { sshd: { user: 'nobody' }, format: false });
+    writeFileSync(v.file, Buffer.alloc(MiB), { mode: 0o600 });
+  });
+  after(async () => {
+    await v?.stop();
+  });
+
+  it('permission denied on the file or its directory: one line and exit 8', () => {
+    const read = v.cli(['dump', v.uri, ...v.sshArgs]);
+    assert.equal(read.status, 8, read.stderr);
+    assert.match(read.stderr, /cannot open \/data\/disk\.img: permission denied/);
+    assert.equal(read.stderr.trim().split('\n').length, 1);
+    const create = v.cli(['format', v.uri.replace('disk.img', 'new.img'), '--size', '64M', '--key-file', v.keyFile, ...v.sshArgs]);
+    assert.equal(create.status, 8, create.stderr);
+    assert.match(create.stderr, /cannot create the lock file \/data\/new\.img\.lock \(SSH_FX_PERMISSION_DENIED/);
+    assert.equal(create.stderr.trim().split('\n').length, 1);
+  });
+});

@@ -4,12 +4,11 @@
  * image created and formatted through the CLI (`format sftp://... --size`), and the argument
  * lists that reach it. Every peer is stopped by PID in stop().
  */
-import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nbdcryptBin } from './nbdcrypt.js';
+import { volumeClient } from './remote-volume.js';
 import { startSshd, type SshdOptions, type SshdPeer } from './sshd.js';
-import { run, scratchDir } from './tools.js';
+import { run } from './tools.js';
 
 export interface SftpVolume {
   sshd: SshdPeer;
@@ -34,17 +33,9 @@ export interface SftpVolume {
 /** Starts the server and runs `nbdcrypt format URI --size SIZE` (skipped with format: false). */
 export async function sftpVolume(size: number, o: { name?: string; sshd?: SshdOptions; format?: boolean } = {}): Promise<SftpVolume> {
   const sshd = await startSshd({ restricted: true, ...o.sshd });
-  const scratch = scratchDir('nbdcrypt-sftp-');
-  const dir = scratch.path;
-  const keyFile = join(dir, 'volume.key');
-  writeFileSync(keyFile, randomBytes(32), { mode: 0o600 });
-  const knownHosts = join(dir, 'known_hosts');
-  writeFileSync(knownHosts, `${sshd.knownHostsLine}\n`);
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir };
-  delete env.SSH_AUTH_SOCK;
+  const { scratch, dir, keyFile, env, sshArgs } = volumeClient(sshd, 'nbdcrypt-sftp-');
   const name = o.name ?? 'disk.img';
   const uri = `sftp://${sshd.user}@${sshd.host}:${sshd.port}${sshd.sftpData.remote}/${name}`;
-  const sshArgs = ['--known-hosts', knownHosts, '--identity', sshd.userKey];
   const cli = (argv: string[]) => run(process.execPath, [nbdcryptBin, ...argv], { env, timeoutMs: 120_000, allowFail: true });
   const stop = async (): Promise<void> => {
     await sshd.stop();

@@ -15,8 +15,8 @@ import { nbdcopy } from '../../peers/nbdcopy.js';
 import { startNbdcrypt, type NbdcryptProc } from '../../peers/nbdcrypt.js';
 import { nbdfuseMount, type NbdfuseMount } from '../../peers/nbdfuse-mount.js';
 import { sftpVolume, type SftpVolume } from '../../peers/sftp-volume.js';
-import { requireTool, run, sleep, startProcess, waitFor } from '../../peers/tools.js';
-import { MiB, pickTree, plaintextBlocks, rsyncDiff, scanForBlocks, type SourceTree } from './serve-remote.js';
+import { requireTool, run } from '../../peers/tools.js';
+import { MiB, pickTree, plaintextBlocks, rsyncDiff, rsyncWithLinkCuts, scanForBlocks, type SourceTree } from './serve-remote.js';
 
 const IMAGE_SIZE = 640 * MiB;
 const TREE_BYTES = 104 * MiB;
@@ -40,33 +40,11 @@ describe('serve sftp:// with link cuts during rsync, restart, verify', { timeout
   });
 
   it(`${CUTS} link cuts during rsync: no I/O error; identical tree after a restart; clean xfs_repair; ciphertext only`, async () => {
-    const reconnects = (): number => (srv!.proc.stderr().match(/reconnected after/g) ?? []).length;
     srv = await startNbdcrypt(v.serveArgs(), { env: v.env, timeoutMs: 60_000 });
     mnt = await nbdfuseMount(srv.uri(), { mkfs: 'xfs' });
     const dest = join(mnt.mountpoint, 'tree');
     run('mkdir', [dest]);
-    const bwlimitK = Math.max(256, Math.floor(tree.bytes / 1024 / RSYNC_SECONDS));
-    const rsync = startProcess(requireTool('rsync', 'rsync'), ['-a', `--bwlimit=${bwlimitK}`, `--files-from=${tree.listFile}`, '/', `${dest}/`]);
-    let rsyncDone = false;
-    void rsync.exited.then(() => (rsyncDone = true));
-    let cuts = 0;
-    try {
-      await sleep(2000);
-      while (cuts < CUTS && !rsyncDone) {
-        const before = reconnects();
-        assert.ok((await v.sshd.killConnections()) > 0, 'an sshd process served the session');
-        cuts++;
-        await waitFor(`reconnect after cut ${cuts}`, () => reconnects() > before, 60_000, 50);
-        await sleep(1500);
-      }
-    } finally {
-      await waitFor('rsync to finish', () => rsyncDone, 300_000, 200).catch(async (e: unknown) => {
-        await rsync.stop();
-        throw e;
-      });
-    }
-    assert.equal(cuts, CUTS, `only ${cuts} cuts landed before rsync finished`);
-    assert.equal(await rsync.exited, 0, `rsync failed: ${rsync.stderr()}`);
+    await rsyncWithLinkCuts(tree, dest, { sshd: v.sshd, srv, cuts: CUTS, seconds: RSYNC_SECONDS, timeoutMs: 300_000 });
     run('sync', ['-f', mnt.mountpoint]);
     assert.doesNotMatch(srv.proc.stderr(), /giving up|error:/);
     await mnt.detach();

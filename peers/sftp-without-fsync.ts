@@ -1,8 +1,9 @@
 /**
- * An sftp subsystem for sshd that is OpenSSH's sftp-server without fsync@openssh.com, as
- * SFTP servers other than OpenSSH's are: it runs sftp-server and drops that extension from
- * the VERSION packet (the first packet it sends), passing everything else through. Run by
- * sshd as `Subsystem sftp NODE THIS_FILE` (see sftpWithoutFsync()).
+ * An sftp subsystem for sshd that is OpenSSH's sftp-server without fsync@openssh.com and
+ * limits@openssh.com, as SFTP servers other than OpenSSH's are: it runs sftp-server and
+ * drops those extensions from the VERSION packet (the first packet it sends), passing
+ * everything else through. Run by sshd as `Subsystem sftp NODE THIS_FILE` (see
+ * sftpWithoutFsync()).
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,15 +16,15 @@ export function sftpWithoutFsync(): string {
   return `${process.execPath} ${fileURLToPath(import.meta.url)}`;
 }
 
-/** VERSION packet (length prefix included) without the extension `drop`. */
-export function withoutExtension(packet: Buffer, drop: string): Buffer {
+/** VERSION packet (length prefix included) without the extensions in `drop`. */
+export function withoutExtensions(packet: Buffer, drop: string[]): Buffer {
   const parts: Buffer[] = [packet.subarray(4, 9)]; // type + version
   for (let p = 9; p < packet.length; ) {
     const nameLen = packet.readUInt32BE(p);
     const name = packet.subarray(p + 4, p + 4 + nameLen).toString();
     const dataLen = packet.readUInt32BE(p + 4 + nameLen);
     const end = p + 8 + nameLen + dataLen;
-    if (name !== drop) parts.push(packet.subarray(p, end));
+    if (!drop.includes(name)) parts.push(packet.subarray(p, end));
     p = end;
   }
   const body = Buffer.concat(parts);
@@ -44,7 +45,7 @@ function main(): void {
     const end = 4 + head.readUInt32BE(0);
     passing = true;
     const first = head.subarray(0, end);
-    process.stdout.write(first[4] === FXP_VERSION ? withoutExtension(first, 'fsync@openssh.com') : first);
+    process.stdout.write(first[4] === FXP_VERSION ? withoutExtensions(first, ['fsync@openssh.com', 'limits@openssh.com']) : first);
     if (head.length > end) process.stdout.write(head.subarray(end));
   });
   child.stdout.on('end', () => process.stdout.end());

@@ -86,7 +86,9 @@ function chunkSize(sftp: SFTPWrapper): number {
   const l = sftp as unknown as SftpLimits;
   // ssh2 sets maxOpenHandles (and the lengths) only after a limits@openssh.com answer.
   if (l.maxOpenHandles === undefined || !l._maxReadLen || !l._maxWriteLen) return DEFAULT_CHUNK;
-  return Math.max(DEFAULT_CHUNK, Math.min(l._maxReadLen, l._maxWriteLen));
+  // Whole pages, so pieces of aligned requests stay aligned on the server.
+  const max = Math.min(l._maxReadLen, l._maxWriteLen);
+  return Math.max(DEFAULT_CHUNK, max - (max % 4096));
 }
 
 async function checkPath(sftp: SFTPWrapper, o: SftpOpenOptions): Promise<void> {

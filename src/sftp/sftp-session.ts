@@ -66,6 +66,11 @@ export class SftpSession {
     return this.chans.length;
   }
 
+  /** Largest payload of one SFTP read or write. */
+  get pieceSize(): number {
+    return this.o.chunk;
+  }
+
   /** Pieces waiting for a channel with room. */
   get queued(): number {
     return this.waiting.length;
@@ -80,9 +85,10 @@ export class SftpSession {
       case 'read':
         return this.read(req.offset, req.length, answer);
       case 'write':
-        return this.write(req.offset, req.data!, req.fua, answer);
+        return this.write(req.offset, req.data!, req.fua && this.o.flush, answer);
       case 'flush':
-        return this.fsync(this.chans.filter((c) => c.dirty), answer);
+        // Without remote flushes (--no-remote-flush) FLUSH is not offered; one asked anyway has nothing to do.
+        return this.fsync(this.o.flush ? this.chans.filter((c) => c.dirty) : [], answer);
       default:
         return answer(new NbdcryptError('ENOTSUP', `${this.o.name}: ${req.kind} is not supported over SFTP`));
     }

@@ -118,7 +118,9 @@ export class SshTransport implements Transport {
   async openSftp(): Promise<SFTPWrapper> {
     return this.openChannel<SFTPWrapper>(
       (client, done) => client.sftp(done),
-      () => undefined,
+      // ssh2 drops its own 'error' listener once the channel is ready: until the user adds
+      // one, an error event would be thrown as uncaught.
+      (sftp) => sftp.on('error', () => undefined),
       (msg) => `the SSH server refused the sftp subsystem (${msg}); check that the account may use SFTP`,
     );
   }

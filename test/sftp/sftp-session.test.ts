@@ -3,8 +3,8 @@
  * (internal-sftp, chroot, no forwarding, no TTY) and the external sftp-server. Pieces are
  * pipelined over several channels and land byte for byte in the file on the server; flushes
  * send fsync@openssh.com (seen in sftp-server's own log); a server that lacks it is refused
- * unless remote flushes are turned off; a server that allows fewer channels is used with
- * what it allows.
+ * unless remote flushes are turned off; pieces are as large as limits@openssh.com allows,
+ * else 32 KiB; a server that allows fewer channels is used with what it allows.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -64,6 +64,7 @@ describe('SFTP session on a restricted storage login', () => {
     writeFileSync(file, Buffer.alloc(16 * MiB));
     const s = await open(sshd, t, 'disk.img');
     assert.equal(s.channels, 4);
+    assert.equal(s.pieceSize, 258048, "limits@openssh.com: OpenSSH's 261120 bytes, in whole pages");
     assert.deepEqual(s.facts, { size: 16 * MiB, caps: { flush: true, fua: true, trim: false, zeroes: false, multiConn: true, readOnly: false } });
     await roundTrip(s, file);
     s.close();
@@ -142,7 +143,7 @@ describe('SFTP session on the external sftp-server', () => {
   });
 });
 
-describe('SFTP session on a server without fsync@openssh.com', () => {
+describe('SFTP session on a server without fsync@openssh.com and limits@openssh.com', () => {
   let sshd: SshdPeer;
   let t: SshTransport;
   before(async () => {
@@ -156,9 +157,11 @@ describe('SFTP session on a server without fsync@openssh.com', () => {
   });
 
   it('is refused for writing unless remote flushes are turned off, then offers no FLUSH', async () => {
-    writeFileSync(join(sshd.sftpData.local, 'disk.img'), Buffer.alloc(MiB));
+    writeFileSync(join(sshd.sftpData.local, 'disk.img'), Buffer.alloc(16 * MiB));
     await assert.rejects(open(sshd, t, 'disk.img'), (e: unknown) => isNbdcryptError(e, 'ENOTSUP') && /--no-remote-flush/.test(e.message));
     const s = await open(sshd, t, 'disk.img', { remoteFlush: false });
+    assert.equal(s.pieceSize, 32768, 'no limits@openssh.com either: 32 KiB pieces');
+    await roundTrip(s, join(sshd.sftpData.local, 'disk.img'));
     assert.equal(s.facts.caps.flush, false);
     assert.equal(s.facts.caps.fua, false);
     s.close();

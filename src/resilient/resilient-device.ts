@@ -14,6 +14,7 @@ import { checkRange, checkWritable } from '../block/block-device.js';
 import { requestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
+import { beforeDeadline } from './deadline.js';
 import { LinkHealth } from './link-health.js';
 import { PendingRequest, type RequestOwner } from './pending-request.js';
 import { reopen } from './reopen.js';
@@ -296,16 +297,5 @@ export class ResilientDevice implements BlockDevice, RequestOwner {
     this.session?.destroy(err);
     this.session = undefined;
     void this.opener.close().catch(() => undefined);
-  }
-}
-
-/** Waits for `p` until `deadline` (Date.now() ms): 'done', its error, or 'late'. */
-async function beforeDeadline(p: Promise<unknown>, deadline: number): Promise<'done' | 'late' | Error> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), Math.max(0, deadline - Date.now()))));
-  try {
-    return await Promise.race([p.then(() => 'done' as const, (e: unknown) => (e instanceof Error ? e : new Error(String(e)))), late]);
-  } finally {
-    clearTimeout(timer);
   }
 }

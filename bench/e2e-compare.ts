@@ -16,7 +16,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSize } from '../src/size.js';
-import { DEFAULT_DATA_OFFSET } from '../src/luks/layout.js';
+import { DEFAULT_DATA_OFFSET } from '../src/luks/luks2-layout.js';
+import { readEnvironment } from '../src/cli/environment.js';
+import { createServeRuntime } from '../src/cli/serve-runtime.js';
 import { measure, type Row } from '../src/cli/bench/e2e.js';
 import { checkFio, standardWorkloads, type Workload } from '../src/cli/bench/e2e-fio.js';
 import { formatBenchVolume, serveSubprocess } from '../src/cli/bench/e2e-nbdcrypt.js';
@@ -50,6 +52,8 @@ const v = benchArgs(usage, {
   rounds: { type: 'string', default: '2' },
   json: { type: 'boolean', default: false },
 });
+// As bench e2e does: the nbdcrypt serve processes started below inherit its thread-pool size.
+const { env } = createServeRuntime(readEnvironment());
 const seconds = Number(v.seconds);
 const depths = v.depths!.split(',').map(Number);
 const size = parseSize(v.size!, '--size');
@@ -88,7 +92,7 @@ try {
   // log fills, and an fdatasync must not pay for gigabytes other rows left dirty in the same file.
   const rawRemote = join(dir.path, 'raw-remote.img');
   runTool('truncate', ['-s', String(size), rawRemote]);
-  for (const f of [luks2File, luks2Remote]) await formatBenchVolume(f, size, Buffer.from(pass));
+  for (const f of [luks2File, luks2Remote]) await formatBenchVolume(f, size, Buffer.from(pass), env);
   for (const f of [luks1File, luks1Remote]) qemuLuksImage(f, size - DEFAULT_DATA_OFFSET, passFile);
 
   if (sections.has('file')) {

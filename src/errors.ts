@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'ETIMEDOUT' // a request waited longer than --io-timeout
   | 'EACCES' // the remote refused access to the image file
   | 'EBUSY' // the image is locked by another writer
+  | 'EINTR' // interrupted by SIGINT/SIGTERM before the work was done
+  | 'ELISTEN' // cannot listen on the local NBD address (in use, not a socket, no permission)
   | 'ECLOSED' // the device was closed
   | 'ENONBD'; // no kernel nbd support here (module, netlink family or native addon missing)
 

@@ -4,7 +4,7 @@
  * are added here the same way). A TARGET with no known kind prefix is a file path.
  */
 import type { BlockDevice } from '../block/block-device.js';
-import { FileDevice } from '../block/file-device.js';
+import { FileDevice, type FileFastPaths } from '../block/file-device.js';
 import { MemoryDevice } from '../block/memory-device.js';
 import { parseSize } from '../size.js';
 import { NbdcryptError } from '../errors.js';
@@ -16,6 +16,8 @@ const openRemoteTarget: Opener = async (_rest, spec, opts) => (await import('./r
 /** Remote kinds add connections, ioTimeout, replayLimit, SSH options (remote-target.ts), sftp:// its own (sftp-target.ts). */
 export interface TargetOptions extends SftpTargetOptions {
   readOnly?: boolean;
+  /** Shortcuts of file targets (default: all on). */
+  fileFastPaths?: FileFastPaths;
 }
 
 type Opener = (rest: string, spec: string, opts: TargetOptions) => Promise<BlockDevice>;
@@ -23,7 +25,7 @@ type Opener = (rest: string, spec: string, opts: TargetOptions) => Promise<Block
 /** Prefix (including its separator) → opener. Longest prefixes must not shadow each other. */
 const kinds: [prefix: string, open: Opener][] = [
   ['file:', (path, spec, opts) => openFile(path, spec, opts)],
-  ['memory:', async (size, _spec, opts) => new MemoryDevice(parseSize(size, 'memory target size'), { readOnly: opts.readOnly })],
+  ['memory:', async (size, _spec, opts) => new MemoryDevice(parseSize(size, 'memory target size'), { readOnly: opts.readOnly, buffers: opts.io?.buffers })],
   ['nbd://', openRemoteTarget],
   ['nbd+unix://', openRemoteTarget],
   ['ssh://', openRemoteTarget],
@@ -44,5 +46,5 @@ export async function openTarget(spec: string, opts: TargetOptions = {}): Promis
 async function openFile(path: string, spec: string, opts: TargetOptions): Promise<BlockDevice> {
   if (path === '') throw new NbdcryptError('EUSAGE', `target '${spec}' has an empty path`);
   // One writer per image, as for sftp:// (there a lock file, here an flock the kernel drops with us).
-  return FileDevice.open(path, { readOnly: opts.readOnly, lock: true });
+  return FileDevice.open(path, { readOnly: opts.readOnly, fastPaths: opts.fileFastPaths, buffers: opts.io?.buffers, lock: true });
 }

@@ -17,6 +17,7 @@ import { tcpTransport } from '../transport/tcp.js';
 import type { Transport } from '../transport/transport.js';
 import { unixTransport } from '../transport/unix.js';
 import { parseTargetUri } from './target-uri.js';
+import type { RequestIo } from '../block/request-io.js';
 
 export interface RemoteTargetOptions {
   readOnly?: boolean;
@@ -45,6 +46,10 @@ export interface RemoteTargetOptions {
   sftpRequest?: boolean;
   askPassphrase?: (keyPath: string) => Promise<string | undefined>;
   askPassword?: (prompt: string) => Promise<string | undefined>;
+  /** ssh-agent socket for ssh:// over ssh2 (the CLI passes SSH_AUTH_SOCK); none: no agent. */
+  sshAgentSocket?: string;
+  /** Request buffers and transient-bytes reporting of the command's runtime (default: none). */
+  io?: RequestIo;
 }
 
 /**
@@ -78,7 +83,7 @@ export function remoteTransport(spec: string, opts: RemoteTargetOptions = {}): {
         connectTimeoutMs,
       };
       if (!viaSsh2) return { transport: sshCommandTransport(common), exportName, connections };
-      const transport = new SshTransport({ ...common, channelWindow: windowForChannels(connections), ciphers: opts.ciphers, sftpRequest: opts.sftpRequest, keepaliveIntervalMs: opts.keepaliveInterval, askPassphrase: opts.askPassphrase, askPassword: opts.askPassword });
+      const transport = new SshTransport({ ...common, channelWindow: windowForChannels(connections), ciphers: opts.ciphers, sftpRequest: opts.sftpRequest, keepaliveIntervalMs: opts.keepaliveInterval, askPassphrase: opts.askPassphrase, askPassword: opts.askPassword, agentSocket: opts.sshAgentSocket, noteTransientBytes: opts.io?.noteTransientBytes });
       return { transport, exportName, connections };
     }
   }
@@ -94,19 +99,21 @@ export interface NbdDeviceOptions extends ResilientOptions {
   stallTimeout?: number;
   /** Name used in logs and errors (no secrets), e.g. the target URI. */
   name?: string;
+  /** Request buffers and transient-bytes reporting of the command's runtime (default: none). */
+  io?: RequestIo;
 }
 
 /** An NBD export reached over `transport` as a device that survives drops; owns the transport from here on. */
 export function openNbdDevice(transport: Transport, exportName: string, opts: NbdDeviceOptions = {}): Promise<ResilientDevice> {
   const name = opts.name ?? transport.description;
-  const session = { name, stallTimeoutMs: (opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT) * 1000 };
+  const session = { name, stallTimeoutMs: (opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT) * 1000, io: opts.io };
   let closed: Promise<void> | undefined;
   const opener: SessionOpener = {
     name,
     open: () => openNbdSession(() => transport.open(), exportName, opts.connections ?? 1, session),
     close: () => (closed ??= transport.close()),
   };
-  return ResilientDevice.open(opener, opts);
+  return ResilientDevice.open(opener, { ...opts, buffers: opts.io?.buffers });
 }
 
 export async function openRemoteTarget(spec: string, opts: RemoteTargetOptions = {}): Promise<ResilientDevice> {
@@ -118,5 +125,6 @@ export async function openRemoteTarget(spec: string, opts: RemoteTargetOptions =
     stallTimeout: opts.stallTimeout,
     readOnly: opts.readOnly,
     name: spec,
+    io: opts.io,
   });
 }

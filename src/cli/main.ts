@@ -3,11 +3,14 @@
  * Each command lives in src/cli/commands/NAME.ts and exports `run(argv): Promise<number>`
  * plus a `help` string shown by `nbdcrypt NAME --help`.
  */
-import { isNbdcryptError, type ErrorCode } from '../errors.js';
-import { log } from '../log.js';
+import { isNbdcryptError } from '../errors.js';
+import { exitCodes } from './exit-status.js';
+import { log, setLogLevel } from '../log.js';
+import { readEnvironment, type Environment } from './environment.js';
 
 interface CommandModule {
-  run(argv: string[]): Promise<number>;
+  /** `env`: the environment switches, read once at start-up (environment.ts). */
+  run(argv: string[], env: Environment): Promise<number>;
   help: string;
   /** The command prints its own --help (e.g. one with subcommands, like bench). */
   handlesHelp?: boolean;
@@ -25,22 +28,6 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   demo: { summary: 'serve a local encrypted demo image (no remote needed)', load: () => import('./commands/demo.js') },
 };
 
-/** Exit statuses by error code: 1 generic, 2 usage, the rest grouped by cause. */
-const exitCodes: Partial<Record<ErrorCode, number>> = {
-  EUSAGE: 2,
-  ENOKEY: 3,
-  EBADHDR: 4,
-  EEXIST: 5,
-  EHOSTKEY: 6,
-  EAUTH: 6,
-  ECONNECT: 7,
-  ENOEXPORT: 7,
-  EPROTO: 7,
-  EACCES: 8,
-  ENONBD: 9,
-  EBUSY: 10,
-};
-
 export const usage = `Usage: nbdcrypt COMMAND [OPTIONS]
 
 An encrypting NBD proxy: serves the plaintext of a LUKS2 (aes-xts-plain64) volume to the
@@ -51,7 +38,8 @@ ${Object.entries(commands)
   .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
   .join('\n')}
 
-Run 'nbdcrypt COMMAND --help' for a command's options.
+Run 'nbdcrypt COMMAND --help' for a command's options and exit statuses.
+NBDCRYPT_DEBUG=1 adds the stack trace to error messages.
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -74,14 +62,26 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(mod.help);
     return 0;
   }
+  let debug = false;
   try {
-    return await mod.run(rest);
+    const env = readEnvironment();
+    debug = env.debug;
+    setLogLevel(env.logLevel);
+    return await mod.run(rest, env);
   } catch (e) {
     if (isNbdcryptError(e)) {
       log.error(e.message);
+      if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
       return exitCodes[e.code] ?? 1;
     }
-    log.error(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    log.error(internalErrorLine(e, debug));
     return 1;
   }
+}
+
+/** A bug, not a user error: one line, and the stack trace only with the debug switch. */
+function internalErrorLine(e: unknown, debug: boolean): string {
+  const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  if (debug) return `internal error: ${e instanceof Error ? (e.stack ?? what) : what}`;
+  return `internal error: ${what.split('\n')[0]}; this is a bug in nbdcrypt — rerun with NBDCRYPT_DEBUG=1 for the stack trace and report it`;
 }

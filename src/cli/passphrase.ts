@@ -46,8 +46,12 @@ export async function readKeyFile(path: string): Promise<Buffer> {
     }
     try {
       const st = await fh.stat();
+      if (st.isDirectory()) throw new NbdcryptError('EUSAGE', `key file ${path} is a directory; give the file that holds the passphrase`);
       if (st.isFile() && st.size > MAX_KEY_FILE) throw new NbdcryptError('EUSAGE', `key file ${path} is larger than ${MAX_KEY_FILE} bytes`);
-      key = await readAll(fh.createReadStream(), `key file ${path}`);
+      key = await readAll(fh.createReadStream({ autoClose: false }), `key file ${path}`);
+    } catch (e) {
+      if (e instanceof NbdcryptError) throw e;
+      throw new NbdcryptError('EUSAGE', `cannot read key file ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
     } finally {
       await fh.close();
     }

@@ -6,6 +6,7 @@
  */
 import { NbdcryptError } from '../errors.js';
 import type { TargetOptions } from '../backend/open-target.js';
+import type { Environment } from './environment.js';
 import { askSecretOnTerminal } from './passphrase.js';
 import { parseSize } from '../size.js';
 
@@ -85,8 +86,11 @@ function positive(v: string | undefined, name: string, allowZero: boolean): numb
   return n;
 }
 
-/** The TargetOptions the shared flags ask for (parseArgs values of `targetArgOptions`). */
-export function targetOptionsFromArgs(v: Values, readOnly = false): TargetOptions {
+/**
+ * The TargetOptions the shared flags ask for (parseArgs values of `targetArgOptions`), with
+ * what the environment adds: the ssh-agent socket and the file shortcuts.
+ */
+export function targetOptionsFromArgs(v: Values, env: Environment, readOnly = false): TargetOptions {
   const connections = positive(v.connections as string | undefined, 'connections', false);
   if (connections !== undefined && (!Number.isInteger(connections) || connections > 16)) {
     throw new NbdcryptError('EUSAGE', `--connections ${connections} must be a whole number from 1 to 16`);
@@ -108,5 +112,7 @@ export function targetOptionsFromArgs(v: Values, readOnly = false): TargetOption
     remoteFlush: v['no-remote-flush'] !== true,
     askPassphrase: (keyPath) => askSecretOnTerminal(`Enter passphrase for SSH key '${keyPath}': `),
     askPassword: (prompt) => askSecretOnTerminal(prompt),
+    sshAgentSocket: env.sshAgentSocket,
+    fileFastPaths: env.fileFastPaths,
   };
 }

@@ -6,7 +6,6 @@
  * their order waits for one before sending the other (as NBD clients must anyway).
  * Spec: docs/formats.md (NBD handshake), its block sizes.
  */
-import { requestBuffers } from '../block/buffer-pool.js';
 import { partsDone, type WireSink } from './client-requests.js';
 import { CF, Cmd } from './protocol.js';
 
@@ -34,5 +33,5 @@ export async function readModifyWrite(sink: WireSink, a: Range, offset: number, 
   const whole = (await partsDone(sink, Cmd.READ, 0, a.offset, a.length))!;
   data.copy(whole, offset - a.offset);
   await partsDone(sink, Cmd.WRITE, fua ? CF.FUA : 0, a.offset, a.length, whole);
-  requestBuffers.release(whole);
+  sink.buffers.release(whole);
 }

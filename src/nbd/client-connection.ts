@@ -8,9 +8,8 @@
  * Spec: docs/formats.md (NBD transmission).
  */
 import type { Duplex } from 'node:stream';
-import { requestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
-import { noteTransientBytes } from '../transient-buffers.js';
+import { defaultRequestIo, type RequestIo } from '../block/request-io.js';
 import { decodeSimpleReply, writeRequestHeader } from './codec.js';
 import { Cmd, REQUEST_HEADER_SIZE, SIMPLE_REPLY_MAGIC, SIMPLE_REPLY_SIZE } from './protocol.js';
 
@@ -60,6 +59,7 @@ export class NbdClientConnection {
   constructor(
     private readonly stream: Duplex,
     leftover: Buffer,
+    private readonly io: RequestIo = defaultRequestIo,
   ) {
     stream.on('data', (b: Buffer) => this.onData(b));
     stream.on('error', (e: Error) => this.shutdown(new NbdcryptError('EIO', `NBD connection failed: ${e.message}`, { cause: e })));
@@ -182,7 +182,7 @@ export class NbdClientConnection {
   }
 
   private onData(chunk: Buffer): void {
-    noteTransientBytes(chunk.length);
+    this.io.noteTransientBytes(chunk.length);
     this.lastProgress = Date.now();
     let pos = 0;
     while (pos < chunk.length && !this.closed) {
@@ -232,7 +232,7 @@ export class NbdClientConnection {
       }
       this.rx = req.dest
         ? { req, buf: req.dest, base: req.destOffset ?? 0, have: 0 }
-        : { req, buf: requestBuffers.acquire(req.length), base: 0, have: 0 };
+        : { req, buf: this.io.buffers.acquire(req.length), base: 0, have: 0 };
     }
   }
 }

@@ -10,17 +10,18 @@ import { NbdClientConnection } from './client-connection.js';
 import { HANDSHAKE_TIMEOUT_MS, clientHandshake, type RemoteExportInfo } from './client-handshake.js';
 import { NbdClientSession, type NbdSessionOptions } from './client-session.js';
 import { TF } from './protocol.js';
+import { defaultRequestIo, type RequestIo } from '../block/request-io.js';
 
 export { HANDSHAKE_TIMEOUT_MS };
 
 /** Opens one fresh byte stream to the NBD server (what a transport provides). */
 export type StreamOpener = () => Promise<Duplex>;
 
-export async function openConnection(openStream: StreamOpener, exportName: string, name: string, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<{ conn: NbdClientConnection; info: RemoteExportInfo }> {
+export async function openConnection(openStream: StreamOpener, exportName: string, name: string, timeoutMs = HANDSHAKE_TIMEOUT_MS, io: RequestIo = defaultRequestIo): Promise<{ conn: NbdClientConnection; info: RemoteExportInfo }> {
   const stream = await openStream();
   try {
     const info = await clientHandshake(stream, exportName, name, timeoutMs);
-    return { conn: new NbdClientConnection(stream, info.leftover), info };
+    return { conn: new NbdClientConnection(stream, info.leftover, io), info };
   } catch (e) {
     stream.destroy();
     throw e;
@@ -34,7 +35,7 @@ export async function openConnection(openStream: StreamOpener, exportName: strin
  */
 export async function openNbdSession(openStream: StreamOpener, exportName: string, connections: number, opts: NbdSessionOptions): Promise<NbdClientSession> {
   const name = opts.name;
-  const first = await openConnection(openStream, exportName, name);
+  const first = await openConnection(openStream, exportName, name, HANDSHAKE_TIMEOUT_MS, opts.io);
   const conns = [first.conn];
   let want = Math.max(1, Math.floor(connections));
   if (want > 1 && !(first.info.flags & TF.CAN_MULTI_CONN)) {
@@ -42,7 +43,7 @@ export async function openNbdSession(openStream: StreamOpener, exportName: strin
     want = 1;
   }
   try {
-    const rest = await Promise.all(Array.from({ length: want - 1 }, () => openConnection(openStream, exportName, name)));
+    const rest = await Promise.all(Array.from({ length: want - 1 }, () => openConnection(openStream, exportName, name, HANDSHAKE_TIMEOUT_MS, opts.io)));
     for (const r of rest) {
       conns.push(r.conn);
       if (r.info.size !== first.info.size) throw new NbdcryptError('EPROTO', `${name}: connections disagree on the export size`);

@@ -4,7 +4,7 @@
  * replies become one answer. A large READ gets one destination buffer that every part
  * fills in place. Spec: docs/formats.md (NBD handshake, NBD transmission): block sizes.
  */
-import { requestBuffers } from '../block/buffer-pool.js';
+import type { RequestBuffers } from '../block/buffer-pool.js';
 import type { WireRequest } from './client-connection.js';
 import { Cmd } from './protocol.js';
 
@@ -14,6 +14,8 @@ export type Answer = (err: Error | undefined, payload: Buffer | undefined) => vo
 /** Where the parts go: the session, which spreads them over its connections. */
 export interface WireSink {
   readonly maxChunk: number;
+  /** Where READ destinations come from and read-modify-write buffers go back to. */
+  readonly buffers: RequestBuffers;
   send(w: WireRequest): void;
   /** The error an NBD error reply means; undefined when the session died of it (no answer then). */
   replyError(w: WireRequest, error: number): Error | undefined;
@@ -39,7 +41,7 @@ export function sendParts(sink: WireSink, type: number, flags: number, offset: n
     sink.send(w);
     return;
   }
-  const dest = type === Cmd.READ ? requestBuffers.acquire(length) : undefined;
+  const dest = type === Cmd.READ ? sink.buffers.acquire(length) : undefined;
   let left = Math.ceil(length / sink.maxChunk);
   let failed = false;
   for (let at = 0; at < length; at += sink.maxChunk) {

@@ -8,6 +8,8 @@
  * that survives drops. A connection that makes no progress for `stallTimeoutMs` while
  * requests wait (a remote that stops mid-reply) is treated as dropped.
  */
+import { defaultRequestIo, type RequestIo } from '../block/request-io.js';
+import type { RequestBuffers } from '../block/buffer-pool.js';
 import type { BlockCaps } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
 import type { NbdClientConnection, WireRequest } from './client-connection.js';
@@ -31,6 +33,8 @@ export interface NbdSessionOptions {
   name: string;
   /** Milliseconds without progress before a busy connection counts as dropped; 0 = never. */
   stallTimeoutMs: number;
+  /** Request buffers and transient-bytes reporting of the command's runtime (default: none). */
+  io?: RequestIo;
 }
 
 /** Per-connection bytes in flight before further requests queue (keeps memory bounded). */
@@ -42,6 +46,7 @@ const cmdNames = ['read', 'write', 'disc', 'flush', 'trim', 'cache', 'write-zero
 export class NbdClientSession implements WireSink {
   readonly facts: { size: number; caps: BlockCaps };
   readonly maxChunk: number;
+  readonly buffers: RequestBuffers;
   private readonly minBlock: number;
   /** Wire requests waiting for a connection slot. */
   private readonly waiting: WireRequest[] = [];
@@ -54,6 +59,7 @@ export class NbdClientSession implements WireSink {
     info: NegotiatedExport,
     private readonly opts: NbdSessionOptions,
   ) {
+    this.buffers = (opts.io ?? defaultRequestIo).buffers;
     const f = info.flags;
     this.facts = {
       size: info.size,

@@ -51,7 +51,7 @@ export async function bind(server: Server, spec: ListenSpec, opts: { listenAny?:
   }
   if (spec.kind === 'unix') await clearStaleSocket(spec.path);
   await new Promise<void>((resolve, reject) => {
-    const onError = (e: Error) => reject(new NbdcryptError('EUSAGE', `cannot listen on ${formatAddress(spec)}: ${e.message}`, { cause: e }));
+    const onError = (e: Error) => reject(new NbdcryptError('ELISTEN', `cannot listen on ${formatAddress(spec)}: ${e.message}`, { cause: e }));
     server.once('error', onError);
     const done = () => {
       server.off('error', onError);
@@ -73,10 +73,10 @@ async function clearStaleSocket(path: string): Promise<void> {
   const existing = await lstat(path).catch(() => undefined);
   if (!existing) return;
   if (!existing.isSocket()) {
-    throw new NbdcryptError('EEXIST', `cannot listen on ${path}: it exists and is not a socket; remove it or choose another path`);
+    throw new NbdcryptError('ELISTEN', `cannot listen on ${path}: it exists and is not a socket; remove it or choose another path`);
   }
   if (await answers(path)) {
-    throw new NbdcryptError('EEXIST', `cannot listen on ${path}: another server is listening there; stop it first or choose another path`);
+    throw new NbdcryptError('ELISTEN', `cannot listen on ${path}: another server is listening there; stop it first or choose another path`);
   }
   await unlink(path);
 }

@@ -5,7 +5,7 @@
  * anything newer (docs/ARCHITECTURE.md, Durability and replay). A completed flush drops the
  * entries acknowledged before it was issued.
  */
-import { requestBuffers } from '../block/buffer-pool.js';
+import { unpooled, type RequestBuffers } from '../block/buffer-pool.js';
 import type { RequestKind } from './session.js';
 
 export interface LoggedWrite {
@@ -16,7 +16,7 @@ export interface LoggedWrite {
   length: number;
   /** 'write' payload, owned by the log. */
   data?: Buffer;
-  /** Give `data` back to requestBuffers when the entry is dropped (false: someone else owns it). */
+  /** Give `data` back to the log's RequestBuffers when the entry is dropped (false: someone else owns it). */
   release?: boolean;
 }
 
@@ -26,6 +26,9 @@ export class ReplayLog {
   private nextSeq = 1;
   /** Payload bytes held (what --replay-limit bounds). */
   bytes = 0;
+
+  /** `buffers`: where dropped payloads go back to. */
+  constructor(private readonly buffers: RequestBuffers = unpooled) {}
 
   get size(): number {
     return this.entries.length - this.head;
@@ -46,7 +49,7 @@ export class ReplayLog {
     while (this.head < this.entries.length && this.entries[this.head]!.seq <= seq) {
       const e = this.entries[this.head]!;
       this.bytes -= e.data?.length ?? 0;
-      if (e.release) requestBuffers.release(e.data);
+      if (e.release) this.buffers.release(e.data);
       this.entries[this.head] = undefined; // let the payload go
       this.head++;
     }

@@ -10,8 +10,9 @@
  * close() is bounded too (CLOSE_DEADLINE_MS), even when the remote stalls.
  */
 import type { BlockCaps, BlockDevice } from '../block/block-device.js';
-import { checkRange, checkWritable } from '../block/block-device.js';
-import { requestBuffers } from '../block/buffer-pool.js';
+import { checkRange, checkWritable, DEFAULT_BLOCK_SIZES } from '../block/block-device.js';
+import { unpooled, type RequestBuffers } from '../block/buffer-pool.js';
+import { writeZeroChunks } from '../block/write-zeroes.js';
 import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
 import { beforeDeadline } from './deadline.js';
@@ -30,23 +31,26 @@ export interface ResilientOptions {
   replayLimit?: number;
   /** Refuse writes even if the remote allows them. */
   readOnly?: boolean;
+  /** Where written data is copied to for the replay log and given back to (default: fresh buffers). */
+  buffers?: RequestBuffers;
 }
 
 export const DEFAULT_REPLAY_LIMIT = 256 * 1024 * 1024;
 /** How long close() waits for the final flush and the replies to requests in flight. */
 export const CLOSE_DEADLINE_MS = 10_000;
-/** writeZeroes on a remote without native zeroing writes zero buffers of this size. */
-const ZERO_CHUNK = 1024 * 1024;
 
 export type LinkState = 'up' | 'recovering' | 'failed' | 'closed';
 
 export class ResilientDevice implements BlockDevice, RequestOwner {
   readonly size: number;
   readonly caps: BlockCaps;
+  /** Any request works: the session splits it to the remote's maximum and aligns it to its minimum. */
+  readonly blockSize = DEFAULT_BLOCK_SIZES;
   private session: RemoteSession | undefined;
   private readonly first: { facts: SessionFacts; channels: number };
   private readonly book = new RequestBook();
-  private readonly replay = new ReplayLog();
+  private readonly replay: ReplayLog;
+  private readonly buffers: RequestBuffers;
   private readonly budget: ReplayBudget;
   private readonly health: LinkHealth;
   private readonly stop = new AbortController();
@@ -66,6 +70,8 @@ export class ResilientDevice implements BlockDevice, RequestOwner {
     opts: ResilientOptions,
   ) {
     this.name = opener.name;
+    this.buffers = opts.buffers ?? unpooled;
+    this.replay = new ReplayLog(this.buffers);
     const facts = session.facts;
     this.size = facts.size;
     this.caps = { ...facts.caps, readOnly: facts.caps.readOnly || opts.readOnly === true };
@@ -160,7 +166,7 @@ export class ResilientDevice implements BlockDevice, RequestOwner {
     this.checkOpen();
     if (length === 0) return;
     if (!this.caps.zeroes) {
-      for (let at = 0; at < length; at += ZERO_CHUNK) await this.write(offset + at, Buffer.alloc(Math.min(ZERO_CHUNK, length - at)), fua, true);
+      await writeZeroChunks((at, zeroes) => this.write(at, zeroes, fua), offset, length);
       return;
     }
     if (this.caps.flush) await this.budget.room();
@@ -221,7 +227,7 @@ export class ResilientDevice implements BlockDevice, RequestOwner {
     if (err) return this.book.fail(req, err);
     this.health.answer();
     if (req.logged) this.logAcknowledged(req);
-    else if (req.owned) requestBuffers.release(req.data);
+    else if (req.owned) this.buffers.release(req.data);
     this.book.settle(req);
     req.resolve(payload);
   }
@@ -229,7 +235,7 @@ export class ResilientDevice implements BlockDevice, RequestOwner {
   /** Keeps an acknowledged write for replay; a lent payload is copied (its owner reuses it). */
   private logAcknowledged(req: PendingRequest): void {
     const d = req.data;
-    const data = d && !req.owned ? requestBuffers.copyOf(d) : d;
+    const data = d && !req.owned ? this.buffers.copyOf(d) : d;
     this.replay.add({ kind: req.kind as 'write' | 'zeroes' | 'trim', offset: req.offset, length: req.length, data, release: d !== undefined });
     this.budget.logged(d?.length ?? 0);
   }

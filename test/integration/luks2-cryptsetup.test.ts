@@ -12,7 +12,11 @@ import { join } from 'node:path';
 import { run, scratchDir } from '../../peers/tools.js';
 import * as cs from '../../peers/cryptsetup.js';
 import { ImageFile, recordWrites } from '../luks/image-file.js';
-import { openVolume, formatVolume, addKey, removeKey, changeKey, dumpHeader, backupHeader, restoreHeader, type FormatOptions } from '../../src/luks/volume.js';
+import { openVolume } from '../../src/luks/open-volume.js';
+import { formatVolume, type FormatOptions } from '../../src/luks/format-volume.js';
+import { addKey, removeKey, changeKey } from '../../src/luks/key-operations.js';
+import { dumpHeader } from '../../src/luks/dump-header.js';
+import { backupHeader, restoreHeader } from '../../src/luks/header-backup.js';
 import { isNbdcryptError } from '../../src/errors.js';
 
 const SIZE = 20 * 1024 * 1024;

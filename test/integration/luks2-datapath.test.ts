@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { scratchDir } from '../../peers/tools.js';
 import * as cs from '../../peers/cryptsetup.js';
 import { ImageFile } from '../luks/image-file.js';
-import { formatVolume, openVolume } from '../../src/luks/volume.js';
+import { formatVolume } from '../../src/luks/format-volume.js';
+import { openVolume } from '../../src/luks/open-volume.js';
 import { EncryptedDevice } from '../../src/crypt/encrypted-device.js';
 
 const DATA = 3 * 1024 * 1024;

@@ -3,6 +3,9 @@
  * the passphrase callback (asked once, not again on reconnect), keys held by a real
  * ssh-agent (SSH_AUTH_SOCK), a wrong passphrase ending in a clear EAUTH, and the CLI asking
  * for the identity's passphrase on the terminal (through script(1)'s pty), without echo.
+ * Methods that cannot be used are named with why, and authentication goes on as OpenSSH's
+ * does: a stale SSH_AUTH_SOCK, an identity file that is not a private key, an encrypted
+ * identity with no terminal to ask its passphrase on.
  */
 import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
@@ -83,9 +86,42 @@ describe('ssh authentication methods', () => {
     agent = startProcess(requireTool('ssh-agent', 'openssh-client'), ['-D', '-a', sock]);
     await waitFor('ssh-agent socket', () => existsSync(sock), 10_000);
     run('ssh-add', [sshd.userKey], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
-    process.env.SSH_AUTH_SOCK = sock;
     // No identity given: only the agent holds an authorized key (the default ~/.ssh keys are not authorized).
-    const dev = await openTarget(uri(), { knownHostsPath: knownHosts, sshConfigPath: '/dev/null', connections: 1 });
+    const dev = await openTarget(uri(), { knownHostsPath: knownHosts, sshConfigPath: '/dev/null', connections: 1, sshAgentSocket: sock });
     await dev.close();
+  });
+
+  it('a stale SSH_AUTH_SOCK is warned about and the --identity is used (not "cannot reach host")', () => {
+    const bin = join(process.cwd(), 'bin', 'nbdcrypt.js');
+    const stale = join(sshd.dir, 'gone-agent.sock');
+    const r = run(process.execPath, [bin, 'dump', uri(), '--identity', sshd.userKey, '--known-hosts', knownHosts, '--connections', '1'], {
+      allowFail: true,
+      timeoutMs: 60_000,
+      env: { ...process.env, SSH_AUTH_SOCK: stale },
+    });
+    // The export holds no LUKS header: EBADHDR (exit 4) proves SSH let us in.
+    assert.equal(r.status, 4, r.stderr);
+    assert.match(r.stderr, new RegExp(`warn: ssh-agent at ${stale} \\(SSH_AUTH_SOCK\\) cannot be used: .*; trying the next authentication method`));
+    assert.doesNotMatch(r.stderr, /cannot reach/);
+  });
+
+  it('an identity that is not a private key, or encrypted with no terminal, is named with why (EAUTH, exit 6)', () => {
+    const bin = join(process.cwd(), 'bin', 'nbdcrypt.js');
+    const notAKey = join(sshd.dir, 'not-a-key');
+    writeFileSync(notAKey, 'this is not a key\n', { mode: 0o600 });
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: sshd.dir };
+    delete env.SSH_AUTH_SOCK;
+    const cases: Array<[string, RegExp]> = [
+      [notAKey, /identity file .*not-a-key cannot be used: not a private key nbdcrypt can read/],
+      [`${sshd.userKey}.pub`, /identity file .*\.pub cannot be used: it holds a public key; give the private key file/],
+      [encKey, /identity file .*encrypted_ed25519 cannot be used: it is encrypted and no passphrase was given/],
+    ];
+    for (const [identity, why] of cases) {
+      // Standard input is not a terminal, so nobody can be asked for a passphrase.
+      const r = run(process.execPath, [bin, 'dump', uri(), '--identity', identity, '--known-hosts', knownHosts, '--connections', '1'], { allowFail: true, timeoutMs: 60_000, env, input: '' });
+      assert.equal(r.status, 6, r.stderr);
+      assert.match(r.stderr, why);
+      assert.match(r.stderr, /error: SSH authentication as .* failed \(tried key .* \(unusable: /);
+    }
   });
 });

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import type { BlockDevice } from '../../src/block/block-device.js';
 import { ResilientDevice } from '../../src/resilient/resilient-device.js';
 import { openTarget } from '../../src/backend/open-target.js';
-import { setTransientCollector } from '../../src/transient-buffers.js';
+import { unpooled } from '../../src/block/buffer-pool.js';
 import { childrenOf, startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
 import { startSshd, type SshdPeer } from '../../peers/sshd.js';
 import { sleep, waitFor } from '../../peers/tools.js';
@@ -83,14 +83,10 @@ describe('remote targets over ssh', () => {
 
   it('ssh2 reports its packets, socket reads and channel data as short-lived Buffer bytes', async () => {
     let reported = 0;
-    setTransientCollector((n) => (reported += n));
-    try {
-      const dev = await openTarget(`ssh://remote-alias/${unixNbd.exportName}?socket=${unixNbd.socketPath}`, { knownHostsPath: knownHosts, sshConfigPath: sshConfig });
-      await roundTrip(dev, unixNbd.file);
-    } finally {
-      setTransientCollector(undefined);
-    }
-    // 24 MiB each way: the packets written and the socket reads (ssh-socket-buffers.ts), and
+    const io = { buffers: unpooled, noteTransientBytes: (n: number) => (reported += n) };
+    const dev = await openTarget(`ssh://remote-alias/${unixNbd.exportName}?socket=${unixNbd.socketPath}`, { knownHostsPath: knownHosts, sshConfigPath: sshConfig, io });
+    await roundTrip(dev, unixNbd.file);
+    // 24 MiB each way: the packets written and the socket reads (ssh2-internals.ts), and
     // the decrypted channel data the NBD client parsed (client-connection.ts).
     assert.ok(reported >= 3 * 24 * MiB, `${(reported / MiB).toFixed(1)} MiB reported for 24 MiB written and 24 MiB read`);
   });

@@ -54,7 +54,7 @@ describe('sftp:// targets through the CLI', { timeout: 240_000 }, () => {
     try {
       assert.match(readFileSync(lock, 'utf8'), new RegExp(`pid=${srv.proc.pid} `));
       const second = v.cli(['serve', v.uri, '--key-file', v.keyFile, '--listen', `unix:${join(v.dir, 'second.sock')}`, ...v.sshArgs]);
-      assert.equal(second.status, 10, second.stderr);
+      assert.equal(second.status, 11, second.stderr);
       assert.match(second.stderr, new RegExp(`is in use: .*disk\\.img\\.lock says nbdcrypt host=\\S+ pid=${srv.proc.pid} .*--break-lock`));
       assert.equal(second.stderr.match(/error:/g)?.length, 1, 'one error line');
       // Readers take no lock.
@@ -72,7 +72,7 @@ describe('sftp:// targets through the CLI', { timeout: 240_000 }, () => {
     const lock = `${v.file}.lock`;
     assert.ok(existsSync(lock), 'the lock outlives a killed process');
     const again = v.cli(['serve', v.uri, '--key-file', v.keyFile, '--listen', `unix:${join(v.dir, 'again.sock')}`, ...v.sshArgs]);
-    assert.equal(again.status, 10);
+    assert.equal(again.status, 11);
     assert.match(again.stderr, new RegExp(`pid=${srv.proc.pid} `));
     const taker = await startNbdcrypt(v.serveArgs(['--break-lock']), { env: v.env, timeoutMs: 60_000 });
     await waitFor('the new lock', () => readFileSync(lock, 'utf8').includes(`pid=${taker.proc.pid} `), 10_000);
@@ -117,13 +117,13 @@ describe('sftp:// as an unprivileged storage user', { timeout: 120_000 }, () => 
     await v?.stop();
   });
 
-  it('permission denied on the file or its directory: one line and exit 8', () => {
+  it('permission denied on the file or its directory: one line and exit 10', () => {
     const read = v.cli(['dump', v.uri, ...v.sshArgs]);
-    assert.equal(read.status, 8, read.stderr);
+    assert.equal(read.status, 10, read.stderr);
     assert.match(read.stderr, /cannot open \/data\/disk\.img: permission denied/);
     assert.equal(read.stderr.trim().split('\n').length, 1);
     const create = v.cli(['format', v.uri.replace('disk.img', 'new.img'), '--size', '64M', '--key-file', v.keyFile, ...v.sshArgs]);
-    assert.equal(create.status, 8, create.stderr);
+    assert.equal(create.status, 10, create.stderr);
     assert.match(create.stderr, /cannot create the lock file \/data\/new\.img\.lock \(SSH_FX_PERMISSION_DENIED/);
     assert.equal(create.stderr.trim().split('\n').length, 1);
   });

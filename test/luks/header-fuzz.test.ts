@@ -7,10 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryDevice } from '../../src/block/memory-device.js';
-import { formatVolume, dumpHeader } from '../../src/luks/volume.js';
-import { headerChecksum } from '../../src/luks/header.js';
+import { formatVolume } from '../../src/luks/format-volume.js';
+import { dumpHeader } from '../../src/luks/dump-header.js';
+import { headerChecksum } from '../../src/luks/luks2-header.js';
 import { isNbdcryptError } from '../../src/errors.js';
-import type { Json, JsonObject } from '../../src/luks/metadata.js';
+import type { Json, JsonObject } from '../../src/luks/luks2-metadata.js';
 
 const HDR = 0x4000;
 

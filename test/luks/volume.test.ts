@@ -7,8 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryDevice } from '../../src/block/memory-device.js';
-import { openVolume, formatVolume, addKey, removeKey, changeKey, backupHeader, restoreHeader, type FormatOptions } from '../../src/luks/volume.js';
-import { readHeaders } from '../../src/luks/header.js';
+import { openVolume } from '../../src/luks/open-volume.js';
+import { formatVolume, type FormatOptions } from '../../src/luks/format-volume.js';
+import { addKey, removeKey, changeKey } from '../../src/luks/key-operations.js';
+import { backupHeader, restoreHeader } from '../../src/luks/header-backup.js';
+import { readHeaders } from '../../src/luks/luks2-header.js';
 import { isNbdcryptError } from '../../src/errors.js';
 import { recordWrites } from './image-file.js';
 
@@ -40,12 +43,7 @@ test('format then open returns the same key and the layout cryptsetup uses', asy
 
 test('argon2id keyslot (native argon2) and the @noble fallback derive the same key', async () => {
   const { dev, key } = await fresh({ pbkdfMemoryKiB: 8192, pbkdfForceIterations: 4, pbkdfParallel: 2 });
-  process.env.NBDCRYPT_ARGON2 = 'noble';
-  try {
-    assert.deepEqual((await openVolume(dev, pw('secret'))).volumeKey, key);
-  } finally {
-    delete process.env.NBDCRYPT_ARGON2;
-  }
+  assert.deepEqual((await openVolume(dev, pw('secret'), { engines: { argon2: 'noble' } })).volumeKey, key);
 });
 
 test('wrong passphrase: ENOKEY, one clear message, nothing written', async () => {

@@ -24,12 +24,12 @@ test('a stale socket file is replaced; a live socket or another file is refused'
     assert.equal(await bind(a, parseListenSpec(`unix:${stale}`)), `unix:${stale}`);
 
     const b = createServer();
-    await assert.rejects(bind(b, parseListenSpec(`unix:${stale}`)), (e) => isNbdcryptError(e, 'EEXIST') && /another server is listening/.test(String(e)));
+    await assert.rejects(bind(b, parseListenSpec(`unix:${stale}`)), (e) => isNbdcryptError(e, 'ELISTEN') && /another server is listening/.test(String(e)));
     await close(a);
 
     const file = join(dir.path, 'notes.txt');
     writeFileSync(file, 'keep me');
-    await assert.rejects(bind(createServer(), parseListenSpec(`unix:${file}`)), (e) => isNbdcryptError(e, 'EEXIST') && /not a socket/.test(String(e)));
+    await assert.rejects(bind(createServer(), parseListenSpec(`unix:${file}`)), (e) => isNbdcryptError(e, 'ELISTEN') && /not a socket/.test(String(e)));
     assert.equal(readFileSync(file, 'utf8'), 'keep me');
   } finally {
     dir.remove();

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { requestBuffers } from '../../src/block/buffer-pool.js';
+import { BufferPool } from '../../src/block/buffer-pool.js';
 import { ReplayLog } from '../../src/resilient/replay-log.js';
 
 describe('ReplayLog', () => {
@@ -37,7 +37,8 @@ describe('ReplayLog', () => {
   });
 
   it('stays correct across many entries (compaction) and returns pooled payloads to the pool', () => {
-    const log = new ReplayLog();
+    const requestBuffers = new BufferPool(64 * 1024 * 1024);
+    const log = new ReplayLog(requestBuffers);
     for (let i = 0; i < 5000; i++) log.add({ kind: 'write', offset: i, length: 1, data: Buffer.alloc(1) });
     log.dropThrough(4000);
     assert.equal(log.size, 1000);

@@ -12,17 +12,16 @@ import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NbdcryptError } from '../../errors.js';
-import { DEFAULT_DATA_OFFSET } from '../../luks/layout.js';
+import { DEFAULT_DATA_OFFSET } from '../../luks/luks2-layout.js';
+import type { Environment } from '../environment.js';
 import { getPassphrase } from '../passphrase.js';
+import { createServeRuntime } from '../serve-runtime.js';
 import { parseSize } from '../../size.js';
 import { checkFio, runFio, standardWorkloads, workloadLabel, type Workload } from './e2e-fio.js';
 import { formatBenchVolume, serveEncrypted, serveRaw, serveSubprocess, type Served } from './e2e-nbdcrypt.js';
 import { startNbdServer, startSshd, startTunnel } from './e2e-peers.js';
 import { runTool, scratch } from './e2e-procs.js';
 import { formatTable, metricOf, Progress, ratiosFor, type Report, type Result, type RowInfo } from './e2e-report.js';
-
-// The file backend and the async cipher run on libuv's pool (default 4 threads); set before first use.
-process.env.UV_THREADPOOL_SIZE ??= '16';
 
 export const help = `Usage: nbdcrypt bench e2e [TARGET --key-file F] [OPTIONS]
 
@@ -97,7 +96,10 @@ function parse(argv: string[]) {
   return { json: v.json!, seconds, size, depths, connections, target, keyFile: v['key-file'], allowWrites: v['allow-writes']!, rounds, inProcess: v['in-process']! };
 }
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: Environment): Promise<number> {
+  // First: the file backend and the async cipher run on libuv's pool (serve-runtime.ts);
+  // its heap guard is never started, the benchmark measures the data path as it is.
+  const runtime = createServeRuntime(env);
   const o = parse(argv);
   const fio = checkFio();
   const fioVersion = runTool(fio, ['--version']).trim();
@@ -111,7 +113,7 @@ export async function run(argv: string[]): Promise<number> {
       const passphrase = randomBytes(32);
       const file = join(dir.path, 'remote.img');
       progress.note(`setting up: LUKS2 volume of ${o.size} bytes, nbd-server, sshd, ssh -L tunnel`);
-      await formatBenchVolume(file, o.size, passphrase);
+      await formatBenchVolume(file, o.size, passphrase, env);
       const nbd = await startNbdServer(dir.path, file);
       stops.push(nbd.stop);
       // The unencrypted rows get their own file and nbd-server: nbdcrypt flushes the remote when
@@ -130,7 +132,7 @@ export async function run(argv: string[]): Promise<number> {
       const target = `ssh://${sshd.user}@127.0.0.1:${sshd.port}/disk?nbd=127.0.0.1:${nbd.port}`;
       const sshArgs = ['--known-hosts', sshd.knownHosts, '--identity', sshd.userKey, '--cache', '0', ...(o.connections ? ['--connections', String(o.connections)] : [])];
       if (o.inProcess) {
-        served = await serveEncrypted(target, passphrase, dir.path, { knownHostsPath: sshd.knownHosts, sshConfigPath: sshd.sshConfig, identity: [sshd.userKey], connections: o.connections });
+        served = await serveEncrypted(target, passphrase, dir.path, runtime, { sshAgentSocket: env.sshAgentSocket, fileFastPaths: env.fileFastPaths, knownHostsPath: sshd.knownHosts, sshConfigPath: sshd.sshConfig, identity: [sshd.userKey], connections: o.connections });
       } else {
         const keyFile = join(dir.path, 'volume.key');
         writeFileSync(keyFile, passphrase, { mode: 0o600 });
@@ -147,12 +149,12 @@ export async function run(argv: string[]): Promise<number> {
     } else {
       const passphrase = await getPassphrase({ keyFile: o.keyFile, prompt: '' });
       try {
-        served = await serveEncrypted(o.target, passphrase, dir.path, { connections: o.connections });
+        served = await serveEncrypted(o.target, passphrase, dir.path, runtime, { sshAgentSocket: env.sshAgentSocket, fileFastPaths: env.fileFastPaths, connections: o.connections });
       } finally {
         passphrase.fill(0);
       }
       stops.push(served.stop);
-      const raw = await serveRaw(o.target, dir.path, DEFAULT_DATA_OFFSET, { connections: o.connections });
+      const raw = await serveRaw(o.target, dir.path, DEFAULT_DATA_OFFSET, runtime, { sshAgentSocket: env.sshAgentSocket, fileFastPaths: env.fileFastPaths, connections: o.connections });
       stops.push(raw.stop);
       rows.push(
         { name: 'nbdcrypt', description: `nbdcrypt (${served.engine} XTS) on ${o.target.replace(/\?.*$/, '')}`, uri: served.uri },

@@ -5,12 +5,13 @@
  * Opens TARGET read-only. Spec: cryptsetup(8) luksDump.
  */
 import { parseCommandArgs } from '../args.js';
+import { exitStatusHelp } from '../exit-status.js';
 import type { BlockDevice } from '../../block/block-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
-import { dumpHeader } from '../../luks/volume.js';
-import { readHeaders } from '../../luks/header.js';
+import { dumpHeader, dumpJsonMetadata } from '../../luks/dump-header.js';
 import { openTarget } from '../../backend/open-target.js';
+import type { Environment } from '../environment.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { getPassphrase } from '../passphrase.js';
 import { intArg } from './format.js';
@@ -32,20 +33,24 @@ Options:
   --key-file FILE        passphrase for --dump-volume-key; the whole file is the key,
                          '-' means standard input (default: prompt without echo)
   --key-slot N           try only keyslot N
+  --allow-costly-kdf     unlock even if the keyslot asks for a key derivation cost far
+                         above what cryptsetup writes (see 'nbdcrypt serve --help')
   -h, --help             show this help
 
+${exitStatusHelp('done (a damaged header copy is reported as a warning)', [1, 2, 3, 4, 6, 7, 10])}
 Examples:
   nbdcrypt dump disk.img
   nbdcrypt dump disk.img --dump-volume-key --key-file key.bin
 `;
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: Environment): Promise<number> {
   const parsed = parseCommandArgs('dump', argv, {
     ...targetArgOptions,
     'dump-volume-key': { type: 'boolean' },
     'dump-json-metadata': { type: 'boolean' },
     'key-file': { type: 'string' },
     'key-slot': { type: 'string' },
+    'allow-costly-kdf': { type: 'boolean' },
   });
   const v = parsed.values;
   if (parsed.positionals.length !== 1) throw new NbdcryptError('EUSAGE', 'dump needs exactly one TARGET; see nbdcrypt dump --help');
@@ -54,14 +59,14 @@ export async function run(argv: string[]): Promise<number> {
   let dev: BlockDevice | undefined;
   let passphrase: Buffer | undefined;
   try {
-    dev = await openTarget(target, targetOptionsFromArgs(v, true));
+    dev = await openTarget(target, targetOptionsFromArgs(v, env, true));
     if (v['dump-json-metadata']) {
-      process.stdout.write((await readHeaders(dev)).chosen.json);
+      process.stdout.write(await dumpJsonMetadata(dev));
       return 0;
     }
     if (v['dump-volume-key']) {
       passphrase = await getPassphrase({ keyFile: v['key-file'], prompt: `Enter passphrase for ${target}: ` });
-      const text = await dumpHeader(dev, { passphrase, keySlot, deviceName: target.startsWith('file:') ? target.slice(5) : target });
+      const text = await dumpHeader(dev, { engines: env.engines, passphrase, keySlot, allowCostlyKdf: v['allow-costly-kdf'] ?? false, deviceName: target.startsWith('file:') ? target.slice(5) : target });
       log.warn('the volume key printed below gives access to all data without a passphrase; keep it secret');
       process.stdout.write(text);
       return 0;

@@ -5,13 +5,16 @@
  * Spec: docs/formats.md (LUKS2); cryptsetup(8) luksFormat.
  */
 import { parseCommandArgs } from '../args.js';
+import { exitStatusHelp } from '../exit-status.js';
 import { stat } from 'node:fs/promises';
 import type { BlockDevice } from '../../block/block-device.js';
 import { FileDevice } from '../../block/file-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
-import { formatVolume, refuseNonEmpty, type NewKeyOptions } from '../../luks/volume.js';
+import { formatVolume, refuseNonEmpty } from '../../luks/format-volume.js';
+import type { NewKeyOptions } from '../../luks/key-operations.js';
 import { openTarget, type TargetOptions } from '../../backend/open-target.js';
+import type { Environment } from '../environment.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { getPassphrase } from '../passphrase.js';
 import { parseSize } from '../../size.js';
@@ -51,10 +54,7 @@ Options:
   --force                format even if TARGET holds a LUKS header or other data
   -h, --help             show this help
 
-Exit status: 0 done, 2 usage, 3 key problem, 5 TARGET not empty (use --force),
-6 SSH host key or authentication, 7 remote unreachable or file missing, 8 permission
-denied on the remote file, 10 TARGET in use by another writer (lock).
-
+${exitStatusHelp('done', [1, 2, 5, 6, 7, 10, 11])}
 Examples:
   nbdcrypt format disk.img --size 10G --label backup
   gpg -d key.asc | nbdcrypt format --key-file - /dev/sdb1
@@ -106,7 +106,7 @@ async function openForFormat(target: string, size: number | undefined, targetOpt
   return dev;
 }
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: Environment): Promise<number> {
   const parsed = parseCommandArgs('format', argv, {
     ...kdfArgOptions,
     ...targetArgOptions,
@@ -127,11 +127,11 @@ export async function run(argv: string[]): Promise<number> {
   let dev: BlockDevice | undefined;
   let passphrase: Buffer | undefined;
   try {
-    dev = await openForFormat(target, size, { ...targetOptionsFromArgs(v), resize: v.force === true });
+    dev = await openForFormat(target, size, { ...targetOptionsFromArgs(v, env), resize: v.force === true });
     // Refuse a busy target before the user types a passphrase twice.
     if (!v.force) await refuseNonEmpty(dev);
     passphrase = await getPassphrase({ keyFile: v['key-file'], prompt: `Enter passphrase for ${target}: `, confirm: true });
-    const vol = await formatVolume(dev, passphrase, { ...kdf, sectorSize, label: v.label, uuid: v.uuid, force: v.force ?? false });
+    const vol = await formatVolume(dev, passphrase, { engines: env.engines, ...kdf, sectorSize, label: v.label, uuid: v.uuid, force: v.force ?? false });
     vol.volumeKey.fill(0);
     await dev.flush();
     log.info(`formatted ${target}: LUKS2 UUID ${vol.uuid}, ${vol.dataSize} bytes of encrypted data (sector ${vol.sectorSize}), keyslot 0`);

@@ -5,12 +5,14 @@
  * Spec: cryptsetup(8) luksHeaderBackup / luksHeaderRestore.
  */
 import { parseCommandArgs } from '../args.js';
+import { exitStatusHelp } from '../exit-status.js';
 import { open, readFile } from 'node:fs/promises';
 import type { BlockDevice } from '../../block/block-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
-import { backupHeader, restoreHeader } from '../../luks/volume.js';
+import { backupHeader, restoreHeader } from '../../luks/header-backup.js';
 import { openTarget } from '../../backend/open-target.js';
+import type { Environment } from '../environment.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 
 export const help = `Usage: nbdcrypt header backup|restore TARGET FILE [--force]
@@ -20,7 +22,7 @@ TARGET is a file, a block device or a remote export (ssh://, nbd://); see 'nbdcr
 --identity, --connections, --io-timeout, ...), which this command accepts too.
 
   backup    write TARGET's LUKS2 header and keyslot areas (16 MiB with default layout)
-            to FILE, which must not exist (created mode 0600). Compatible with
+            to FILE, which must not exist unless --force (created mode 0600). Compatible with
             'cryptsetup luksHeaderBackup'. Keep it safe: with it, old passphrases stay
             valid even after they are removed from the volume.
   restore   check FILE completely (checksums, metadata), then write it over TARGET's
@@ -29,15 +31,17 @@ TARGET is a file, a block device or a remote export (ssh://, nbd://); see 'nbdcr
             Also reads backups made by 'cryptsetup luksHeaderBackup'.
 
 Options:
-  --force      restore over a different LUKS2 volume (its keyslots are lost)
+  --force      backup: overwrite FILE if it exists; restore: restore over a different
+               LUKS2 volume (its keyslots are lost)
   -h, --help   show this help
 
+${exitStatusHelp('done', [1, 2, 4, 5, 6, 7, 10, 11])}
 Examples:
   nbdcrypt header backup disk.img disk.hdr
   nbdcrypt header restore disk.img disk.hdr
 `;
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: Environment): Promise<number> {
   const parsed = parseCommandArgs('header', argv, { ...targetArgOptions, force: { type: 'boolean' } });
   const [action, target, file, ...extra] = parsed.positionals;
   if (action !== 'backup' && action !== 'restore') throw new NbdcryptError('EUSAGE', 'header needs an action: backup or restore; see nbdcrypt header --help');
@@ -45,14 +49,15 @@ export async function run(argv: string[]): Promise<number> {
   let dev: BlockDevice | undefined;
   try {
     if (action === 'backup') {
-      dev = await openTarget(target, targetOptionsFromArgs(parsed.values, true));
+      dev = await openTarget(target, targetOptionsFromArgs(parsed.values, env, true));
       const data = await backupHeader(dev);
       let fh;
       try {
-        fh = await open(file, 'wx', 0o600);
+        // --force replaces FILE; mode 0600 applies to a file created here.
+        fh = await open(file, parsed.values.force ? 'w' : 'wx', 0o600);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        throw new NbdcryptError(code === 'EEXIST' ? 'EEXIST' : 'EUSAGE', `cannot create backup file ${file} (${code ?? String(e)})${code === 'EEXIST' ? '; it already exists, choose another name' : ''}`);
+        throw new NbdcryptError(code === 'EEXIST' ? 'EEXIST' : 'EUSAGE', `cannot create backup file ${file} (${code ?? String(e)})${code === 'EEXIST' ? '; it already exists, choose another name or add --force to overwrite it' : ''}`);
       }
       try {
         await fh.writeFile(data);
@@ -69,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
     } catch (e) {
       throw new NbdcryptError('EUSAGE', `cannot read backup file ${file} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
     }
-    dev = await openTarget(target, targetOptionsFromArgs(parsed.values));
+    dev = await openTarget(target, targetOptionsFromArgs(parsed.values, env));
     await restoreHeader(dev, backup, { force: parsed.values.force ?? false });
     log.info(`header of ${target} restored from ${file}`);
     return 0;

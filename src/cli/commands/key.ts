@@ -5,11 +5,13 @@
  * both), otherwise from prompts without echo. Spec: cryptsetup(8).
  */
 import { parseCommandArgs } from '../args.js';
+import { exitStatusHelp } from '../exit-status.js';
 import type { BlockDevice } from '../../block/block-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
-import { addKey, changeKey, removeKey } from '../../luks/volume.js';
+import { addKey, changeKey, removeKey } from '../../luks/key-operations.js';
 import { openTarget } from '../../backend/open-target.js';
+import type { Environment } from '../environment.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { getPassphrase } from '../passphrase.js';
 import { intArg, kdfArgOptions, kdfFromArgs } from './format.js';
@@ -33,6 +35,8 @@ Options:
   --new-key-file FILE    the new passphrase (add, change); '-' = stdin
   --key-slot N           add: use slot N; remove: remove slot N; change: the slot to change
   --force                remove: allow removing the last keyslot (the data is then lost)
+  --allow-costly-kdf     accept an existing keyslot whose key derivation cost is far above
+                         what cryptsetup writes (see 'nbdcrypt serve --help')
   --pbkdf, --iter-time, --pbkdf-memory, --pbkdf-parallel, --pbkdf-force-iterations
                          KDF of the new keyslot, as for 'nbdcrypt format'
   -h, --help             show this help
@@ -40,13 +44,14 @@ Options:
 Without --key-file/--new-key-file the passphrases are asked on the terminal without echo
 (the new one twice).
 
+${exitStatusHelp('done', [1, 2, 3, 4, 5, 6, 7, 10, 11])}
 Examples:
   nbdcrypt key add disk.img --key-file old.key --new-key-file new.key
   nbdcrypt key remove disk.img --key-slot 1 --key-file old.key
   nbdcrypt key change disk.img
 `;
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: Environment): Promise<number> {
   const parsed = parseCommandArgs('key', argv, {
     ...kdfArgOptions,
     'key-file': { type: 'string' },
@@ -54,6 +59,7 @@ export async function run(argv: string[]): Promise<number> {
     'new-key-file': { type: 'string' },
     'key-slot': { type: 'string' },
     force: { type: 'boolean' },
+    'allow-costly-kdf': { type: 'boolean' },
   });
   const v = parsed.values;
   const [action, target, ...extra] = parsed.positionals;
@@ -63,25 +69,26 @@ export async function run(argv: string[]): Promise<number> {
   if (action === 'remove' && v['new-key-file'] !== undefined) throw new NbdcryptError('EUSAGE', '--new-key-file makes no sense with key remove');
   const keySlot = intArg(v['key-slot'], 'key-slot');
   const kdf = kdfFromArgs(v);
+  const auth = { allowCostlyKdf: v['allow-costly-kdf'] ?? false };
   const secrets: Buffer[] = [];
   let dev: BlockDevice | undefined;
   try {
-    dev = await openTarget(target, targetOptionsFromArgs(v));
+    dev = await openTarget(target, targetOptionsFromArgs(v, env));
     const existingPrompt = action === 'remove' && keySlot === undefined ? 'Enter passphrase to be deleted: ' : action === 'change' ? 'Enter passphrase to be changed: ' : 'Enter any existing passphrase: ';
     const existing = await getPassphrase({ keyFile: v['key-file'], prompt: existingPrompt });
     secrets.push(existing);
     if (action === 'remove') {
-      const slot = await removeKey(dev, existing, { keySlot, force: v.force ?? false });
+      const slot = await removeKey(dev, existing, { engines: env.engines, keySlot, force: v.force ?? false }, auth);
       log.info(`keyslot ${slot} removed from ${target}`);
       return 0;
     }
     const fresh = await getPassphrase({ keyFile: v['new-key-file'], prompt: 'Enter new passphrase: ', confirm: true });
     secrets.push(fresh);
     if (action === 'add') {
-      const slot = await addKey(dev, existing, fresh, { ...kdf, keySlot });
+      const slot = await addKey(dev, existing, fresh, { engines: env.engines, ...kdf, keySlot }, auth);
       log.info(`keyslot ${slot} added to ${target}`);
     } else {
-      const slot = await changeKey(dev, existing, fresh, { ...kdf, keySlot });
+      const slot = await changeKey(dev, existing, fresh, { engines: env.engines, ...kdf, keySlot }, auth);
       log.info(`passphrase of keyslot ${slot} of ${target} changed`);
     }
     return 0;

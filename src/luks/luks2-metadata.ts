@@ -1,17 +1,15 @@
 /**
- * LUKS2 JSON metadata: validation as tables of checks (each failure names the field, e.g.
- * `keyslots.1.area.offset`), 64-bit numbers as decimal strings parsed with overflow checks,
- * typed views of keyslots/segments/digests, builders that produce objects in the key order
- * cryptsetup writes, and the compact writer (json-c PLAIN|NOSLASHESCAPE == JSON.stringify for
- * this content). Unknown optional fields are kept in `raw` and written back untouched.
+ * LUKS2 JSON metadata validation: tables of checks per object (keyslot, area, kdf, segment,
+ * digest, config, token), then the cross-object rules (digests refer to existing keyslots and
+ * segments, keyslot areas lie inside the keyslots area and do not overlap, segments start
+ * after the metadata). Produces typed views of keyslots/segments/digests; unknown optional
+ * fields stay in `raw` and are written back untouched (luks2-metadata-json.ts).
  * Spec: docs/formats.md (LUKS2 JSON metadata).
  */
 import { NbdcryptError } from '../errors.js';
+import { bad, isObject, parseId, runChecks, type Check, type Json, type JsonObject } from './luks2-json-fields.js';
 
-export type Json = null | boolean | number | string | Json[] | JsonObject;
-export interface JsonObject {
-  [key: string]: Json;
-}
+export type { Json, JsonObject } from './luks2-json-fields.js';
 
 export const MAX_KEYSLOTS = 32;
 export const MAX_TOKENS = 32;
@@ -69,93 +67,6 @@ export interface Metadata {
   keyslotsSize: number;
   flags: string[];
   requirements: string[];
-}
-
-function bad(path: string, why: string): NbdcryptError {
-  return new NbdcryptError('EBADHDR', `LUKS2 metadata: ${path} ${why}; the header is damaged or was not written by a LUKS2 tool`);
-}
-
-function isObject(v: Json | undefined): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-type Kind = 'string' | 'int' | 'u64' | 'u64|dynamic' | 'b64' | 'object' | 'ids' | 'strings';
-/** One row of a check table: field name, kind, mandatory. */
-type Check = readonly [field: string, kind: Kind, required: boolean];
-
-const U64_MAX = (1n << 64n) - 1n;
-
-/** A decimal-string 64-bit number; must also fit a JS safe integer to be usable here. */
-export function parseU64(v: Json | undefined, path: string): number {
-  if (typeof v !== 'string' || !/^[0-9]{1,20}$/.test(v)) throw bad(path, 'must be a string of decimal digits');
-  const n = BigInt(v);
-  if (n > U64_MAX) throw bad(path, `value ${v} overflows 64 bits`);
-  if (n > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(path, `value ${v} is larger than 2^53, which nbdcrypt does not support`);
-  return Number(n);
-}
-
-function parseInt32(v: Json | undefined, path: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < -0x80000000 || v > 0xffffffff) throw bad(path, 'must be a 32-bit integer');
-  return v;
-}
-
-function parseB64(v: Json | undefined, path: string): Buffer {
-  if (typeof v !== 'string' || v.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) throw bad(path, 'must be standard base64');
-  return Buffer.from(v, 'base64');
-}
-
-function parseIds(v: Json | undefined, path: string, max: number): number[] {
-  if (!Array.isArray(v)) throw bad(path, 'must be an array of decimal strings');
-  return v.map((e, i) => parseId(e, `${path}[${i}]`, max));
-}
-
-function parseId(v: Json | string | undefined, path: string, max: number): number {
-  if (typeof v !== 'string' || !/^(0|[1-9][0-9]?)$/.test(v) || Number(v) >= max) throw bad(path, `must be an id "0".."${max - 1}"`);
-  return Number(v);
-}
-
-/** Runs a check table over `obj`; returns the parsed values by field name. */
-function runChecks(obj: Json | undefined, path: string, table: readonly Check[]): Record<string, unknown> {
-  if (!isObject(obj)) throw bad(path, 'must be a JSON object');
-  const out: Record<string, unknown> = {};
-  for (const [field, kind, required] of table) {
-    const v = obj[field];
-    const p = `${path}.${field}`;
-    if (v === undefined) {
-      if (required) throw bad(p, 'is missing');
-      continue;
-    }
-    switch (kind) {
-      case 'string':
-        if (typeof v !== 'string') throw bad(p, 'must be a string');
-        out[field] = v;
-        break;
-      case 'int':
-        out[field] = parseInt32(v, p);
-        break;
-      case 'u64':
-        out[field] = parseU64(v, p);
-        break;
-      case 'u64|dynamic':
-        out[field] = v === 'dynamic' ? 'dynamic' : parseU64(v, p);
-        break;
-      case 'b64':
-        out[field] = parseB64(v, p);
-        break;
-      case 'object':
-        if (!isObject(v)) throw bad(p, 'must be a JSON object');
-        out[field] = v;
-        break;
-      case 'ids':
-        out[field] = parseIds(v, p, MAX_KEYSLOTS);
-        break;
-      case 'strings':
-        if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw bad(p, 'must be an array of strings');
-        out[field] = v;
-        break;
-    }
-  }
-  return out;
 }
 
 const TOP: readonly Check[] = [
@@ -361,39 +272,3 @@ export function parseMetadata(text: string, hdrSize: number): Metadata {
   return { raw: top, keyslots, segments, digests, jsonSize, keyslotsSize, flags: cfgFlags, requirements };
 }
 
-/** Compact JSON as cryptsetup (json-c, PLAIN | NOSLASHESCAPE) writes it. */
-export function serializeMetadata(raw: JsonObject): string {
-  return JSON.stringify(raw);
-}
-
-export function keyslotJson(p: { keySize: number; areaOffset: number; areaSize: number; kdf: Kdf; priority?: number }): JsonObject {
-  const kdf: JsonObject =
-    p.kdf.type === 'pbkdf2'
-      ? { type: 'pbkdf2', hash: p.kdf.hash, iterations: p.kdf.iterations, salt: p.kdf.salt.toString('base64') }
-      : { type: p.kdf.type, time: p.kdf.time, memory: p.kdf.memory, cpus: p.kdf.cpus, salt: p.kdf.salt.toString('base64') };
-  const o: JsonObject = {
-    type: 'luks2',
-    key_size: p.keySize,
-    af: { type: 'luks1', stripes: 4000, hash: 'sha256' },
-    area: { type: 'raw', offset: String(p.areaOffset), size: String(p.areaSize), encryption: 'aes-xts-plain64', key_size: p.keySize },
-    kdf,
-  };
-  if (p.priority !== undefined && p.priority !== 1) o.priority = p.priority;
-  return o;
-}
-
-export function segmentJson(p: { offset: number; sectorSize: number }): JsonObject {
-  return { type: 'crypt', offset: String(p.offset), size: 'dynamic', iv_tweak: '0', encryption: 'aes-xts-plain64', sector_size: p.sectorSize };
-}
-
-export function digestJson(p: { keyslots: number[]; segments: number[]; iterations: number; salt: Buffer; digest: Buffer }): JsonObject {
-  return {
-    type: 'pbkdf2',
-    keyslots: p.keyslots.map(String),
-    segments: p.segments.map(String),
-    hash: 'sha256',
-    iterations: p.iterations,
-    salt: p.salt.toString('base64'),
-    digest: p.digest.toString('base64'),
-  };
-}

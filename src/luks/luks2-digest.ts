@@ -6,8 +6,10 @@
  */
 import { getHashes, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { Digest } from './metadata.js';
+import { NbdcryptError } from '../errors.js';
+import type { Digest } from './luks2-metadata.js';
 import { benchmarkPbkdf2 } from './kdf-benchmark.js';
+import { deriveKeyAbortable } from './kdf.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -18,10 +20,20 @@ export async function computeDigest(key: Buffer, salt: Buffer, hash: string, ite
   return pbkdf2Async(key, salt, iterations, length, hash);
 }
 
-/** True if `key` matches the digest (constant-time compare). */
-export async function verifyDigest(d: Digest, key: Buffer): Promise<boolean> {
+/**
+ * True if `key` matches the digest (constant-time compare). The iteration count comes from
+ * the header: with `signal` the PBKDF2 runs where the signal can stop it (kdf.ts).
+ */
+export async function verifyDigest(d: Digest, key: Buffer, signal?: AbortSignal): Promise<boolean> {
   if (d.type !== 'pbkdf2' || !getHashes().includes(d.hash)) return false;
-  const got = await computeDigest(key, d.salt, d.hash, d.iterations, d.digest.length);
+  let got: Buffer;
+  try {
+    got = await deriveKeyAbortable({ type: 'pbkdf2', hash: d.hash, iterations: d.iterations, salt: d.salt }, key, d.digest.length, signal);
+  } catch (e) {
+    if (e instanceof NbdcryptError) throw e;
+    // Node's PBKDF2 stops at 2^31 − 1 iterations; LUKS2 allows up to 2^32 − 1.
+    throw new NbdcryptError('ENOTSUP', `digest ${d.id}: pbkdf2-${d.hash} with ${d.iterations} iterations failed here (${e instanceof Error ? e.message : String(e)})`);
+  }
   const ok = got.length === d.digest.length && timingSafeEqual(got, d.digest);
   got.fill(0);
   return ok;

@@ -1,60 +1,20 @@
 /**
- * LUKS2 "luks2" keyslots: derive the area key from the passphrase (argon2id/argon2i via the
- * native npm `argon2` with raw output, @noble/hashes as the fallback; or PBKDF2), decrypt the
- * keyslot area with aes-xts-plain64 in 512-byte units numbered from 0 (whatever the data
- * sector size), AF-merge the stripes into a candidate volume key; and the reverse for storing.
+ * LUKS2 "luks2" keyslots: derive the area key from the passphrase (argon2id/argon2i or
+ * PBKDF2, kdf.ts), decrypt the keyslot area with aes-xts-plain64 in 512-byte units numbered
+ * from 0 (whatever the data sector size), AF-merge the stripes into a candidate volume key;
+ * and the reverse for storing.
  * Spec: docs/formats.md (LUKS2 keyslots).
  */
-import { getHashes, pbkdf2, randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
+import { getHashes, randomBytes } from 'node:crypto';
 import type { BlockDevice } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
-import { createXtsCipher } from '../crypt/xts-cipher.js';
+import { createXtsCipher, type XtsEngineName } from '../crypt/xts-cipher.js';
 import { afMerge, afSplit, AF_STRIPES } from './af.js';
-import type { Kdf, Keyslot } from './metadata.js';
+import { deriveKey, deriveKeyAbortable, type KeyslotEngines } from './kdf.js';
+export type { KeyslotEngines } from './kdf.js';
+import type { Kdf, Keyslot } from './luks2-metadata.js';
 
-const pbkdf2Async = promisify(pbkdf2);
 const SECTOR = 512;
-
-type NativeArgon2 = typeof import('argon2');
-let nativeArgon2: Promise<NativeArgon2 | undefined> | undefined;
-
-function loadNativeArgon2(): Promise<NativeArgon2 | undefined> {
-  nativeArgon2 ??= import('argon2').then(
-    (m) => m,
-    () => undefined,
-  );
-  return nativeArgon2;
-}
-
-/** Raw KDF output of `length` bytes. Caller wipes it. */
-export async function deriveKey(kdf: Kdf, passphrase: Buffer, length: number): Promise<Buffer> {
-  if (kdf.type === 'pbkdf2') {
-    return pbkdf2Async(passphrase, kdf.salt, kdf.iterations, length, kdf.hash);
-  }
-  const native = process.env.NBDCRYPT_ARGON2 === 'noble' ? undefined : await loadNativeArgon2();
-  if (native) {
-    // node-argon2 refuses an empty password; the noble fallback handles that case.
-    if (passphrase.length > 0) {
-      return native.hash(passphrase, {
-        raw: true,
-        type: kdf.type === 'argon2id' ? native.argon2id : native.argon2i,
-        salt: kdf.salt,
-        timeCost: kdf.time,
-        memoryCost: kdf.memory,
-        parallelism: kdf.cpus,
-        hashLength: length,
-        version: 0x13,
-      });
-    }
-  }
-  const noble = await import('@noble/hashes/argon2.js');
-  const fn = kdf.type === 'argon2id' ? noble.argon2idAsync : noble.argon2iAsync;
-  const out = await fn(passphrase, kdf.salt, { t: kdf.time, m: kdf.memory, p: kdf.cpus, dkLen: length, version: 0x13, maxmem: 2 ** 32 - 1 });
-  const buf = Buffer.from(out);
-  out.fill(0);
-  return buf;
-}
 
 /** Bytes of AF material for a key: whole 512-byte sectors (AF_split_sectors · 512). */
 export function afAreaBytes(keySize: number): number {
@@ -79,21 +39,22 @@ function checkSupported(ks: Keyslot): void {
 
 /**
  * Unlocks one keyslot and returns the candidate volume key (not yet checked against the
- * digest). Caller wipes it.
+ * digest). `signal` stops the key derivation (EINTR). Caller wipes the key.
  */
-export async function openKeyslot(dev: BlockDevice, ks: Keyslot, passphrase: Buffer): Promise<Buffer> {
+export async function openKeyslot(dev: BlockDevice, ks: Keyslot, passphrase: Buffer, signal?: AbortSignal, engines: KeyslotEngines = {}): Promise<Buffer> {
   checkSupported(ks);
   if (ks.areaOffset + afAreaBytes(ks.keySize) > dev.size) throw new NbdcryptError('EBADHDR', `keyslot ${ks.id}: its area reaches past the end of the ${dev.size}-byte device; the header does not belong to this device`);
   const material = await dev.read(ks.areaOffset, afAreaBytes(ks.keySize));
   let areaKey: Buffer;
   try {
-    areaKey = await deriveKey(ks.kdf, passphrase, ks.areaKeySize);
+    areaKey = await deriveKeyAbortable(ks.kdf, passphrase, ks.areaKeySize, signal, engines);
   } catch (e) {
     material.fill(0);
+    if (e instanceof NbdcryptError) throw e;
     const cost = ks.kdf.type === 'pbkdf2' ? `pbkdf2-${ks.kdf.hash}` : `${ks.kdf.type} with ${ks.kdf.memory} KiB`;
     throw new NbdcryptError('ENOTSUP', `keyslot ${ks.id}: ${cost} failed here (${e instanceof Error ? e.message : String(e)}); not enough memory, or an unsupported hash?`);
   }
-  const cipher = createXtsCipher(areaKey);
+  const cipher = createXtsCipher(areaKey, engines.xts);
   areaKey.fill(0);
   try {
     cipher.decrypt(material, 0, SECTOR);
@@ -109,15 +70,15 @@ export async function openKeyslot(dev: BlockDevice, ks: Keyslot, passphrase: Buf
  * [areaOffset, areaOffset + areaSize); the tail of the area past the AF material gets random
  * bytes. Flushes before returning so the header that points here is written after it.
  */
-export async function storeKeyslot(dev: BlockDevice, p: { areaOffset: number; areaSize: number; kdf: Kdf }, volumeKey: Buffer, passphrase: Buffer): Promise<void> {
+export async function storeKeyslot(dev: BlockDevice, p: { areaOffset: number; areaSize: number; kdf: Kdf }, volumeKey: Buffer, passphrase: Buffer, engines: KeyslotEngines = {}): Promise<void> {
   const n = afAreaBytes(volumeKey.length);
   if (n > p.areaSize) throw new NbdcryptError('EBADHDR', `keyslot area of ${p.areaSize} bytes is too small for a ${volumeKey.length}-byte key`);
   const split = afSplit(volumeKey, 'sha256');
   const material = Buffer.alloc(n);
   split.copy(material);
   split.fill(0);
-  const areaKey = await deriveKey(p.kdf, passphrase, 64);
-  const cipher = createXtsCipher(areaKey);
+  const areaKey = await deriveKey(p.kdf, passphrase, 64, engines);
+  const cipher = createXtsCipher(areaKey, engines.xts);
   areaKey.fill(0);
   try {
     cipher.encrypt(material, 0, SECTOR);

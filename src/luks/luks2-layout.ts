@@ -5,7 +5,7 @@
  * Spec: docs/formats.md (LUKS2 layout, LUKS2 keyslots).
  */
 import { NbdcryptError } from '../errors.js';
-import type { Metadata } from './metadata.js';
+import type { Metadata } from './luks2-metadata.js';
 
 export const DEFAULT_HDR_SIZE = 0x4000;
 export const DEFAULT_DATA_OFFSET = 16 * 1024 * 1024;

@@ -168,6 +168,19 @@ async function readCopyAt(dev: BlockDevice, offset: number, which: 'primary' | '
   return decodeHeaderCopy(copy, offset, which);
 }
 
+/** Messages of a copy that is simply not there (as opposed to one that is damaged). */
+const NOT_THERE = /no LUKS magic|too small to hold it/;
+
+/** Runs the caller's metadata check; its error names the copy (the metadata check does not know it). */
+function validateCopy(c: HeaderCopy, validate: (copy: HeaderCopy) => void): void {
+  try {
+    validate(c);
+  } catch (e) {
+    if (e instanceof NbdcryptError) throw new NbdcryptError(e.code, `LUKS2 ${c.which} header: ${e.message.replace(/^LUKS2 /, '')}`, { cause: e });
+    throw e;
+  }
+}
+
 /**
  * Reads both copies. The secondary is looked for at the primary's hdr_size when the primary
  * is readable, else at every allowed offset (first valid one wins). Throws EBADHDR when
@@ -177,24 +190,29 @@ export async function readHeaders(dev: BlockDevice, validate: (copy: HeaderCopy)
   let primary: HeaderCopy | NbdcryptError;
   try {
     primary = await readCopyAt(dev, 0, 'primary');
-    validate(primary);
+    validateCopy(primary, validate);
   } catch (e) {
     primary = asError(e);
   }
   let secondary: HeaderCopy | NbdcryptError = bad('LUKS2 secondary header: not found at any allowed offset');
+  // When scanning, a copy with the secondary magic that fails a check is damaged, not absent.
+  let damaged: NbdcryptError | undefined;
   const offsets = primary instanceof NbdcryptError ? HDR_SIZES : [primary.hdrSize];
   for (const off of offsets) {
     try {
       const c = await readCopyAt(dev, off, 'secondary');
-      validate(c);
+      validateCopy(c, validate);
       secondary = c;
       break;
     } catch (e) {
-      if (!(primary instanceof NbdcryptError)) secondary = asError(e);
+      const err = asError(e);
+      if (!(primary instanceof NbdcryptError)) secondary = err;
+      else if (!NOT_THERE.test(err.message)) damaged ??= err;
     }
   }
+  if (secondary instanceof NbdcryptError && damaged) secondary = damaged;
   if (primary instanceof NbdcryptError && secondary instanceof NbdcryptError) {
-    const notLuks = /no LUKS magic|too small to hold it/.test(primary.message) && secondary.message.includes('not found');
+    const notLuks = NOT_THERE.test(primary.message) && secondary.message.includes('not found');
     throw bad(
       notLuks
         ? 'no LUKS2 header found (neither primary nor secondary copy); is this the right device?'

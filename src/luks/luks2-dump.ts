@@ -5,8 +5,8 @@
  * log_std/crypt_log_hex calls byte for byte so the two outputs can be diffed.
  * Spec: docs/formats.md (LUKS2 dump text).
  */
-import type { HeaderFields } from './header.js';
-import type { Json, JsonObject, Metadata, Segment } from './metadata.js';
+import type { HeaderFields } from './luks2-header.js';
+import type { Json, JsonObject, Metadata, Segment } from './luks2-metadata.js';
 
 function hex(buf: Buffer, lineSep: string): string {
   let s = '';

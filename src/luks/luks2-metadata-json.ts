@@ -1,0 +1,45 @@
+/**
+ * Writing LUKS2 JSON metadata: builders that produce keyslot, segment and digest objects in
+ * the key order cryptsetup writes, and the compact writer (json-c PLAIN|NOSLASHESCAPE is
+ * JSON.stringify for this content).
+ * Spec: docs/formats.md (LUKS2 JSON metadata).
+ */
+import type { JsonObject } from './luks2-json-fields.js';
+import type { Kdf } from './luks2-metadata.js';
+
+/** Compact JSON as cryptsetup (json-c, PLAIN | NOSLASHESCAPE) writes it. */
+export function serializeMetadata(raw: JsonObject): string {
+  return JSON.stringify(raw);
+}
+
+export function keyslotJson(p: { keySize: number; areaOffset: number; areaSize: number; kdf: Kdf; priority?: number }): JsonObject {
+  const kdf: JsonObject =
+    p.kdf.type === 'pbkdf2'
+      ? { type: 'pbkdf2', hash: p.kdf.hash, iterations: p.kdf.iterations, salt: p.kdf.salt.toString('base64') }
+      : { type: p.kdf.type, time: p.kdf.time, memory: p.kdf.memory, cpus: p.kdf.cpus, salt: p.kdf.salt.toString('base64') };
+  const o: JsonObject = {
+    type: 'luks2',
+    key_size: p.keySize,
+    af: { type: 'luks1', stripes: 4000, hash: 'sha256' },
+    area: { type: 'raw', offset: String(p.areaOffset), size: String(p.areaSize), encryption: 'aes-xts-plain64', key_size: p.keySize },
+    kdf,
+  };
+  if (p.priority !== undefined && p.priority !== 1) o.priority = p.priority;
+  return o;
+}
+
+export function segmentJson(p: { offset: number; sectorSize: number }): JsonObject {
+  return { type: 'crypt', offset: String(p.offset), size: 'dynamic', iv_tweak: '0', encryption: 'aes-xts-plain64', sector_size: p.sectorSize };
+}
+
+export function digestJson(p: { keyslots: number[]; segments: number[]; iterations: number; salt: Buffer; digest: Buffer }): JsonObject {
+  return {
+    type: 'pbkdf2',
+    keyslots: p.keyslots.map(String),
+    segments: p.segments.map(String),
+    hash: 'sha256',
+    iterations: p.iterations,
+    salt: p.salt.toString('base64'),
+    digest: p.digest.toString('base64'),
+  };
+}

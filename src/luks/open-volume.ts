@@ -1,0 +1,39 @@
+/**
+ * Opening a LUKS2 volume for serving: read the header (either copy), unlock a keyslot with the
+ * passphrase, check that the key is one nbdcrypt can serve with, then repair a damaged or
+ * stale header copy (only after a successful unlock, and only on a writable device).
+ * Spec: docs/formats.md (LUKS2).
+ */
+import type { BlockDevice } from '../block/block-device.js';
+import { NbdcryptError } from '../errors.js';
+import { log } from '../log.js';
+import { unlockVolumeKey, type UnlockOptions } from './luks2-unlock.js';
+import { damagedCopyWarning, describeVolume, loadHeader, repairHeader, type OpenedVolume } from './luks2-volume-state.js';
+
+export type { OpenedVolume } from './luks2-volume-state.js';
+export type { UnlockOptions } from './luks2-unlock.js';
+
+/**
+ * Unlocks the volume with `passphrase` (all keyslots, or the one given). Writes nothing unless
+ * it repairs a damaged header copy after a successful unlock; on a read-only device a damaged
+ * copy is reported in one warning instead. The passphrase is not modified (the caller wipes
+ * it); the returned volumeKey belongs to the caller, who wipes it too.
+ */
+export async function openVolume(dev: BlockDevice, passphrase: Buffer, opts: UnlockOptions = {}): Promise<OpenedVolume> {
+  const l = await loadHeader(dev);
+  const { key, slot } = await unlockVolumeKey(dev, l, passphrase, opts);
+  try {
+    if (key.length !== 64) {
+      throw new NbdcryptError('ENOTSUP', `the volume key is ${key.length * 8} bits; nbdcrypt supports aes-xts-plain64 with 512-bit keys only (cryptsetup's default)`);
+    }
+    const opened = describeVolume(l, dev, key, slot);
+    if (dev.caps.readOnly) {
+      const warning = damagedCopyWarning(l);
+      if (warning) log.warn(warning);
+    } else await repairHeader(dev, l);
+    return opened;
+  } catch (e) {
+    key.fill(0);
+    throw e;
+  }
+}

@@ -28,14 +28,13 @@ export interface RemoteVolume {
   stop(): Promise<void>;
 }
 
-/** Starts sshd + nbd-server (export of `size` bytes) and runs `nbdcrypt format ssh://...`. */
-export async function remoteVolume(size: number): Promise<RemoteVolume> {
-  const sshd = await startSshd();
-  const nbd = await startNbdServer({ size }).catch(async (e: unknown) => {
-    await sshd.stop();
-    throw e;
-  });
-  const scratch = scratchDir('nbdcrypt-serve-');
+/**
+ * The client side of a test volume: a scratch directory with a random key file and the
+ * server's known_hosts line, an environment with that directory as HOME (no user
+ * ~/.ssh/config) and no ssh-agent, and the SSH options every nbdcrypt command needs.
+ */
+export function volumeClient(sshd: SshdPeer, prefix: string): { scratch: ReturnType<typeof scratchDir>; dir: string; keyFile: string; env: NodeJS.ProcessEnv; sshArgs: string[] } {
+  const scratch = scratchDir(prefix);
   const dir = scratch.path;
   const keyFile = join(dir, 'volume.key');
   writeFileSync(keyFile, randomBytes(32), { mode: 0o600 });
@@ -43,8 +42,18 @@ export async function remoteVolume(size: number): Promise<RemoteVolume> {
   writeFileSync(knownHosts, `${sshd.knownHostsLine}\n`);
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir };
   delete env.SSH_AUTH_SOCK;
+  return { scratch, dir, keyFile, env, sshArgs: ['--known-hosts', knownHosts, '--identity', sshd.userKey] };
+}
+
+/** Starts sshd + nbd-server (export of `size` bytes) and runs `nbdcrypt format ssh://...`. */
+export async function remoteVolume(size: number): Promise<RemoteVolume> {
+  const sshd = await startSshd();
+  const nbd = await startNbdServer({ size }).catch(async (e: unknown) => {
+    await sshd.stop();
+    throw e;
+  });
+  const { scratch, dir, keyFile, env, sshArgs } = volumeClient(sshd, 'nbdcrypt-serve-');
   const uri = `ssh://${sshd.user}@${sshd.host}:${sshd.port}/${nbd.exportName}?nbd=127.0.0.1:${nbd.port}`;
-  const sshArgs = ['--known-hosts', knownHosts, '--identity', sshd.userKey];
   const stop = async (): Promise<void> => {
     await sshd.stop();
     await nbd.stop();

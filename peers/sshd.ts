@@ -5,8 +5,11 @@
  * processes serving live connections (children of the listener) for fault injection. The
  * sshd_config and the process-tree helpers are the shipped bench's (src/cli/bench/), so the
  * tests and `nbdcrypt bench e2e` run the same server setup.
+ * With `restricted` the login is set up as storage providers sell it: `ForceCommand
+ * internal-sftp` in a root-owned `ChrootDirectory`, no TCP forwarding, no TTY; `sftpServer`
+ * replaces the sftp subsystem (e.g. the external /usr/lib/openssh/sftp-server).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { killAll, processTree } from '../src/cli/bench/process-tree.js';
@@ -18,10 +21,15 @@ export interface SshdPeer {
   host: string;
   port: number;
   dir: string;
-  /** Login name accepted (the user running the tests: root on CI). */
+  /** Login name accepted (the user running the tests: root on CI; SshdOptions.user). */
   user: string;
   /** Private key file of the authorized user key (unencrypted). */
   userKey: string;
+  /**
+   * A writable directory for images: `local` is its path on this machine, `remote` the
+   * path the SFTP account sees (inside the chroot with `restricted`).
+   */
+  sftpData: { local: string; remote: string };
   /** Host public key as "type base64". */
   hostKey: string;
   /** The known_hosts line for this server, "[127.0.0.1]:PORT type base64". */
@@ -41,6 +49,23 @@ export interface SshdOptions {
   extraConfig?: string[];
   /** taskset CPU list for sshd; its sessions and the commands they run inherit it. */
   cpus?: string;
+  /** The test user may only use SFTP, chrooted, without forwarding or TTY (see above). */
+  restricted?: boolean;
+  /** Command of the sftp subsystem (default internal-sftp), with options such as -P. */
+  sftpServer?: string;
+  /** Log in as this (unprivileged) user instead of the one running the tests, e.g. nobody. */
+  user?: string;
+}
+
+/** ChrootDirectory needs every path component root-owned and not group/world-writable (/tmp is not). */
+const CHROOT_PARENT = '/var/lib/nbdcrypt-test';
+
+function chrootDir(): string {
+  mkdirSync(CHROOT_PARENT, { recursive: true, mode: 0o755 });
+  const root = mkdtempSync(join(CHROOT_PARENT, 'sftp-'));
+  chmodSync(root, 0o755);
+  mkdirSync(join(root, 'data'), { mode: 0o755 });
+  return root;
 }
 
 const descendantsOf = (pid: number): number[] => processTree(pid).slice(1);
@@ -63,7 +88,22 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdPeer> {
   const userPub = keygen(userKey);
   writeFileSync(join(dir.path, 'authorized_keys'), `${userPub}\n`, { mode: 0o600 });
   const config = join(dir.path, 'sshd_config');
-  writeFileSync(config, sshdConfig({ port, hostKey: hostKeyPath, dir: dir.path, extra: opts.extraConfig }));
+  const user = opts.user ?? process.env.USER ?? run('id', ['-un']).stdout.trim();
+  if (opts.user) {
+    // sshd reads authorized_keys as the user logging in.
+    chmodSync(dir.path, 0o755);
+    chmodSync(join(dir.path, 'authorized_keys'), 0o644);
+  }
+  const sftpRoot = opts.restricted ? chrootDir() : '/';
+  if (!opts.restricted) mkdirSync(join(dir.path, 'data'));
+  const subsystem = `Subsystem sftp ${opts.sftpServer ?? 'internal-sftp'}`;
+  // sshd refuses a second Subsystem line, and Match blocks must come last.
+  const base = sshdConfig({ port, hostKey: hostKeyPath, dir: dir.path, extra: opts.extraConfig }).replace('Subsystem sftp internal-sftp', subsystem);
+  const match = opts.restricted ? [`Match User ${user}`, `  ChrootDirectory ${sftpRoot}`, `  ForceCommand ${opts.sftpServer ?? 'internal-sftp'}`, '  AllowTcpForwarding no', '  AllowStreamLocalForwarding no', '  PermitTTY no', '  X11Forwarding no', ''] : [];
+  writeFileSync(config, base + match.join('\n'));
+  const removeRoot = (): void => {
+    if (opts.restricted) rmSync(sftpRoot, { recursive: true, force: true });
+  };
   const proc: Proc = startProcess(...pinnedCommand(opts.cpus, sshd, ['-D', '-e', '-f', config]));
   // sshd would outlive a test process that exits without stop(): kill it on the way out.
   const onExit = (): void => {
@@ -94,15 +134,16 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdPeer> {
     process.off('exit', onExit);
     await proc.stop();
     dir.remove();
+    removeRoot();
     throw e;
   }
-  const user = process.env.USER ?? run('id', ['-un']).stdout.trim();
   return {
     host,
     port,
     dir: dir.path,
     user,
     userKey,
+    sftpData: opts.restricted ? { local: join(sftpRoot, 'data'), remote: '/data' } : { local: join(dir.path, 'data'), remote: join(dir.path, 'data') },
     hostKey: hostPub,
     knownHostsLine: `[${host}]:${port} ${hostPub}`,
     pid: () => proc.pid,
@@ -134,6 +175,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdPeer> {
       }
       await proc.stop();
       dir.remove();
+      removeRoot();
     },
   };
 }

@@ -18,6 +18,8 @@ export type ErrorCode =
   | 'EROFS' // write to a read-only device
   | 'ENOTSUP' // operation not supported by this device
   | 'ETIMEDOUT' // a request waited longer than --io-timeout
+  | 'EACCES' // the remote refused access to the image file
+  | 'EBUSY' // the image is locked by another writer
   | 'EINTR' // interrupted by SIGINT/SIGTERM before the work was done
   | 'ELISTEN' // cannot listen on the local NBD address (in use, not a socket, no permission)
   | 'ECLOSED' // the device was closed

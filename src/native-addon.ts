@@ -36,6 +36,8 @@ export interface NativeAddon {
   pwriteBatch(fd: number, buffers: Uint8Array[], offsets: number[]): Promise<number[]>;
   /** fallocate(PUNCH_HOLE | KEEP_SIZE) on the thread pool (native/src/punch-hole.c): 0 or -errno. */
   punchHole(fd: number, offset: number, length: number): Promise<number>;
+  /** flock(LOCK_EX | LOCK_NB) (native/src/file-lock.c): 0 or -errno. */
+  flockExclusive(fd: number): number;
   /** Generic-netlink socket, bytes in and out, a unix stream pair, one unix datagram (native/src/netlink.c). */
   netlinkSocket(): number;
   netlinkSend(fd: number, bytes: Uint8Array): number;

@@ -15,8 +15,9 @@
  * core_dispatch.h) — the same functions EVP calls. If that table cannot be found, the EVP
  * path is used; both give the same bytes.
  * The same addon carries setIoFlusher (below), the page-cache reads of page-cache-io.c, the
- * batched writes of write-batch.c, the hole punching of punch-hole.c and the other ciphers and
- * modes of sector-ciphers.c, so there is one native build.
+ * batched writes of write-batch.c, the hole punching of punch-hole.c, the image lock of
+ * file-lock.c and the other ciphers and modes of sector-ciphers.c, so there is one native
+ * build.
  * Spec: IEEE Std 1619-2018; OpenSSL EVP_EncryptInit(3).
  */
 #include <errno.h>
@@ -40,6 +41,7 @@
 #include "page-cache-io.h"
 #include "write-batch.h"
 #include "punch-hole.h"
+#include "file-lock.h"
 #include "netlink.h"
 #include "pool-job.h"
 
@@ -352,6 +354,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (register_page_cache_io(env, exports) != napi_ok) return NULL;
   if (register_write_batch(env, exports) != napi_ok) return NULL;
   if (register_punch_hole(env, exports) != napi_ok) return NULL;
+  if (register_file_lock(env, exports) != napi_ok) return NULL;
   if (register_netlink(env, exports) != napi_ok) return NULL;
   return exports;
 }

@@ -6,6 +6,7 @@
  * be its own ssh process, and for nbd), and passes the SSH options. Used by open-target.ts.
  * Peer behaviour it relies on: docs/formats.md (NBD peers, SSH).
  */
+import { NbdcryptError } from '../errors.js';
 import { openNbdSession } from '../nbd/client-open.js';
 import { ResilientDevice, type ResilientOptions } from '../resilient/resilient-device.js';
 import type { SessionOpener } from '../resilient/session.js';
@@ -58,6 +59,7 @@ export interface RemoteTargetOptions {
  */
 export function remoteTransport(spec: string, opts: RemoteTargetOptions = {}): { transport: Transport; exportName: string; connections: number } {
   const t = parseTargetUri(spec);
+  if (t.kind === 'sftp') throw new NbdcryptError('EUSAGE', `target '${spec}': an sftp:// target has no NBD transport`);
   const connectTimeoutMs = opts.connectTimeout !== undefined ? opts.connectTimeout * 1000 : undefined;
   const viaSsh2 = t.kind === 'ssh' && !opts.sshCommand;
   const connections = opts.connections ?? (viaSsh2 ? 4 : 1);

@@ -8,6 +8,10 @@
  *                                                (default 127.0.0.1:10809 on the remote)
  *   ssh+cmd://[user@]host[:port]/export[?...]    the same through OpenSSH's `ssh -W`
  *                                                (ProxyJump, ControlMaster, …)
+ *   sftp://[user@]host[:port]/PATH               the image as a file on an SFTP server:
+ *                                                PATH as the server sees it (a chrooted
+ *                                                account sees its chroot); /~/PATH is
+ *                                                relative to the login directory
  * The export name is the URI path without its leading slash, percent-decoded. A password in
  * the URI is refused: it would end up in shell history and process lists.
  */
@@ -18,16 +22,17 @@ import type { RemoteEndpoint } from '../transport/ssh.js';
 export type RemoteTarget =
   | { kind: 'nbd'; host: string; port: number; exportName: string }
   | { kind: 'nbd+unix'; socket: string; exportName: string }
-  | { kind: 'ssh' | 'ssh+cmd'; user?: string; host: string; port?: number; exportName: string; remote: RemoteEndpoint };
+  | { kind: 'ssh' | 'ssh+cmd'; user?: string; host: string; port?: number; exportName: string; remote: RemoteEndpoint }
+  | { kind: 'sftp'; user?: string; host: string; port?: number; path: string };
 
-const schemes = ['nbd:', 'nbd+unix:', 'ssh:', 'ssh+cmd:'];
+const schemes = ['nbd:', 'nbd+unix:', 'ssh:', 'ssh+cmd:', 'sftp:'];
 
 export function isRemoteTargetUri(spec: string): boolean {
   return schemes.some((s) => spec.startsWith(`${s}//`));
 }
 
 function usage(spec: string, why: string): NbdcryptError {
-  return new NbdcryptError('EUSAGE', `target '${spec}': ${why}; expected nbd://host[:port]/export, nbd+unix:///export?socket=PATH or ssh://[user@]host[:port]/export[?nbd=HOST:PORT|socket=PATH]`);
+  return new NbdcryptError('EUSAGE', `target '${spec}': ${why}; expected nbd://host[:port]/export, nbd+unix:///export?socket=PATH, ssh://[user@]host[:port]/export[?nbd=HOST:PORT|socket=PATH] or sftp://[user@]host[:port]/PATH`);
 }
 
 function parsePort(s: string, spec: string): number {
@@ -85,7 +90,25 @@ export function parseTargetUri(spec: string): RemoteTarget {
         remote,
       };
     }
+    case 'sftp:':
+      return parseSftp(u, spec);
     default:
       throw usage(spec, `unknown scheme '${u.protocol}'`);
   }
+}
+
+/** sftp://: the path as the server resolves it; `/~/` (or `/~`) stands for the login directory. */
+function parseSftp(u: URL, spec: string): RemoteTarget {
+  if (!u.hostname) throw usage(spec, 'missing host');
+  if (u.search) throw usage(spec, 'sftp:// takes no query parameters');
+  const full = decodeURIComponent(u.pathname);
+  const path = full.startsWith('/~/') ? full.slice(3) : full;
+  if (path === '' || path === '/' || path.endsWith('/') || full === '/~') throw usage(spec, 'sftp:// needs the path of the image file');
+  return {
+    kind: 'sftp',
+    user: u.username ? decodeURIComponent(u.username) : undefined,
+    host: stripBrackets(u.hostname),
+    port: u.port ? parsePort(u.port, spec) : undefined,
+    path,
+  };
 }

@@ -22,6 +22,7 @@ import { checkRange, checkWritable, DEFAULT_BLOCK_SIZES, type BlockCaps, type Bl
 import { unpooled, type RequestBuffers } from './buffer-pool.js';
 import { adviseNoReadahead, pageCacheIo, type PageCacheIo } from './page-cache-io.js';
 import { WriteBatcher } from './write-batcher.js';
+import { lockImage } from './file-lock.js';
 
 /**
  * Transfers up to this size take the shortcuts: the page cache on the event loop, small writes
@@ -50,6 +51,8 @@ export interface FileDeviceOptions {
   fastPaths?: FileFastPaths;
   /** Where read results come from (default: fresh buffers). */
   buffers?: RequestBuffers;
+  /** Writable: hold an exclusive advisory flock while open, refuse if another process holds one (file-lock.ts). */
+  lock?: boolean;
 }
 
 export class FileDevice implements BlockDevice {
@@ -62,7 +65,6 @@ export class FileDevice implements BlockDevice {
   private readonly batcher: WriteBatcher | undefined;
   /** TRIM for a regular file (native punchHole); undefined: TRIM does nothing. */
   private punchHole: NativeAddon['punchHole'] | undefined;
-
   private constructor(
     readonly path: string,
     private readonly fh: FileHandle,
@@ -71,6 +73,8 @@ export class FileDevice implements BlockDevice {
     readOnly: boolean,
     fast: FileFastPaths,
     private readonly buffers: RequestBuffers,
+    /** Drops this device's share of the image lock (file-lock.ts). */
+    private readonly unlock: () => void,
   ) {
     this.caps = { flush: true, fua: true, trim: true, zeroes: false, multiConn: true, readOnly };
     this.nowait = fast.nowaitIo === false ? undefined : pageCacheIo();
@@ -102,7 +106,8 @@ export class FileDevice implements BlockDevice {
         if (opts.fastPaths?.readahead !== true) adviseNoReadahead(fh.fd);
       } else if (st.isBlockDevice()) size = await blockDeviceSize(st.rdev, path);
       else throw new NbdcryptError('EUSAGE', `${path} is neither a regular file nor a block device`);
-      return new FileDevice(path, fh, size, st.isBlockDevice(), readOnly, opts.fastPaths ?? {}, opts.buffers ?? unpooled);
+      const unlock = opts.lock && !readOnly ? lockImage(fh.fd, path, st) : () => undefined;
+      return new FileDevice(path, fh, size, st.isBlockDevice(), readOnly, opts.fastPaths ?? {}, opts.buffers ?? unpooled, unlock);
     } catch (e) {
       await fh.close();
       throw e;
@@ -162,7 +167,11 @@ export class FileDevice implements BlockDevice {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.fh.close();
+    try {
+      await this.fh.close();
+    } finally {
+      this.unlock();
+    }
   }
 
   private async writeAll(offset: number, data: Buffer): Promise<void> {

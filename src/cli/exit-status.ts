@@ -18,6 +18,8 @@ export const exitCodes: Partial<Record<ErrorCode, number>> = {
   EPROTO: 7,
   ELISTEN: 8,
   ENONBD: 9,
+  EACCES: 10,
+  EBUSY: 11,
 };
 
 const meaning: Record<number, string> = {
@@ -30,6 +32,8 @@ const meaning: Record<number, string> = {
   7: 'remote unreachable, export missing or NBD protocol error',
   8: 'cannot listen on the local NBD address (in use, not a socket, no permission)',
   9: 'no kernel nbd support here (module not loaded, or no native addon)',
+  10: 'the server denied access to the image file or its directory (sftp://)',
+  11: 'the image is in use by another writer (lock; --break-lock after a crash for sftp://)',
 };
 
 /** The "Exit status:" paragraph of a command's --help: `zero` says when it exits 0. */

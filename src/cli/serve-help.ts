@@ -85,7 +85,7 @@ reconnects and stats go to standard error. The passphrase is never printed.
 Memory: the process marks itself PR_SET_IO_FLUSHER (Linux >= 5.6, needs root or
 CAP_SYS_RESOURCE) so that writeback to /dev/nbdX cannot deadlock on memory reclaim.
 
-${exitStatusHelp('after SIGINT/SIGTERM, also when interrupted while unlocking', [1, 2, 3, 4, 5, 6, 7, 8, 9])}
+${exitStatusHelp('after SIGINT/SIGTERM, also when interrupted while unlocking', [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])}
 Examples:
   nbdcrypt serve ssh://backup@nas/cryptdisk --key-file disk.key --listen unix:/run/nbdcrypt.sock
   nbd-client -unix /run/nbdcrypt.sock -N disk -b 4096 -t 0 /dev/nbd0     # kernel (as root)

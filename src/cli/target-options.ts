@@ -22,6 +22,8 @@ export const targetArgOptions = {
   identity: { type: 'string' },
   'ssh-command': { type: 'boolean' },
   'no-sftp-request': { type: 'boolean' },
+  'break-lock': { type: 'boolean' },
+  'no-remote-flush': { type: 'boolean' },
 } as const;
 
 export const targetHelp = `TARGET:
@@ -32,6 +34,11 @@ export const targetHelp = `TARGET:
                      (direct-tcpip to H:P, default 127.0.0.1:10809, or to a unix socket);
                      user, port and identity also come from ~/.ssh/config
   ssh+cmd://...      the same through OpenSSH's 'ssh -W' (ProxyJump, ControlMaster)
+  sftp://[USER@]HOST[:PORT]/PATH
+                     the image as a plain LUKS2 file on any SFTP server (no nbd-server,
+                     no port forwarding): PATH as the server sees it (a chrooted account
+                     sees its chroot), /~/PATH relative to the login directory; same SSH
+                     options as ssh://; a writer holds PATH.lock (docs/sftp.md)
   nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH
                      an nbd-server reached directly (no SSH: use only on loopback)
 
@@ -62,6 +69,10 @@ Remote TARGET options:
                          session; sshd turns Nagle's algorithm off only for sessions that
                          run something, and without that each small reply can wait a round
                          trip. Use it where the account's forced command must not run.
+  --break-lock           sftp://: remove another writer's PATH.lock first (only when the
+                         process it names is gone, e.g. after a crash)
+  --no-remote-flush      sftp://: use a server without fsync@openssh.com; FLUSH and FUA are
+                         then not offered and a crash of the server can lose writes
 `;
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -97,6 +108,8 @@ export function targetOptionsFromArgs(v: Values, env: Environment, readOnly = fa
     identity: v.identity === undefined ? undefined : [v.identity as string],
     sshCommand: v['ssh-command'] === true,
     sftpRequest: v['no-sftp-request'] !== true,
+    breakLock: v['break-lock'] === true,
+    remoteFlush: v['no-remote-flush'] !== true,
     askPassphrase: (keyPath) => askSecretOnTerminal(`Enter passphrase for SSH key '${keyPath}': `),
     askPassword: (prompt) => askSecretOnTerminal(prompt),
     sshAgentSocket: env.sshAgentSocket,

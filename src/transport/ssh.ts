@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import ssh2, { type ClientChannel, type ConnectConfig } from 'ssh2';
+import ssh2, { type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { NbdcryptError } from '../errors.js';
 import type { NoteTransientBytes } from '../transient-buffers.js';
 import { log } from '../log.js';
@@ -52,6 +52,8 @@ export interface SshTransportOptions {
   agentSocket?: string;
   /** Where the session's socket traffic is reported as short-lived bytes (default: nowhere). */
   noteTransientBytes?: NoteTransientBytes;
+  /** Replaces the default description (e.g. the sftp:// target, which forwards nothing). */
+  description?: string;
 }
 
 const { Client } = ssh2;
@@ -98,14 +100,53 @@ export class SshTransport implements Transport {
       agentSocket: o.agentSocket,
     });
     const where = 'socket' in this.remote ? this.remote.socket : `${this.remote.host}:${this.remote.port}`;
-    this.description = `ssh://${this.user}@${this.hostName}${this.port === 22 ? '' : `:${this.port}`} → ${where}`;
+    this.description = o.description ?? `ssh://${this.user}@${this.hostName}${this.port === 22 ? '' : `:${this.port}`} → ${where}`;
     this.patches = new Ssh2Patches(this.description, o.noteTransientBytes);
   }
 
   async open(): Promise<Duplex> {
+    const where = 'socket' in this.remote ? `unix socket ${this.remote.socket}` : `${this.remote.host}:${this.remote.port}`;
+    return this.openChannel<ClientChannel>(
+      (client, done) => {
+        if ('socket' in this.remote) client.openssh_forwardOutStreamLocal(this.remote.socket, done);
+        else client.forwardOut('127.0.0.1', 0, this.remote.host, this.remote.port, done);
+      },
+      (ch) => {
+        const access = this.o.channelWindow === 0 ? undefined : this.patches.channelWindow(ch);
+        if (access) enlargeReceiveWindow(ch, access, this.o.channelWindow);
+      },
+      (msg) => `the SSH server could not open a channel to ${where} (${msg}); check that nbd-server listens there and that sshd allows forwarding`,
+    );
+  }
+
+  /**
+   * Opens one `sftp` subsystem channel (ssh2's SFTP client on it, VERSION exchanged). When
+   * the server refuses just this channel (servers cap channels per connection with
+   * MaxSessions) the session stays usable and isChannelRefusal() says so.
+   */
+  async openSftp(): Promise<SFTPWrapper> {
+    return this.openChannel<SFTPWrapper>(
+      (client, done) => client.sftp(done),
+      // ssh2 drops its own 'error' listener once the channel is ready: until the user adds
+      // one, an error event would be thrown as uncaught.
+      (sftp) => sftp.on('error', () => undefined),
+      (msg) => `the SSH server refused the sftp subsystem (${msg}); check that the account may use SFTP`,
+    );
+  }
+
+  /** Whether an openSftp()/open() error was a refusal of that one channel (the session lives on). */
+  static isChannelRefusal(e: unknown): boolean {
+    return e instanceof NbdcryptError && (e as NbdcryptError & { channelRefused?: boolean }).channelRefused === true;
+  }
+
+  private async openChannel<C extends { destroy(): unknown }>(
+    start: (client: Client, done: (err: (Error & { reason?: unknown }) | undefined, ch: C) => void) => void,
+    setUp: (ch: C) => void,
+    refusal: (message: string) => string,
+  ): Promise<C> {
     if (this.closed) throw new NbdcryptError('ECLOSED', `${this.description}: transport closed`);
     const client = await this.getSession();
-    return new Promise<Duplex>((resolve, reject) => {
+    return new Promise<C>((resolve, reject) => {
       let settled = false;
       // A half-dead session may never answer CHANNEL_OPEN; keepalives would notice only later.
       const timer = setTimeout(() => {
@@ -113,7 +154,7 @@ export class SshTransport implements Transport {
         this.dropSession(client);
         reject(new NbdcryptError('ECONNECT', `${this.description}: no answer to a channel request within ${this.connectTimeoutMs} ms`));
       }, this.connectTimeoutMs);
-      const done = (err: (Error & { reason?: unknown }) | undefined, ch: ClientChannel): void => {
+      const done = (err: (Error & { reason?: unknown }) | undefined, ch: C): void => {
         clearTimeout(timer);
         if (settled) {
           ch?.destroy();
@@ -122,18 +163,18 @@ export class SshTransport implements Transport {
         settled = true;
         if (err) {
           // A channel refusal (err.reason set) leaves the session usable; anything else means it is dead.
-          if (err.reason === undefined) this.dropSession(client);
-          const where = 'socket' in this.remote ? `unix socket ${this.remote.socket}` : `${this.remote.host}:${this.remote.port}`;
-          reject(new NbdcryptError('ECONNECT', `${this.description}: the SSH server could not open a channel to ${where} (${err.message}); check that nbd-server listens there and that sshd allows forwarding`, { cause: err }));
+          const refused = err.reason !== undefined;
+          if (!refused) this.dropSession(client);
+          const e = new NbdcryptError('ECONNECT', `${this.description}: ${refusal(err.message)}`, { cause: err });
+          if (refused) Object.assign(e, { channelRefused: true });
+          reject(e);
           return;
         }
-        const access = this.o.channelWindow === 0 ? undefined : this.patches.channelWindow(ch);
-        if (access) enlargeReceiveWindow(ch, access, this.o.channelWindow);
+        setUp(ch);
         resolve(ch);
       };
       try {
-        if ('socket' in this.remote) client.openssh_forwardOutStreamLocal(this.remote.socket, done);
-        else client.forwardOut('127.0.0.1', 0, this.remote.host, this.remote.port, done);
+        start(client, done);
       } catch (e) {
         clearTimeout(timer);
         settled = true;

@@ -31,7 +31,18 @@ describe('target URIs', () => {
     assert.ok(isRemoteTargetUri('ssh://h/x') && isRemoteTargetUri('nbd+unix:///x?socket=/s') && !isRemoteTargetUri('file:/x') && !isRemoteTargetUri('/dev/sda'));
   });
 
+  it('parses sftp:// with an absolute path and /~/ for the login directory', () => {
+    assert.deepEqual(parseTargetUri('sftp://u123@box.example:23/data/disk.img'), { kind: 'sftp', user: 'u123', host: 'box.example', port: 23, path: '/data/disk.img' });
+    assert.deepEqual(parseTargetUri('sftp://box.example/~/backups/disk%20a.img'), { kind: 'sftp', user: undefined, host: 'box.example', port: undefined, path: 'backups/disk a.img' });
+    assert.ok(isRemoteTargetUri('sftp://h/x'));
+  });
+
   for (const [bad, why] of [
+    ['sftp://host/', /path of the image/],
+    ['sftp://host/~/', /path of the image/],
+    ['sftp://host/data/', /path of the image/],
+    ['sftp://host/disk?socket=/s', /no query/],
+    ['sftp://bob:pw@host/disk', /passwords/],
     ['ssh://bob:secret@host/disk', /passwords/],
     ['nbd+unix:///disk', /socket=PATH/],
     ['nbd://host:99999/disk', /port/],

@@ -10,8 +10,8 @@ import { describe, it } from 'node:test';
 import { nbdcopy } from '../../peers/nbdcopy.js';
 import { startNbdcrypt } from '../../peers/nbdcrypt.js';
 import { nbdfuseMount } from '../../peers/nbdfuse-mount.js';
-import { requireTool, run, sleep, startProcess, waitFor } from '../../peers/tools.js';
-import { MiB, remoteTreeFixture, rsyncDiff } from './serve-remote.js';
+import { requireTool, run, waitFor } from '../../peers/tools.js';
+import { MiB, remoteTreeFixture, rsyncDiff, rsyncWithLinkCuts } from './serve-remote.js';
 
 const EXPORT_SIZE = 640 * MiB;
 const TREE_BYTES = 104 * MiB;
@@ -23,34 +23,11 @@ describe('serve over ssh with the link cut during rsync', { timeout: 300_000 }, 
   const f = remoteTreeFixture(EXPORT_SIZE, TREE_BYTES);
 
   it(`${CUTS} link cuts during rsync: no I/O error, identical tree, clean xfs_repair`, async () => {
-    const reconnects = (): number => (f.srv!.proc.stderr().match(/reconnected after/g) ?? []).length;
     f.srv = await startNbdcrypt(f.vol.serveArgs(), { env: f.vol.env, timeoutMs: 60_000 });
     f.mnt = await nbdfuseMount(f.srv.uri(), { mkfs: 'xfs' });
     const dest = join(f.mnt.mountpoint, 'tree');
     run('mkdir', [dest]);
-    const bwlimitK = Math.max(256, Math.floor(f.tree.bytes / 1024 / RSYNC_SECONDS));
-    const rsync = startProcess(requireTool('rsync', 'rsync'), ['-a', `--bwlimit=${bwlimitK}`, `--files-from=${f.tree.listFile}`, '/', `${dest}/`]);
-    let rsyncDone = false;
-    void rsync.exited.then(() => (rsyncDone = true));
-    let cuts = 0;
-    try {
-      await sleep(2000);
-      while (cuts < CUTS && !rsyncDone) {
-        const before = reconnects();
-        const killed = await f.vol.sshd.killConnections();
-        assert.ok(killed > 0, 'an sshd process served the session');
-        cuts++;
-        await waitFor(`reconnect after cut ${cuts}`, () => reconnects() > before, 60_000, 50);
-        await sleep(1500);
-      }
-    } finally {
-      await waitFor('rsync to finish', () => rsyncDone, 240_000, 200).catch(async (e: unknown) => {
-        await rsync.stop();
-        throw e;
-      });
-    }
-    assert.equal(cuts, CUTS, `only ${cuts} cuts landed before rsync finished`);
-    assert.equal(await rsync.exited, 0, `rsync failed: ${rsync.stderr()}`);
+    await rsyncWithLinkCuts(f.tree, dest, { sshd: f.vol.sshd, srv: f.srv, cuts: CUTS, seconds: RSYNC_SECONDS, timeoutMs: 240_000 });
     run('sync', ['-f', f.mnt.mountpoint]);
     // The filesystem still takes writes (XFS shuts down on an I/O error).
     run('touch', [join(f.mnt.mountpoint, 'after-cuts')]);

@@ -8,10 +8,12 @@ import { createHash } from 'node:crypto';
 import { closeSync, lstatSync, openSync, readSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
 import type { NbdcryptProc } from '../../peers/nbdcrypt.js';
+import type { SshdPeer } from '../../peers/sshd.js';
 import type { NbdfuseMount } from '../../peers/nbdfuse-mount.js';
 import { remoteVolume, type RemoteVolume } from '../../peers/remote-volume.js';
-import { run } from '../../peers/tools.js';
+import { requireTool, run, sleep, startProcess, waitFor } from '../../peers/tools.js';
 
 export const MiB = 1024 * 1024;
 
@@ -144,4 +146,37 @@ export function remoteTreeFixture(exportSize: number, treeBytes: number): Remote
     await f.vol?.stop();
   });
   return f;
+}
+
+/**
+ * rsyncs `tree` into `dest` at a bandwidth that makes it last about `seconds`, and cuts the
+ * SSH link `cuts` times meanwhile (sshd's session processes SIGKILLed), each time waiting
+ * for `srv` to log its reconnect. Asserts that every cut landed during the copy and that
+ * rsync succeeded.
+ */
+export async function rsyncWithLinkCuts(tree: SourceTree, dest: string, o: { sshd: SshdPeer; srv: NbdcryptProc; cuts: number; seconds: number; timeoutMs: number }): Promise<void> {
+  const reconnects = (): number => (o.srv.proc.stderr().match(/reconnected after/g) ?? []).length;
+  const bwlimitK = Math.max(256, Math.floor(tree.bytes / 1024 / o.seconds));
+  const rsync = startProcess(requireTool('rsync', 'rsync'), ['-a', `--bwlimit=${bwlimitK}`, `--files-from=${tree.listFile}`, '/', `${dest}/`]);
+  let rsyncDone = false;
+  void rsync.exited.then(() => (rsyncDone = true));
+  let cuts = 0;
+  try {
+    await sleep(2000);
+    while (cuts < o.cuts && !rsyncDone) {
+      const before = reconnects();
+      const killed = await o.sshd.killConnections();
+      assert.ok(killed > 0, 'an sshd process served the session');
+      cuts++;
+      await waitFor(`reconnect after cut ${cuts}`, () => reconnects() > before, 60_000, 50);
+      await sleep(1500);
+    }
+  } finally {
+    await waitFor('rsync to finish', () => rsyncDone, o.timeoutMs, 200).catch(async (e: unknown) => {
+      await rsync.stop();
+      throw e;
+    });
+  }
+  assert.equal(cuts, o.cuts, `only ${cuts} cuts landed before rsync finished`);
+  assert.equal(await rsync.exited, 0, `rsync failed: ${rsync.stderr()}`);
 }

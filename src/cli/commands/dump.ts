@@ -37,7 +37,7 @@ Options:
                          above what cryptsetup writes (see 'nbdcrypt serve --help')
   -h, --help             show this help
 
-${exitStatusHelp('done (a damaged header copy is reported as a warning)', [1, 2, 3, 4, 6, 7])}
+${exitStatusHelp('done (a damaged header copy is reported as a warning)', [1, 2, 3, 4, 6, 7, 10])}
 Examples:
   nbdcrypt dump disk.img
   nbdcrypt dump disk.img --dump-volume-key --key-file key.bin

@@ -28,6 +28,8 @@ The volume opens with cryptsetup/dm-crypt on any Linux machine. ALL DATA ON TARG
 TARGET:
   file:PATH | PATH   a regular file or a block device
   memory:SIZE        an in-RAM disk (for trying things out)
+  sftp://[USER@]HOST[:PORT]/PATH
+                     a file on an SFTP server (created sparse with --size)
   ssh://[USER@]HOST[:PORT]/EXPORT, nbd://HOST/EXPORT, ...
                      a remote nbd-server export; URI forms and the remote options
                      (--accept-new-host-key, --known-hosts, --identity, --connections,
@@ -47,11 +49,12 @@ Options:
   --pbkdf-parallel N     argon2id threads, 1..4 (default: min(4, CPUs))
   --pbkdf-force-iterations N  skip the benchmark: argon2id time cost (>= 4) or pbkdf2
                          iterations (>= 1000)
-  --size SIZE            create TARGET as a sparse file of SIZE (e.g. 1G) if it does not exist
+  --size SIZE            create TARGET (a file or sftp://) as a sparse file of SIZE (e.g.
+                         1G) if it does not exist
   --force                format even if TARGET holds a LUKS header or other data
   -h, --help             show this help
 
-${exitStatusHelp('done', [1, 2, 5, 6, 7])}
+${exitStatusHelp('done', [1, 2, 5, 6, 7, 10, 11])}
 Examples:
   nbdcrypt format disk.img --size 10G --label backup
   gpg -d key.asc | nbdcrypt format --key-file - /dev/sdb1
@@ -87,14 +90,15 @@ export function kdfFromArgs(v: Record<string, string | boolean | undefined>): Om
 
 async function openForFormat(target: string, size: number | undefined, targetOptions: TargetOptions = {}): Promise<BlockDevice> {
   if (size === undefined) return openTarget(target, targetOptions);
+  if (target.startsWith('sftp://')) return openTarget(target, { ...targetOptions, createSize: size });
   const path = target.startsWith('file:') ? target.slice(5) : target;
-  if (/^[a-z][a-z0-9+.-]*:/i.test(target) && !target.startsWith('file:')) throw new NbdcryptError('EUSAGE', '--size only applies to a file TARGET');
+  if (/^[a-z][a-z0-9+.-]*:/i.test(target) && !target.startsWith('file:')) throw new NbdcryptError('EUSAGE', '--size only applies to a file or sftp:// TARGET');
   const exists = await stat(path).then(
     () => true,
     () => false,
   );
-  if (!exists) return FileDevice.open(path, { createSize: size });
-  const dev = await FileDevice.open(path);
+  if (!exists) return FileDevice.open(path, { createSize: size, lock: true });
+  const dev = await FileDevice.open(path, { lock: true });
   if (dev.size !== size) {
     await dev.close();
     throw new NbdcryptError('EUSAGE', `${path} already exists with ${dev.size} bytes, not the --size given; drop --size or remove the file`);
@@ -123,7 +127,7 @@ export async function run(argv: string[], env: Environment): Promise<number> {
   let dev: BlockDevice | undefined;
   let passphrase: Buffer | undefined;
   try {
-    dev = await openForFormat(target, size, targetOptionsFromArgs(v, env));
+    dev = await openForFormat(target, size, { ...targetOptionsFromArgs(v, env), resize: v.force === true });
     // Refuse a busy target before the user types a passphrase twice.
     if (!v.force) await refuseNonEmpty(dev);
     passphrase = await getPassphrase({ keyFile: v['key-file'], prompt: `Enter passphrase for ${target}: `, confirm: true });

@@ -35,7 +35,7 @@ Options:
                LUKS2 volume (its keyslots are lost)
   -h, --help   show this help
 
-${exitStatusHelp('done', [1, 2, 4, 5, 6, 7])}
+${exitStatusHelp('done', [1, 2, 4, 5, 6, 7, 10, 11])}
 Examples:
   nbdcrypt header backup disk.img disk.hdr
   nbdcrypt header restore disk.img disk.hdr

@@ -44,7 +44,7 @@ Options:
 Without --key-file/--new-key-file the passphrases are asked on the terminal without echo
 (the new one twice).
 
-${exitStatusHelp('done', [1, 2, 3, 4, 5, 6, 7])}
+${exitStatusHelp('done', [1, 2, 3, 4, 5, 6, 7, 10, 11])}
 Examples:
   nbdcrypt key add disk.img --key-file old.key --new-key-file new.key
   nbdcrypt key remove disk.img --key-slot 1 --key-file old.key

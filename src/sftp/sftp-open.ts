@@ -1,0 +1,132 @@
+/**
+ * Opens an SftpSession on the image file: checks the path (a directory or a missing parent
+ * gets its own message), creates or sizes the file for `format --size` with SETSTAT (sparse:
+ * nothing is written), opens it on up to `channels` SFTP channels (a server that refuses
+ * more channels than it allows, MaxSessions, gets used with what it gave), and reads what
+ * the server offers: limits@openssh.com for the request size, fsync@openssh.com for flushes.
+ */
+import { posix } from 'node:path';
+import type { SFTPWrapper, Stats } from 'ssh2';
+import { NbdcryptError } from '../errors.js';
+import { log } from '../log.js';
+import { offersExtension, SftpChannel } from './sftp-channel.js';
+import { SftpSession } from './sftp-session.js';
+import { describeStatus, FX, openError, statusOf } from './sftp-status.js';
+
+export interface SftpOpenOptions {
+  /** Secret-free name for errors (the target URI). */
+  name: string;
+  /** The image path as the server resolves it (relative: from the login directory). */
+  path: string;
+  channels: number;
+  readOnly: boolean;
+  /** Create the file with this size if missing or empty (format --size). */
+  createSize?: number;
+  /** With createSize: resize an existing file of another size instead of refusing. */
+  resize?: boolean;
+  /** false: never send fsync@openssh.com, do not offer FLUSH (--no-remote-flush). */
+  remoteFlush: boolean;
+}
+
+/** Opens one more SFTP channel; `refused` tells a refusal of that channel alone. */
+export interface ChannelSource {
+  open(): Promise<SFTPWrapper>;
+  refused(e: unknown): boolean;
+}
+
+/** Request size when the server does not state its limits (what every server takes). */
+export const DEFAULT_CHUNK = 32 * 1024;
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const O = { READ: 0x01, WRITE: 0x02, CREAT: 0x08 } as const;
+
+interface SftpLimits {
+  maxOpenHandles?: number;
+  _maxReadLen?: number;
+  _maxWriteLen?: number;
+}
+
+export async function openSftpSession(source: ChannelSource, o: SftpOpenOptions): Promise<SftpSession> {
+  const first = await source.open();
+  const chans: SftpChannel[] = [];
+  try {
+    await checkPath(first, o);
+    const flags = o.readOnly ? O.READ : O.READ | O.WRITE | (o.createSize !== undefined ? O.CREAT : 0);
+    chans.push(new SftpChannel(first, await call<Buffer>(o, (cb) => first.open(o.path, flags, cb))));
+    const size = await sizeFile(chans[0]!, o);
+    const fsync = offersExtension(first, 'fsync@openssh.com');
+    if (!fsync && o.remoteFlush && !o.readOnly) {
+      throw new NbdcryptError('ENOTSUP', `${o.name}: the SFTP server has no fsync@openssh.com, so writes could not be made durable; use --no-remote-flush to accept that (FLUSH is then not offered and a crash of the server can lose writes)`);
+    }
+    for (let i = 1; i < o.channels; i++) {
+      let sftp: SFTPWrapper;
+      try {
+        sftp = await source.open();
+      } catch (e) {
+        if (!source.refused(e)) throw e;
+        log.warn(`${o.name}: the SSH server allows only ${i} SFTP channel${i === 1 ? '' : 's'} per connection (MaxSessions), not the ${o.channels} asked for; using ${i}`);
+        break;
+      }
+      const handle = await call<Buffer>(o, (cb) => sftp.open(o.path, o.readOnly ? O.READ : O.READ | O.WRITE, cb)).catch((e: Error) => {
+        sftp.end();
+        throw e;
+      });
+      chans.push(new SftpChannel(sftp, handle));
+    }
+    return new SftpSession(chans, { name: o.name, size, chunk: chunkSize(first), flush: fsync && o.remoteFlush, readOnly: o.readOnly });
+  } catch (e) {
+    for (const c of chans) c.destroy();
+    first.end();
+    throw e;
+  }
+}
+
+/** The largest payload the server takes per request: its stated limits, else 32 KiB. */
+function chunkSize(sftp: SFTPWrapper): number {
+  const l = sftp as unknown as SftpLimits;
+  // ssh2 sets maxOpenHandles (and the lengths) only after a limits@openssh.com answer.
+  if (l.maxOpenHandles === undefined || !l._maxReadLen || !l._maxWriteLen) return DEFAULT_CHUNK;
+  // Whole pages, so pieces of aligned requests stay aligned on the server.
+  const max = Math.min(l._maxReadLen, l._maxWriteLen);
+  return Math.max(DEFAULT_CHUNK, max - (max % 4096));
+}
+
+async function checkPath(sftp: SFTPWrapper, o: SftpOpenOptions): Promise<void> {
+  let st: Stats | undefined;
+  try {
+    st = await call<Stats>(o, (cb) => sftp.stat(o.path, cb));
+  } catch (e) {
+    if (!(e instanceof NbdcryptError) || e.code !== 'ENOEXPORT') throw e;
+    const dir = posix.dirname(o.path);
+    const parent = await call<Stats>(o, (cb) => sftp.stat(dir, cb)).catch(() => undefined);
+    if (!parent) throw new NbdcryptError('ENOEXPORT', `${o.name}: no directory ${dir} on the server (paths are absolute as the server sees them, a chrooted account sees its chroot; /~/ is the login directory)`);
+    if (o.createSize === undefined) throw e;
+  }
+  if (st && (st.mode & S_IFMT) === S_IFDIR) throw new NbdcryptError('ENOEXPORT', `${o.name}: ${o.path} is a directory on the server, not an image file; name the file inside it`);
+}
+
+/** The file's size, after creating or resizing it for format --size (SETSTAT, no data written). */
+async function sizeFile(ch: SftpChannel, o: SftpOpenOptions): Promise<number> {
+  const st = await call<Stats>(o, (cb) => ch.sftp.fstat(ch.handle, cb));
+  const want = o.createSize;
+  if (want === undefined || st.size === want) return st.size;
+  if (st.size !== 0 && !o.resize) {
+    throw new NbdcryptError('EEXIST', `${o.name}: ${o.path} already exists with ${st.size} bytes, not the --size given; drop --size, or add --force to resize and format it`);
+  }
+  await call<void>(o, (cb) => ch.sftp.fsetstat(ch.handle, { size: want }, cb));
+  const after = await call<Stats>(o, (cb) => ch.sftp.fstat(ch.handle, cb));
+  if (after.size !== want) throw new NbdcryptError('EIO', `${o.name}: the server did not set the size of ${o.path} to ${want} bytes (it has ${after.size})`);
+  return want;
+}
+
+/** Runs one ssh2 SFTP call; a server answer becomes openError's line, a lost channel ECONNECT. */
+function call<T>(o: SftpOpenOptions, f: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) =>
+    f((err, v) => {
+      if (!err) return resolve(v);
+      if (statusOf(err) === FX.FAILURE) return reject(new NbdcryptError('EIO', `${o.name}: ${o.path}: ${describeStatus(err)}`, { cause: err }));
+      if (statusOf(err) !== undefined) return reject(openError(o.name, o.path, err));
+      reject(new NbdcryptError('ECONNECT', `${o.name}: the SFTP channel closed while opening ${o.path} (${err.message})`, { cause: err }));
+    }),
+  );
+}

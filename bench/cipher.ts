@@ -1,9 +1,11 @@
 /**
  * Cipher micro-benchmark (tinybench): MB/s of the XTS engines at 512 and 4096-byte sectors,
  * one thread, next to `openssl speed -evp aes-256-xts` measured in the same run, with the
- * ratio. The suite itself lives in src/cli/bench/cipher.ts so that the installed CLI
- * (`nbdcrypt bench cipher`) runs the very same code; this entry point takes the same options.
- * Run: npx tsc -p . && node dist/bench/cipher.js [--seconds N] [--json] [--reference]
+ * ratio; then encrypt and decrypt MB/s of every other cipher spec (aes, twofish, serpent ×
+ * xts-plain64, cbc-essiv:sha256, cbc-plain64, cbc-plain) at 4096-byte sectors. The suite
+ * itself lives in src/cli/bench/cipher.ts so that the installed CLI (`nbdcrypt bench cipher`)
+ * runs the very same code; this entry point takes the same options.
+ * Run: npx tsc -p . && node dist/bench/cipher.js [--seconds N] [--json] [--reference] [--ciphers LIST] [--fallback]
  */
 import { help, run } from '../src/cli/bench/cipher.js';
 

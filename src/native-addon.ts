@@ -1,8 +1,9 @@
 /**
- * Loader of the N-API addon in native/ (built by `npm install`): AES-XTS batches, prctl, and the
- * file fast paths. Both block/ and crypt/ use it, so it sits below both. The addon is optional:
- * if it is missing or fails to load, loadNative() returns undefined and nativeLoadError() says
- * why; every caller has a portable path.
+ * Loader of the N-API addon in native/ (built by `npm install`): AES-XTS batches, the other
+ * sector ciphers (Twofish, Serpent, AES modes), prctl, and the file fast paths. Both block/ and
+ * crypt/ use it, so it sits below both. The addon is optional: if it is missing or fails to
+ * load, loadNative() returns undefined and nativeLoadError() says why; every caller has a
+ * portable path.
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
@@ -11,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 
 /** Opaque key handle owned by the addon (an N-API external). */
 export type KeyHandle = object & { readonly __nativeKey: unique symbol };
+/** Opaque key handle of native/src/sector-ciphers.c (a type-tagged N-API external). */
+export type SectorKeyHandle = object & { readonly __nativeSectorKey: unique symbol };
 
 /** What native/src/xts.c exports. */
 export interface NativeAddon {
@@ -18,6 +21,11 @@ export interface NativeAddon {
   freeKey(h: KeyHandle): void;
   cryptSync(h: KeyHandle, encrypt: boolean, src: Uint8Array, dst: Uint8Array, firstSector: number, sectorSize: number): void;
   cryptAsync(h: KeyHandle, encrypt: boolean, src: Uint8Array, dst: Uint8Array, firstSector: number, sectorSize: number): Promise<void>;
+  /** Twofish/Serpent/AES in xts, cbc or ecb (native/src/sector-ciphers.c); ivKey only for essiv. */
+  newSectorKey(cipher: string, mode: string, ivgen: string, key: Uint8Array, ivKey: Uint8Array | null): SectorKeyHandle;
+  freeSectorKey(h: SectorKeyHandle): void;
+  sectorCryptSync(h: SectorKeyHandle, encrypt: boolean, src: Uint8Array, dst: Uint8Array, firstSector: number, sectorSize: number): void;
+  sectorCryptAsync(h: SectorKeyHandle, encrypt: boolean, src: Uint8Array, dst: Uint8Array, firstSector: number, sectorSize: number): Promise<void>;
   setIoFlusher(): string | undefined;
   /** preadv2/pwritev2 with RWF_NOWAIT (native/src/page-cache-io.c): bytes moved, or -errno. */
   preadNoWait(fd: number, buf: Uint8Array, offset: number): number;

@@ -15,8 +15,8 @@
  * core_dispatch.h) — the same functions EVP calls. If that table cannot be found, the EVP
  * path is used; both give the same bytes.
  * The same addon carries setIoFlusher (below), the page-cache reads of page-cache-io.c, the
- * batched writes of write-batch.c and the hole punching of punch-hole.c, so there is one
- * native build.
+ * batched writes of write-batch.c, the hole punching of punch-hole.c and the other ciphers and
+ * modes of sector-ciphers.c, so there is one native build.
  * Spec: IEEE Std 1619-2018; OpenSSL EVP_EncryptInit(3).
  */
 #include <errno.h>
@@ -35,6 +35,8 @@
 #include <openssl/evp.h>
 #include <openssl/provider.h>
 
+#include "crypt-call.h"
+#include "sector-ciphers.h"
 #include "page-cache-io.h"
 #include "write-batch.h"
 #include "punch-hole.h"
@@ -223,68 +225,13 @@ static int crypt_now(xts_key *k, int enc, const unsigned char *src, unsigned cha
   return ok;
 }
 
-/* ---- argument helpers (the TS layer validates too; these keep the addon safe alone) ---- */
+/* ---- exports (argument parsing and the call paths: crypt-call.c) ---- */
 
 #define THROW(env, kind, msg) do { napi_throw_##kind((env), NULL, (msg)); return NULL; } while (0)
 #define CHECK_NAPI(env, call) do { if ((call) != napi_ok) THROW(env, error, "nbdcrypt_xts: N-API call failed: " #call); } while (0)
 
-static int get_bytes(napi_env env, napi_value v, unsigned char **data, size_t *len) {
-  bool is;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
-  napi_typedarray_type type;
-  void *p;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, v, &type, len, &p, &ab, &off) != napi_ok || type != napi_uint8_array) return 0;
-  *data = p;
-  return 1;
-}
-
-static xts_key *get_key(napi_env env, napi_value v) {
-  napi_valuetype t;
-  void *p = NULL;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external || napi_get_value_external(env, v, &p) != napi_ok) return NULL;
-  return p;
-}
-
-typedef struct {
-  xts_key *k;
-  int enc;
-  unsigned char *src, *dst;
-  size_t len, ss;
-  uint64_t first;
-} call_args;
-
-/* Parses (handle, encrypt, src, dst, firstSector, sectorSize); throws and returns 0 on error. */
-static int parse_call(napi_env env, napi_value *argv, size_t argc, call_args *a) {
-  if (argc < 6) { napi_throw_type_error(env, NULL, "nbdcrypt_xts: expected (key, encrypt, src, dst, firstSector, sectorSize)"); return 0; }
-  a->k = get_key(env, argv[0]);
-  if (a->k == NULL) { napi_throw_type_error(env, NULL, "key handle must come from newKey()"); return 0; }
-  bool enc;
-  if (napi_get_value_bool(env, argv[1], &enc) != napi_ok) { napi_throw_type_error(env, NULL, "encrypt must be a boolean"); return 0; }
-  a->enc = enc ? 1 : 0;
-  size_t dlen;
-  if (!get_bytes(env, argv[2], &a->src, &a->len)) { napi_throw_type_error(env, NULL, "src must be a Buffer"); return 0; }
-  if (!get_bytes(env, argv[3], &a->dst, &dlen)) { napi_throw_type_error(env, NULL, "dst must be a Buffer"); return 0; }
-  double first, ss;
-  if (napi_get_value_double(env, argv[4], &first) != napi_ok) { napi_throw_type_error(env, NULL, "firstSector must be a number"); return 0; }
-  if (napi_get_value_double(env, argv[5], &ss) != napi_ok) { napi_throw_type_error(env, NULL, "sectorSize must be a number"); return 0; }
-  if (!(ss >= 512 && ss <= 4096) || ss != (double)(size_t)ss || ((size_t)ss & ((size_t)ss - 1)) != 0) {
-    napi_throw_range_error(env, NULL, "sectorSize must be a power of two from 512 to 4096"); return 0;
-  }
-  a->ss = (size_t)ss;
-  if (!(first >= 0 && first <= JS_MAX_SAFE_INTEGER) || first != (double)(uint64_t)first) {
-    napi_throw_range_error(env, NULL, "firstSector must be a non-negative safe integer"); return 0;
-  }
-  a->first = (uint64_t)first;
-  if (a->len % a->ss != 0) { napi_throw_range_error(env, NULL, "src length must be a multiple of sectorSize"); return 0; }
-  if (dlen != a->len) { napi_throw_range_error(env, NULL, "dst length must equal src length"); return 0; }
-  if (a->src != a->dst && a->src < a->dst + a->len && a->dst < a->src + a->len) {
-    napi_throw_range_error(env, NULL, "src and dst must be the same bytes or not overlap"); return 0;
-  }
-  if (a->len > (size_t)INT32_MAX) { napi_throw_range_error(env, NULL, "buffer too large"); return 0; }
-  return 1;
-}
+/* Our key handle, and not one of sector-ciphers.c (both are externals). */
+static xts_key *get_key(napi_env env, napi_value v) { return is_sector_key(env, v) ? NULL : get_external(env, v); }
 
 /* ---- exports ---- */
 
@@ -339,71 +286,21 @@ static napi_value free_key_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* The shared sync/async call paths (crypt-call.c) over this file's keys. */
+static int xts_run(void *k, const call_args *a, char *err, size_t errn) {
+  return crypt_now(k, a->enc, a->src, a->dst, a->len, a->first, a->ss, err, errn);
+}
+static void xts_hold(void *k) { ((xts_key *)k)->inflight++; }
+static void xts_release(void *k) {
+  xts_key *x = k;
+  if (--x->inflight == 0 && x->finalized) free_key(x);
+}
+static const crypt_family XTS = {false, "xts cipher (native engine)", xts_run, xts_hold, xts_release};
+
 /* cryptSync(handle, encrypt, src, dst, firstSector, sectorSize) */
-static napi_value crypt_sync(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  call_args a;
-  if (!parse_call(env, argv, argc, &a)) return NULL;
-  char err[256];
-  if (!crypt_now(a.k, a.enc, a.src, a.dst, a.len, a.first, a.ss, err, sizeof err)) THROW(env, error, err);
-  return NULL;
-}
-
-typedef struct {
-  call_args a;
-  pool_job job;
-  napi_ref src_ref, dst_ref; /* keep the buffers alive while a pool thread uses them */
-  int ok;
-  char err[256];
-} async_call;
-
-static void async_execute(napi_env env, void *data) {
-  (void)env;
-  async_call *c = data;
-  c->ok = crypt_now(c->a.k, c->a.enc, c->a.src, c->a.dst, c->a.len, c->a.first, c->a.ss, c->err, sizeof c->err);
-}
-
-static void async_complete(napi_env env, napi_status status, void *data) {
-  async_call *c = data;
-  xts_key *k = c->a.k;
-  napi_delete_reference(env, c->src_ref);
-  napi_delete_reference(env, c->dst_ref);
-  if (--k->inflight == 0 && k->finalized) free_key(k);
-  napi_value v;
-  if (status == napi_ok && c->ok) {
-    napi_get_undefined(env, &v);
-  } else {
-    napi_value msg;
-    napi_create_string_utf8(env, status == napi_ok ? c->err : "xts cipher (native engine): async call cancelled", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &v);
-  }
-  pool_job_settle(env, &c->job, status == napi_ok && c->ok, v);
-  free(c);
-}
-
+static napi_value crypt_sync(napi_env env, napi_callback_info info) { return crypt_call_sync(env, info, &XTS); }
 /* cryptAsync(handle, encrypt, src, dst, firstSector, sectorSize) -> Promise<void> */
-static napi_value crypt_async(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  async_call *c = calloc(1, sizeof *c);
-  if (c == NULL) THROW(env, error, "nbdcrypt_xts: out of memory");
-  if (!parse_call(env, argv, argc, &c->a)) { free(c); return NULL; }
-  napi_create_reference(env, argv[2], 1, &c->src_ref);
-  napi_create_reference(env, argv[3], 1, &c->dst_ref);
-  c->a.k->inflight++;
-  napi_value promise = pool_job_start(env, &c->job, "nbdcrypt_xts", async_execute, async_complete, c);
-  if (!promise) {
-    c->a.k->inflight--;
-    napi_delete_reference(env, c->src_ref);
-    napi_delete_reference(env, c->dst_ref);
-    free(c);
-    THROW(env, error, "nbdcrypt_xts: could not queue async work");
-  }
-  return promise;
-}
+static napi_value crypt_async(napi_env env, napi_callback_info info) { return crypt_call_async(env, info, &XTS); }
 
 /* setIoFlusher() -> undefined on success, else "ENAME: message". */
 static napi_value set_io_flusher(napi_env env, napi_callback_info info) {
@@ -450,6 +347,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"path", NULL, path_js, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  if (register_sector_ciphers(env, exports) != napi_ok) return NULL;
   if (register_page_cache_io(env, exports) != napi_ok) return NULL;
   if (register_write_batch(env, exports) != napi_ok) return NULL;
   if (register_punch_hole(env, exports) != napi_ok) return NULL;

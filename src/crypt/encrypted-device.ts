@@ -1,26 +1,31 @@
 /**
- * EncryptedDevice: the plaintext view of a LUKS2 data segment (aes-xts-plain64) stacked on the
- * BlockDevice that holds the ciphertext. Plaintext byte p lives in ciphertext sector
- * floor(p / sectorSize) at lower offset dataOffset + that sector · sectorSize, encrypted with
- * tweak (sector · sectorSize / 512) + ivTweak (docs/formats.md, LUKS2 data segment). Aligned
- * requests are one lower read/write with the cipher run off the event loop; unaligned writes
- * read, decrypt, patch and re-encrypt their head/tail sectors. Every request registers its
- * sector range in a lock table on arrival, so overlapping requests take effect in arrival order
- * (no lost bytes in a shared sector, no torn RMW seen by a read). WRITE_ZEROES is emulated with
- * encrypted zeroes; TRIM reaches the lower device only for whole sectors and only with
- * allowDiscards (it reveals which sectors are unused, as in cryptsetup; docs/security.md).
+ * EncryptedDevice: the plaintext view of a LUKS data segment (aes-xts-plain64 by default, or any
+ * spec of cipher-spec.ts) stacked on the BlockDevice that holds the ciphertext. Plaintext byte
+ * p lives in ciphertext sector floor(p / sectorSize) at lower offset dataOffset + that
+ * sector · sectorSize, encrypted with IV number (sector · sectorSize / 512) + ivTweak
+ * (docs/formats.md, LUKS2 data segment). Aligned requests are one lower read/write with the
+ * cipher run off the event loop; unaligned writes read, decrypt, patch and re-encrypt their
+ * head/tail sectors. Every request registers its sector range in a lock table on arrival, so
+ * overlapping requests take effect in arrival order (no lost bytes in a shared sector, no torn
+ * RMW seen by a read). WRITE_ZEROES is emulated with encrypted zeroes; TRIM reaches the lower
+ * device only for whole sectors and only with allowDiscards (it reveals which sectors are
+ * unused, as in cryptsetup; docs/security.md).
  */
 import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from '../block/block-device.js';
 import { requestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
-import { createXtsCipher, type XtsCipher, type XtsEngineName } from './xts-cipher.js';
+import { createSectorCipher, type EngineName, type SectorCipher } from './sector-cipher.js';
+import type { XtsEngineName } from './xts-cipher.js';
+import { DEFAULT_CIPHER, parseCipherSpec, type CipherSpec } from './cipher-spec.js';
 import { checkSectorSize } from './xts-args.js';
 import { SectorLocks } from './sector-locks.js';
 import { cryptInto, type CryptInto } from './native-engine.js';
 
 export interface EncryptedDeviceOptions {
-  /** 64-byte volume key (copied; the caller wipes its own copy). */
+  /** Volume key (copied; the caller wipes its own copy): 64 bytes for aes-xts-plain64. */
   key: Buffer;
+  /** Data cipher (LUKS2 segment.encryption, or LUKS1 cipher name-mode); default aes-xts-plain64. */
+  cipher?: CipherSpec | string;
   /** Byte offset of the data segment in the lower device (LUKS2 segment.offset). */
   dataOffset: number;
   /** Encryption unit: 512..4096, a power of two (LUKS2 segment.sector_size). */
@@ -37,7 +42,8 @@ const ZERO_CHUNK = 1 << 20;
 /**
  * Native-engine requests up to this size are ciphered on the event loop: at 3-4.5 GB/s that
  * blocks it for well under a millisecond, less than a thread-pool hop costs in contention on a
- * small machine (docs/performance.md, Encryption). Larger requests go to the pool.
+ * small machine (docs/performance.md, Encryption). Larger requests go to the pool. Slower
+ * ciphers state their own limit (SectorCipher.syncMax).
  */
 const SYNC_MAX = 1024 * 1024;
 
@@ -45,7 +51,11 @@ export class EncryptedDevice implements BlockDevice {
   readonly size: number;
   readonly caps: BlockCaps;
   private readonly lower: BlockDevice;
-  private readonly cipher: XtsCipher;
+  private readonly cipher: SectorCipher;
+  /** The data cipher, e.g. "aes-xts-plain64". */
+  readonly cipherName: string;
+  /** Requests up to this size are ciphered on the event loop by the native engine. */
+  private readonly syncMax: number;
   /** The native engine's one-pass copy+encrypt/decrypt, when that engine is in use. */
   private readonly cryptInto: CryptInto | undefined;
   private readonly dataOffset: number;
@@ -67,7 +77,10 @@ export class EncryptedDevice implements BlockDevice {
     this.sectorSize = opts.sectorSize;
     this.ivTweak = ivTweak;
     this.size = Math.floor((lower.size - opts.dataOffset) / opts.sectorSize) * opts.sectorSize;
-    this.cipher = createXtsCipher(opts.key, opts.engine);
+    const spec = typeof opts.cipher === 'object' ? opts.cipher : parseCipherSpec(opts.cipher ?? DEFAULT_CIPHER);
+    this.cipher = createSectorCipher(spec, opts.key, opts.engine);
+    this.cipherName = spec.name;
+    this.syncMax = this.cipher.syncMax ?? SYNC_MAX;
     this.cryptInto = (this.cipher as Partial<Record<typeof cryptInto, CryptInto>>)[cryptInto];
     const lc = lower.caps;
     this.caps = {
@@ -81,7 +94,7 @@ export class EncryptedDevice implements BlockDevice {
   }
 
   /** Which cipher engine this device uses (for logs and benchmarks). */
-  get engine(): XtsEngineName {
+  get engine(): EngineName {
     return this.cipher.engine;
   }
 
@@ -191,7 +204,7 @@ export class EncryptedDevice implements BlockDevice {
   /** Reads and decrypts `count` whole sectors from sector `s0`; the buffer is the caller's. */
   private async readSectors(s0: number, count: number): Promise<Buffer> {
     const ss = this.sectorSize;
-    const view = this.cryptInto && count * ss <= SYNC_MAX ? this.lower.peek?.(this.dataOffset + s0 * ss, count * ss) : undefined;
+    const view = this.cryptInto && count * ss <= this.syncMax ? this.lower.peek?.(this.dataOffset + s0 * ss, count * ss) : undefined;
     if (view) {
       // Decrypt straight out of the lower device's memory: one pass instead of copy + decrypt.
       const out = requestBuffers.acquire(view.length);
@@ -207,7 +220,7 @@ export class EncryptedDevice implements BlockDevice {
   private async crypt(encrypt: boolean, buf: Buffer, s0: number): Promise<void> {
     const c = this.cipher;
     const t = this.tweak(s0);
-    if (c.engine === 'native' && buf.length <= SYNC_MAX) {
+    if (c.engine === 'native' && buf.length <= this.syncMax) {
       if (encrypt) c.encrypt(buf, t, this.sectorSize);
       else c.decrypt(buf, t, this.sectorSize);
     } else if (encrypt) await c.encryptAsync(buf, t, this.sectorSize);
@@ -236,7 +249,7 @@ export class EncryptedDevice implements BlockDevice {
       // A borrowed buffer is never encrypted in place: its owner may still use it.
       buf = requestBuffers.acquire(data.length);
       if (this.cryptInto) {
-        await this.cryptInto(true, data, buf, this.tweak(s0), ss, data.length <= SYNC_MAX);
+        await this.cryptInto(true, data, buf, this.tweak(s0), ss, data.length <= this.syncMax);
       } else {
         data.copy(buf);
         await this.crypt(true, buf, s0);

@@ -8,18 +8,7 @@
 import { unsafe } from '@noble/ciphers/aes.js';
 import { NbdcryptError } from '../errors.js';
 import type { XtsCipher } from './xts-cipher.js';
-import { checkCall, writeTweak, yieldToLoop } from './xts-args.js';
-
-/** T ← T·α in GF(2^128), little-endian byte order (IEEE 1619 §5.2). */
-function mulAlpha(t: Uint8Array): void {
-  let carry = 0;
-  for (let i = 0; i < 16; i++) {
-    const b = t[i]!;
-    t[i] = ((b << 1) | carry) & 0xff;
-    carry = b >>> 7;
-  }
-  if (carry) t[0] = t[0]! ^ 0x87;
-}
+import { checkCall, mulAlpha, writeTweak, yieldToLoop } from './xts-args.js';
 
 export function createReferenceEngine(key: Buffer): XtsCipher {
   let k1 = unsafe.expandKeyLE(key.subarray(0, 32));

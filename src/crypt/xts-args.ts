@@ -47,6 +47,17 @@ export function writeTweak(iv: Buffer, sector: number): void {
   iv.fill(0, 8, 16);
 }
 
+/** T ← T·α in GF(2^128), little-endian (IEEE 1619 §5.2): the XTS tweak of the next block. */
+export function mulAlpha(t: Uint8Array): void {
+  let carry = 0;
+  for (let i = 0; i < 16; i++) {
+    const b = t[i]!;
+    t[i] = ((b << 1) | carry) & 0xff;
+    carry = b >>> 7;
+  }
+  if (carry) t[0] = t[0]! ^ 0x87;
+}
+
 /** Yields to the event loop (used by the JS engines' async variants between slices). */
 export function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

@@ -1,6 +1,8 @@
 /**
- * XtsCipher: aes-xts-plain64 over a buffer of consecutive sectors, the one entry point the
- * rest of nbdcrypt uses for data and keyslot encryption. Three engines agree byte for byte:
+ * XtsCipher: aes-xts-plain64 with a 512-bit key over a buffer of consecutive sectors, what
+ * every volume nbdcrypt formats uses for data and keyslots (sector-cipher.ts serves it here
+ * and every other cipher spec elsewhere), and the engine choice for all ciphers
+ * (defaultEngine). Three engines agree byte for byte:
  * `native` (the N-API addon in native/, one OpenSSL call per request, async on the libuv pool),
  * `node` (node:crypto per sector, the portable fallback) and `reference` (pure TypeScript over
  * @noble/ciphers, a test oracle). Tweak rule: docs/formats.md (LUKS2 data segment);
@@ -13,19 +15,11 @@ import { createNodeEngine } from './node-engine.js';
 import { createReferenceEngine } from './reference-engine.js';
 import { createNativeEngine } from './native-engine.js';
 import { nativeLoadError } from '../native-addon.js';
+import type { EngineName, SectorCipher } from './sector-cipher.js';
 
-export type XtsEngineName = 'native' | 'node' | 'reference';
-
-export interface XtsCipher {
-  readonly engine: XtsEngineName;
-  /** In place. buf.length is a multiple of sectorSize; firstSector is the 512-byte-unit tweak number of buf[0] (iv_tweak already added); unit i uses firstSector + i*sectorSize/512. */
-  encrypt(buf: Buffer, firstSector: number, sectorSize: number): void;
-  decrypt(buf: Buffer, firstSector: number, sectorSize: number): void;
-  encryptAsync(buf: Buffer, firstSector: number, sectorSize: number): Promise<void>;
-  decryptAsync(buf: Buffer, firstSector: number, sectorSize: number): Promise<void>;
-  /** Wipes the key copy; later calls throw ECLOSED. */
-  destroy(): void;
-}
+/** The AES-XTS engines are the sector-cipher engines (sector-cipher.ts). */
+export type XtsEngineName = EngineName;
+export type XtsCipher = SectorCipher;
 
 const engineNames: readonly XtsEngineName[] = ['native', 'node', 'reference'];
 let chosen: XtsEngineName | undefined;

@@ -4,7 +4,6 @@
  * the value, or a one-line message that names the field and what is wrong with it, so the step
  * function (client-handshake-step.ts) can turn it into a `fail` without throwing.
  * Spec: docs/formats.md (NBD handshake).
- * ("NBD_REP_INFO", "Block size constraints").
  */
 import type { BlockSizeInfo } from './codec.js';
 import { Info, MAX_PAYLOAD, Rep } from './protocol.js';

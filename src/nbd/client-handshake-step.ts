@@ -6,7 +6,6 @@
  * falls back to NBD_OPT_EXPORT_NAME when the server answers ERR_UNSUP (as nbd-client 3.24
  * does). No sockets, so the fuzz tests can drive it with hostile replies directly.
  * Spec: docs/formats.md (NBD handshake).
- * ("Fixed newstyle negotiation", "NBD_OPT_GO", "NBD_INFO_BLOCK_SIZE").
  */
 import { NbdcryptError } from '../errors.js';
 import { decodeInfoReply, decodeOptionReplyHeader, encodeInfoRequest, encodeOptionHeader, type BlockSizeInfo } from './codec.js';

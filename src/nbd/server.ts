@@ -9,7 +9,7 @@ import { unlink } from 'node:fs/promises';
 import type { BlockCaps, BlockDevice } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
 import type { BlockSizeInfo } from './codec.js';
-import { Connection, defaultLimits, type ConnectionLimits, type ServedExport, type ServerStats } from './connection.js';
+import { ServerConnection, defaultLimits, type ConnectionLimits, type ServedExport, type ServerStats } from './server-connection.js';
 import { InFlightBudget } from './in-flight-budget.js';
 import { bind, parseListenSpec } from './listen.js';
 import { MAX_PAYLOAD, TF } from './protocol.js';
@@ -21,7 +21,7 @@ export interface ExportSpec {
   blockSize?: BlockSizeInfo;
 }
 
-export type { ServerStats } from './connection.js';
+export type { ServerStats } from './served-export.js';
 
 export const defaultBlockSize: BlockSizeInfo = { minimum: 512, preferred: 4096, maximum: MAX_PAYLOAD };
 
@@ -56,7 +56,7 @@ export class NbdServer {
   readonly stats: ServerStats = { connections: 0, requests: 0, bytesRead: 0, bytesWritten: 0, inFlight: 0, errors: 0 };
   private readonly exports: ServedExport[];
   private readonly servers: { server: Server; unixPath?: string }[] = [];
-  private readonly connections = new Set<Connection>();
+  private readonly connections = new Set<ServerConnection>();
   private closing = false;
   private readonly limits: ConnectionLimits;
   private readonly budget: InFlightBudget | undefined;
@@ -100,7 +100,7 @@ export class NbdServer {
         return;
       }
       this.stats.connections++;
-      const conn = new Connection(socket, this.exports, this.stats, this.limits, this.budget);
+      const conn = new ServerConnection(socket, this.exports, this.stats, this.limits, this.budget);
       this.connections.add(conn);
       void conn.closed.then(() => this.connections.delete(conn));
     });
@@ -112,6 +112,13 @@ export class NbdServer {
   /** Number of open client connections. */
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** Bytes held for all clients: input not yet parsed and replies not yet sent. */
+  get bufferedBytes(): number {
+    let n = 0;
+    for (const c of this.connections) n += c.bufferedBytes;
+    return n;
   }
 
   /**

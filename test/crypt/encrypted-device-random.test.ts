@@ -4,13 +4,17 @@
  * requests overlap all the time, many sharing partial sectors), up to 64 in flight, with the
  * lower device completing its calls out of order. Overlapping requests take effect in arrival
  * order, so the model applies each write when it is issued and each read must return exactly
- * the model's bytes at issue time. At the end the ciphertext itself is checked with node:crypto.
+ * the model's bytes at issue time. At the end the ciphertext itself is checked with node:crypto
+ * (aes-xts-plain64) or the reference engine (the other ciphers, which run the same device code
+ * with their own event-loop budget).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import { EncryptedDevice } from '../../src/crypt/encrypted-device.js';
 import type { XtsEngineName } from '../../src/crypt/xts-cipher.js';
+import { createSectorCipher } from '../../src/crypt/sector-cipher.js';
+import { keySizes, parseCipherSpec } from '../../src/crypt/cipher-spec.js';
 import { RecordingDevice } from './recording-device.js';
 
 /** Small deterministic PRNG (mulberry32) so a failure can be replayed from its seed. */
@@ -25,7 +29,7 @@ function prng(seed: number): () => number {
   };
 }
 
-async function runRandom(opts: { ops: number; sectorSize: number; sectors: number; engine: XtsEngineName; seed: number; lendViews?: boolean }): Promise<void> {
+async function runRandom(opts: { ops: number; sectorSize: number; sectors: number; engine: XtsEngineName; seed: number; lendViews?: boolean; cipher?: string }): Promise<void> {
   const { sectorSize: ss, sectors } = opts;
   const rnd = prng(opts.seed);
   const dataOffset = 3 * 4096;
@@ -33,8 +37,9 @@ async function runRandom(opts: { ops: number; sectorSize: number; sectors: numbe
   lower.record = false;
   lower.jitter = 3;
   lower.lendViews = opts.lendViews ?? false;
-  const key = randomBytes(64);
-  const dev = new EncryptedDevice(lower, { key, dataOffset, sectorSize: ss, ivTweak: 5, engine: opts.engine });
+  const spec = parseCipherSpec(opts.cipher ?? 'aes-xts-plain64');
+  const key = randomBytes(keySizes(spec).at(-1)!);
+  const dev = new EncryptedDevice(lower, { key, dataOffset, sectorSize: ss, ivTweak: 5, engine: opts.engine, cipher: spec });
   assert.equal(dev.size, sectors * ss);
   const size = dev.size;
   // A fresh lower device holds zero ciphertext, whose plaintext is noise: start from a known one.
@@ -103,8 +108,15 @@ async function runRandom(opts: { ops: number; sectorSize: number; sectors: numbe
   // With views lent, aligned reads decrypt straight out of the lower device's memory.
   if (opts.lendViews) assert.ok(lower.peeks > reads / 4, `only ${lower.peeks} of ${reads} reads used a lent view`);
 
-  // The lower device holds aes-xts-plain64 ciphertext of the model, sector by sector.
   const ct = await lower.mem.read(dataOffset, size);
+  if (spec.name !== 'aes-xts-plain64') {
+    const ref = createSectorCipher(spec, key, 'reference');
+    ref.decrypt(ct, 5, ss);
+    assert.ok(ct.equals(model), `the reference engine decrypts the stored ${spec.name} ciphertext to the model`);
+    await dev.close();
+    return;
+  }
+  // The lower device holds aes-xts-plain64 ciphertext of the model, sector by sector.
   for (let s = 0; s < sectors; s++) {
     const iv = Buffer.alloc(16);
     iv.writeUInt32LE((s * ss) / 512 + 5, 0);
@@ -131,4 +143,17 @@ test(`30,000 concurrent random ops, 512-byte sectors, native engine, lower devic
 
 test(`10,000 concurrent random ops, 4096-byte sectors, node engine (seed ${seed + 2})`, async () => {
   await runRandom({ ops: 10_000, sectorSize: 4096, sectors: 48, engine: 'node', seed: seed + 2 });
+});
+
+test(`20,000 concurrent random ops, 512-byte sectors, twofish-cbc-essiv:sha256, native engine, lent views (seed ${seed + 4})`, async () => {
+  await runRandom({ ops: 20_000, sectorSize: 512, sectors: 256, engine: 'native', seed: seed + 4, lendViews: true, cipher: 'twofish-cbc-essiv:sha256' });
+});
+
+test(`20,000 concurrent random ops, 4096-byte sectors, serpent-xts-plain64, native engine (seed ${seed + 5})`, async () => {
+  await runRandom({ ops: 20_000, sectorSize: 4096, sectors: 48, engine: 'native', seed: seed + 5, cipher: 'serpent-xts-plain64' });
+});
+
+test(`3,000 concurrent random ops, 4096-byte sectors, aes-cbc-plain64 and twofish-xts-plain64, node engine (seed ${seed + 6})`, async () => {
+  await runRandom({ ops: 3_000, sectorSize: 4096, sectors: 48, engine: 'node', seed: seed + 6, cipher: 'aes-cbc-plain64' });
+  await runRandom({ ops: 3_000, sectorSize: 4096, sectors: 48, engine: 'node', seed: seed + 7, cipher: 'twofish-xts-plain64' });
 });

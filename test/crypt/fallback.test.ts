@@ -2,7 +2,8 @@
  * "A machine without a compiler still installs and runs": scripts/build-native.js with no
  * usable C compiler prints one warning line and exits 0 (so `npm install` succeeds), and a
  * copy of nbdcrypt without the addon picks the node engine with one warning line and serves
- * EncryptedDevice correctly. NBDCRYPT_ENGINE=node forces the same engine in a full checkout.
+ * EncryptedDevice correctly, for aes-xts-plain64 and for twofish-cbc-essiv:sha256 (portable
+ * TypeScript Twofish). NBDCRYPT_ENGINE=node forces the same engine in a full checkout.
  * Both run in child processes so this process's loaded addon cannot leak in; their
  * ciphertext is checked against the native engine here.
  */
@@ -13,21 +14,21 @@ import { cpSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scratchDir } from '../../peers/tools.js';
-import { createXtsCipher } from '../../src/crypt/xts-cipher.js';
+import { createSectorCipher } from '../../src/crypt/sector-cipher.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../../..'); // dist/test/crypt/x.js → repo
 const key = Buffer.alloc(64);
 for (let i = 0; i < 64; i++) key[i] = (i * 29 + 3) & 0xff;
 
 /** Child script: EncryptedDevice over MemoryDevice; prints the engine and the ciphertext. */
-function childScript(distSrc: string): string {
+function childScript(distSrc: string, cipher: Cipher): string {
   const u = (p: string) => JSON.stringify('file://' + join(distSrc, p));
   return `
     const { EncryptedDevice } = await import(${u('crypt/encrypted-device.js')});
     const { MemoryDevice } = await import(${u('block/memory-device.js')});
     const key = Buffer.alloc(64); for (let i = 0; i < 64; i++) key[i] = (i * 29 + 3) & 0xff;
     const lower = new MemoryDevice(1 << 20);
-    const dev = new EncryptedDevice(lower, { key, dataOffset: 4096, sectorSize: 4096 });
+    const dev = new EncryptedDevice(lower, { key: key.subarray(0, ${cipher.keyBytes}), dataOffset: 4096, sectorSize: 4096, cipher: ${JSON.stringify(cipher.name)} });
     const plain = Buffer.alloc(200000); for (let i = 0; i < plain.length; i++) plain[i] = (i * 13) & 0xff;
     await Promise.all([dev.write(1000, plain.subarray(0, 100000)), dev.write(101000, plain.subarray(100000))]);
     const back = await dev.read(1000, 200000);
@@ -37,28 +38,35 @@ function childScript(distSrc: string): string {
     await dev.close();`;
 }
 
-function expectedCiphertext(): Buffer {
+interface Cipher {
+  name: string;
+  keyBytes: number;
+}
+const AES_XTS: Cipher = { name: 'aes-xts-plain64', keyBytes: 64 };
+const TWOFISH_CBC: Cipher = { name: 'twofish-cbc-essiv:sha256', keyBytes: 32 };
+
+function expectedCiphertext(cipher: Cipher): Buffer {
   const plain = Buffer.alloc(200000);
   for (let i = 0; i < plain.length; i++) plain[i] = (i * 13) & 0xff;
   const img = Buffer.alloc(212992);
   plain.copy(img, 1000);
-  const c = createXtsCipher(key, 'native');
+  const c = createSectorCipher(cipher.name, key.subarray(0, cipher.keyBytes), 'native');
   c.encrypt(img, 0, 4096);
   c.destroy();
   return img;
 }
 
-function runChild(cwd: string, distSrc: string, env: NodeJS.ProcessEnv): { engine: string; ct: Buffer; stderr: string } {
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', childScript(distSrc)], { cwd, env, encoding: 'utf8', timeout: 60_000 });
+function runChild(cwd: string, distSrc: string, env: NodeJS.ProcessEnv, cipher = AES_XTS): { engine: string; ct: Buffer; stderr: string } {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', childScript(distSrc, cipher)], { cwd, env, encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { engine: string; ct: string };
   return { engine: out.engine, ct: Buffer.from(out.ct, 'base64'), stderr: r.stderr };
 }
 
-function checkCiphertext(ct: Buffer): void {
-  const want = expectedCiphertext();
+function checkCiphertext(ct: Buffer, cipher = AES_XTS): void {
+  const want = expectedCiphertext(cipher);
   // Sector 0 and 48 are partial (RMW over noise), the 47 sectors between are fully known.
-  assert.ok(ct.subarray(4096, 48 * 4096).equals(want.subarray(4096, 48 * 4096)), 'node-engine ciphertext equals native ciphertext');
+  assert.ok(ct.subarray(4096, 48 * 4096).equals(want.subarray(4096, 48 * 4096)), `node-engine ${cipher.name} ciphertext equals native ciphertext`);
 }
 
 test('NBDCRYPT_ENGINE=node runs the EncryptedDevice path on the node engine', () => {
@@ -96,6 +104,10 @@ test('without a C compiler: install still succeeds, the node engine is used with
     assert.equal(warnings.length, 1, `one warning line, got:\n${r.stderr}`);
     assert.match(warnings[0]!, /native cipher engine unavailable .* using node:crypto/);
     checkCiphertext(r.ct);
+
+    const t = runChild(pkg, join(pkg, 'dist', 'src'), env, TWOFISH_CBC);
+    assert.equal(t.engine, 'node');
+    checkCiphertext(t.ct, TWOFISH_CBC);
   } finally {
     dir.remove();
   }

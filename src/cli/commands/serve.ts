@@ -31,10 +31,10 @@ process.env.UV_THREADPOOL_SIZE ??= '16';
 export const help = `Usage: nbdcrypt serve TARGET [OPTIONS]
        nbdcrypt serve --unencrypted TARGET [OPTIONS]
 
-Open the LUKS2 volume on TARGET and serve its plaintext over NBD on a private local
+Open the LUKS2 or LUKS1 volume on TARGET and serve its plaintext over NBD on a private local
 listener, until interrupted (SIGINT or SIGTERM); then stop accepting, finish the requests
 in flight, flush the remote, wipe the key and exit 0. Stack: TARGET (file, or an
-nbd-server reached over SSH/TCP/unix) -> aes-xts-plain64 (LUKS2) -> plaintext sector cache
+nbd-server reached over SSH/TCP/unix) -> the volume's cipher -> plaintext sector cache
 -> NBD server. The kernel attaches with nbd-client; without the nbd module use nbdfuse.
 
 ${targetHelp}

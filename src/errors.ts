@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'ETIMEDOUT' // a request waited longer than --io-timeout
   | 'EINTR' // interrupted by SIGINT/SIGTERM before the work was done
   | 'ELISTEN' // cannot listen on the local NBD address (in use, not a socket, no permission)
-  | 'ECLOSED'; // the device was closed
+  | 'ECLOSED' // the device was closed
+  | 'ENONBD'; // no kernel nbd support here (module, netlink family or native addon missing)
 
 export class NbdcryptError extends Error {
   readonly code: ErrorCode;

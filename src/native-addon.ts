@@ -36,6 +36,12 @@ export interface NativeAddon {
   pwriteBatch(fd: number, buffers: Uint8Array[], offsets: number[]): Promise<number[]>;
   /** fallocate(PUNCH_HOLE | KEEP_SIZE) on the thread pool (native/src/punch-hole.c): 0 or -errno. */
   punchHole(fd: number, offset: number, length: number): Promise<number>;
+  /** Generic-netlink socket, bytes in and out, a unix stream pair, one unix datagram (native/src/netlink.c). */
+  netlinkSocket(): number;
+  netlinkSend(fd: number, bytes: Uint8Array): number;
+  netlinkRecv(fd: number): Buffer;
+  socketPair(): [number, number];
+  unixDatagram(path: string, bytes: Uint8Array): number;
   opensslVersion(): string;
   /** 'provider' (fast loop over the provider's dispatch table) or 'evp' (fallback). */
   path(): 'provider' | 'evp';

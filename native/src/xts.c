@@ -40,6 +40,7 @@
 #include "page-cache-io.h"
 #include "write-batch.h"
 #include "punch-hole.h"
+#include "netlink.h"
 #include "pool-job.h"
 
 #ifdef __linux__
@@ -351,6 +352,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (register_page_cache_io(env, exports) != napi_ok) return NULL;
   if (register_write_batch(env, exports) != napi_ok) return NULL;
   if (register_punch_hole(env, exports) != napi_ok) return NULL;
+  if (register_netlink(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

@@ -17,6 +17,7 @@ export const exitCodes: Partial<Record<ErrorCode, number>> = {
   ENOEXPORT: 7,
   EPROTO: 7,
   ELISTEN: 8,
+  ENONBD: 9,
 };
 
 const meaning: Record<number, string> = {
@@ -28,6 +29,7 @@ const meaning: Record<number, string> = {
   6: 'SSH host key or authentication',
   7: 'remote unreachable, export missing or NBD protocol error',
   8: 'cannot listen on the local NBD address (in use, not a socket, no permission)',
+  9: 'no kernel nbd support here (module not loaded, or no native addon)',
 };
 
 /** The "Exit status:" paragraph of a command's --help: `zero` says when it exits 0. */

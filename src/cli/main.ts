@@ -22,6 +22,8 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   key: { summary: 'add, remove or change a passphrase (keyslot)', load: () => import('./commands/key.js') },
   header: { summary: 'back up or restore the LUKS2 header', load: () => import('./commands/header.js') },
   bench: { summary: 'measure cipher and end-to-end throughput against peers', load: () => import('./commands/bench.js') },
+  status: { summary: 'list the kernel nbd devices nbdcrypt attached', load: () => import('./commands/status.js') },
+  detach: { summary: 'disconnect a kernel nbd device (/dev/nbdN)', load: () => import('./commands/detach.js') },
   demo: { summary: 'serve a local encrypted demo image (no remote needed)', load: () => import('./commands/demo.js') },
 };
 

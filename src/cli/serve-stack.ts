@@ -44,6 +44,8 @@ export interface ServedStack {
   client?: NbdClient;
   /** One line for the log: volume, sector size, engine. */
   description: string;
+  /** The LUKS volume UUID ('raw' for --unencrypted): part of a kernel device's backend identifier. */
+  volumeId: string;
 }
 
 export async function openEncryptedStack(o: EncryptedStackOptions): Promise<ServedStack> {
@@ -74,6 +76,7 @@ export async function openEncryptedStack(o: EncryptedStackOptions): Promise<Serv
       blockSize: { minimum: 512, preferred: vol.sectorSize, maximum: MAX_PAYLOAD },
       cache,
       client,
+      volumeId: vol.uuid,
       description: `${vol.format} volume ${vol.uuid}${vol.label ? ` (${vol.label})` : ''} unlocked with keyslot ${vol.keyslot}: ${enc.size} bytes, sector ${vol.sectorSize}, ${enc.cipherName} (${enc.engine} engine)`,
     };
   } catch (e) {

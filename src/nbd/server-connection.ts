@@ -38,6 +38,11 @@ export class ServerConnection {
     private readonly limits: ConnectionLimits = defaultLimits,
     /** Shared by every connection of the server, if it bounds its total. */
     private readonly budget?: InFlightBudget,
+    /**
+     * Serve this export from the first byte, with no greeting and no option phase: the peer
+     * (the kernel, given a socketpair over netlink) was told its size and flags out of band.
+     */
+    adopted?: ServedExport,
   ) {
     this.options = new OptionPhase(socket, exports.map((e) => e.info));
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
@@ -50,6 +55,10 @@ export class ServerConnection {
       this.transmission?.closed();
       this.input.clear();
     });
+    if (adopted) {
+      this.transmission = new Transmission(socket, this.input, adopted, stats, limits, this, budget);
+      return;
+    }
     this.hsTimer = setTimeout(() => {
       if (!this.transmission) this.abort('handshake timed out');
     }, limits.handshakeTimeoutMs);

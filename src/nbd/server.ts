@@ -4,7 +4,7 @@
  * (`transmissionFlagsOf`), so the server only advertises what the stack below can honour.
  * Spec: docs/formats.md (NBD).
  */
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { unlink } from 'node:fs/promises';
 import type { BlockCaps, BlockDevice } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
@@ -107,6 +107,31 @@ export class NbdServer {
     const address = await bind(server, parsed, opts);
     this.servers.push({ server, unixPath: parsed.kind === 'unix' ? parsed.path : undefined });
     return address;
+  }
+
+  /**
+   * Serves `socket` in the transmission phase from its first byte, without a handshake: for a
+   * kernel nbd device configured over netlink, which learnt the export's size and flags from
+   * us out of band (see exportFacts).
+   */
+  adopt(socket: Socket, exportName: string): void {
+    const served = this.exports.find((e) => e.info.name === exportName);
+    if (!served) throw new NbdcryptError('EUSAGE', `no export named '${exportName}' to adopt a connection for`);
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    this.stats.connections++;
+    const conn = new ServerConnection(socket, this.exports, this.stats, this.limits, this.budget, served);
+    this.connections.add(conn);
+    void conn.closed.then(() => this.connections.delete(conn));
+  }
+
+  /** Size, transmission flags and block sizes of an export: what a handshake would tell a client. */
+  exportFacts(exportName: string): { size: number; transmissionFlags: number; blockSize: BlockSizeInfo } {
+    const served = this.exports.find((e) => e.info.name === exportName);
+    if (!served) throw new NbdcryptError('EUSAGE', `no export named '${exportName}'`);
+    return { size: served.info.size, transmissionFlags: served.info.transmissionFlags, blockSize: served.info.blockSize };
   }
 
   /** Number of open client connections. */

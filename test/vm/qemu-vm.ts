@@ -95,6 +95,8 @@ export interface VmRunOptions {
   onLine?: (line: string) => void;
   /** Prefix for the progress log on stderr. */
   label: string;
+  /** More qemu arguments: disks (-drive), a shared host directory (-virtfs). */
+  extraArgs?: string[];
 }
 
 export async function runVm(opts: VmRunOptions): Promise<VmResult> {
@@ -108,6 +110,7 @@ export async function runVm(opts: VmRunOptions): Promise<VmResult> {
     '-append', 'console=ttyS0 loglevel=4 panic=-1',
     '-serial', 'stdio',
     '-device', 'virtio-serial-pci,id=vs0',
+    ...(opts.extraArgs ?? []),
   ];
   // qemu dials a relay per port, which reaches the server only when the guest asks for it.
   const relays = new Map<string, PortRelay>();

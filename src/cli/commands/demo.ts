@@ -15,7 +15,7 @@ import { FileDevice } from '../../block/file-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
 import { formatVolume } from '../../luks/format-volume.js';
-import { nbdModuleAvailable } from '../attach.js';
+import { nbdModuleAvailable } from '../../attach/nbd-client-attach.js';
 import { readKeyFile } from '../passphrase.js';
 import { parseSize } from '../../size.js';
 import { parseServeArgs, serve } from './serve.js';

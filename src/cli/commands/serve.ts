@@ -18,7 +18,9 @@ import { log } from '../../log.js';
 import { NbdClient } from '../../nbd/client.js';
 import { NbdServer, defaultBlockSize } from '../../nbd/server.js';
 import { openTarget, type TargetOptions } from '../../backend/open-target.js';
-import { attachNbd, checkAttachPossible, type Attached } from '../attach.js';
+import { attachServed, checkAttachOptions, type AttachOptions, type AttachedDevice } from '../serve-attach.js';
+import { serviceNotifier } from '../service-notify.js';
+import { flushBlockDevice } from '../../attach/flush-device.js';
 import { openEncryptedStack, type ServedStack } from '../serve-stack.js';
 import { parseSize } from '../../size.js';
 import { StatsReporter } from '../stats.js';
@@ -68,9 +70,35 @@ Serving options:
   --name NAME       export name (default: disk)
   --stats-interval S  print a stats line every S seconds (requests, MB/s, cache hit rate,
                     queue depth, reconnects); SIGUSR1 prints one at any time
-  --attach /dev/nbdX  run 'nbd-client' to attach the export to /dev/nbdX (needs root,
-                    nbd-client and the nbd kernel module) and detach it on exit
+  --attach DEVICE   attach the export to the kernel nbd device DEVICE (/dev/nbdN, or
+                    'auto': a device this volume left waiting, else the first free one);
+                    needs root and the nbd kernel module. SIGINT/SIGTERM detach it;
+                    SIGUSR2 hands it over (see below).
+  --attach-with HOW netlink (default): configure the device over netlink with a socketpair
+                    per connection; the device outlives this process, so a crash or an
+                    upgrade is a pause for the filesystem, not an error.
+                    nbd-client: run 'nbd-client -t 0' against the listener (older kernels);
+                    the device dies with this process.
+  --attach-connections N  kernel connections (1-16, default 1); more than 1 only when
+                    the export is safe for multi-connection (CAN_MULTI_CONN)
+  --reattach-timeout S  netlink: how long the kernel holds I/O for a dead nbdcrypt, waiting
+                    for the next serve to reattach, before it fails the I/O (default 300)
+  --kernel-timeout S  netlink: a request the kernel sent to a connection that died is sent
+                    again on a live one after S seconds (default 5). While nbdcrypt runs,
+                    a request it holds longer (the remote is unreachable) makes the kernel
+                    drop that connection; nbdcrypt gives it a new one at once.
   -h, --help        show this help
+
+Handover (upgrade without unmounting): SIGUSR2 makes serve stop reading new requests,
+finish and acknowledge the ones in flight, flush the remote, and exit 0 WITHOUT detaching
+the netlink-attached device; the kernel holds its I/O until the next 'nbdcrypt serve
+SAME-TARGET --attach DEVICE' reattaches (within --reattach-timeout). The same happens
+after a crash or SIGKILL. Only a serve of the same volume and target can reattach: the
+device is bound to 'nbdcrypt:VOLUME-UUID:TARGET' (see /sys/block/nbdN/backend and
+'nbdcrypt status'). 'nbdcrypt detach DEVICE' releases a device nobody will reattach.
+
+Service manager: with NOTIFY_SOCKET set (systemd Type=notify), serve sends READY=1 once it
+listens and the device is attached, and STOPPING=1 when it shuts down.
 
 Output: once a listener accepts connections a line
   nbdcrypt: listening on unix:/run/user/1000/nbdcrypt-XXXX/nbd.sock
@@ -80,7 +108,7 @@ reconnects and stats go to standard error. The passphrase is never printed.
 Memory: the process marks itself PR_SET_IO_FLUSHER (Linux >= 5.6, needs root or
 CAP_SYS_RESOURCE) so that writeback to /dev/nbdX cannot deadlock on memory reclaim.
 
-${exitStatusHelp('after SIGINT/SIGTERM, also when interrupted while unlocking', [1, 2, 3, 4, 6, 7, 8])}
+${exitStatusHelp('after SIGINT/SIGTERM, also when interrupted while unlocking', [1, 2, 3, 4, 6, 7, 8, 9])}
 Examples:
   nbdcrypt serve ssh://backup@nas/cryptdisk --key-file disk.key --listen unix:/run/nbdcrypt.sock
   nbd-client -unix /run/nbdcrypt.sock -N disk -b 4096 -t 0 /dev/nbd0     # kernel (as root)
@@ -103,7 +131,7 @@ export interface ServeOptions {
   /** Plaintext cache bytes (0 = off). */
   cacheBytes: number;
   statsInterval: number;
-  attach?: string;
+  attach?: AttachOptions;
   targetOptions: TargetOptions;
   allowCostlyKdf: boolean;
 }
@@ -123,6 +151,10 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     cache: { type: 'string', default: '64M' },
     'stats-interval': { type: 'string', default: '0' },
     attach: { type: 'string' },
+    'attach-with': { type: 'string', default: 'netlink' },
+    'attach-connections': { type: 'string', default: '1' },
+    'reattach-timeout': { type: 'string', default: '300' },
+    'kernel-timeout': { type: 'string', default: '5' },
   });
   const { values, positionals } = parsed;
   if (positionals.length !== 1) {
@@ -132,8 +164,21 @@ export function parseServeArgs(argv: string[]): ServeOptions {
   if (keySlot !== undefined && !/^\d+$/.test(keySlot)) throw new NbdcryptError('EUSAGE', `serve: --key-slot '${keySlot}' must be a keyslot number (0-31)`);
   const statsInterval = Number(values['stats-interval']);
   if (!Number.isFinite(statsInterval) || statsInterval < 0) throw new NbdcryptError('EUSAGE', `serve: --stats-interval '${values['stats-interval']}' must be a number of seconds >= 0`);
-  const attach = values.attach;
-  if (attach !== undefined && !/^\/dev\/nbd\d+$/.test(attach)) throw new NbdcryptError('EUSAGE', `serve: --attach '${attach}' must be an NBD device such as /dev/nbd0`);
+  let attach: AttachOptions | undefined;
+  if (values.attach !== undefined) {
+    const via = values['attach-with'];
+    if (via !== 'netlink' && via !== 'nbd-client') throw new NbdcryptError('EUSAGE', `serve: --attach-with '${via}' must be netlink or nbd-client`);
+    const connections = Number(values['attach-connections']);
+    if (!Number.isInteger(connections) || connections < 1 || connections > 16) throw new NbdcryptError('EUSAGE', 'serve: --attach-connections must be a whole number from 1 to 16');
+    attach = {
+      device: values.attach,
+      with: via,
+      connections,
+      reattachTimeoutS: Number(values['reattach-timeout']),
+      requestTimeoutS: Number(values['kernel-timeout']),
+    };
+    checkAttachOptions(attach);
+  }
   const readOnly = values['read-only'] ?? false;
   const targetOptions = targetOptionsFromArgs(values, readOnly);
   targetOptions.replayLimit ??= SERVE_REPLAY_LIMIT;
@@ -159,7 +204,7 @@ export function parseServeArgs(argv: string[]): ServeOptions {
 export async function openServedDevice(o: ServeOptions, signal?: AbortSignal): Promise<ServedStack> {
   if (o.unencrypted) {
     const device = await openTarget(o.target, o.targetOptions);
-    return { device, blockSize: defaultBlockSize, client: device instanceof NbdClient ? device : undefined, description: `${o.target} as plaintext` };
+    return { device, blockSize: defaultBlockSize, client: device instanceof NbdClient ? device : undefined, description: `${o.target} as plaintext`, volumeId: 'raw' };
   }
   if (o.target.startsWith('memory:')) {
     throw new NbdcryptError('EUSAGE', `serve: a memory: target starts empty and holds no LUKS2 volume; serve it as plaintext with --unencrypted (debugging only), or use a file formatted with 'nbdcrypt format'`);
@@ -209,15 +254,15 @@ const SERVE_TOTAL_IN_FLIGHT_BYTES = 24 * 2 ** 20;
 /** Default --replay-limit for serve: unflushed ciphertext kept for replay lives in RAM. */
 const SERVE_REPLAY_LIMIT = 32 * 2 ** 20;
 
-function waitForSignal(): Promise<string> {
+/** SIGINT/SIGTERM stop and detach; SIGUSR2 stops and leaves a netlink-attached device waiting for the next serve. */
+function waitForSignal(): Promise<NodeJS.Signals> {
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGUSR2'];
   return new Promise((resolve) => {
-    const on = (sig: string) => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
+    const on = (sig: NodeJS.Signals) => {
+      for (const s of signals) process.off(s, on);
       resolve(sig);
     };
-    process.on('SIGINT', on);
-    process.on('SIGTERM', on);
+    for (const s of signals) process.on(s, on);
   });
 }
 
@@ -230,8 +275,8 @@ export async function serve(o: ServeOptions, hooks: ServeHooks = {}): Promise<nu
   // Before any I/O: reclaim must not wait on writeback that this process itself serves.
   const flusherProblem = setIoFlusher();
   if (flusherProblem) log.warn(`PR_SET_IO_FLUSHER not set (${flusherProblem}); a kernel nbd device under heavy memory pressure could stall`);
-  if (o.attach) checkAttachPossible(o.attach);
   const stop = waitForSignal();
+  const notify = serviceNotifier(process.env.NOTIFY_SOCKET);
   // Until the stack is open a signal interrupts the opening itself (the unlock can take long).
   const opened = await untilSignal(stop, (signal) => openServedDevice(o, signal), (late) => late.device.close());
   if ('interrupted' in opened) {
@@ -241,7 +286,8 @@ export async function serve(o: ServeOptions, hooks: ServeHooks = {}): Promise<nu
   const stack = opened.value;
   const device = stack.device;
   let privateDir: string | undefined;
-  let attached: Attached | undefined;
+  let attached: AttachedDevice | undefined;
+  let handover = false;
   const server = new NbdServer({
     exports: [{ name: o.name, device, blockSize: stack.blockSize }],
     // --unencrypted keeps the front end's own limits: it is the benchmarks' baseline.
@@ -269,14 +315,24 @@ export async function serve(o: ServeOptions, hooks: ServeHooks = {}): Promise<nu
     process.stdout.write(lines.join('\n') + '\n');
     hooks.afterListen?.(addresses);
     stats.start(o.statsInterval);
-    if (o.attach) attached = await attachNbd(o.attach, addresses[0]!, o.name, stack.blockSize.preferred);
+    if (o.attach) attached = await attachServed(server, o.name, addresses[0]!, stack.volumeId, o.target, o.attach);
+    notify.ready(attached ? `serving ${o.target} on ${attached.device}` : `serving ${o.target} on ${addresses.join(', ')}`);
     const sig = await stop;
-    log.info(`${sig}: finishing requests in flight and closing`);
+    handover = sig === 'SIGUSR2' && attached !== undefined && o.attach?.with === 'netlink';
+    notify.stopping(handover ? 'handing over' : 'stopping');
+    if (sig === 'SIGUSR2' && !handover) log.warn('SIGUSR2: nothing to hand over (no netlink-attached device); stopping as for SIGTERM');
+    log.info(handover ? `SIGUSR2: handing ${attached!.device} over: finishing requests in flight, flushing, leaving the device waiting for the next serve` : `${sig}: finishing requests in flight and closing`);
   } finally {
     stats.stop();
     stopHeapGuard();
-    // The kernel must let go first: detaching flushes its dirty pages through us.
-    if (attached) await attached.detach();
+    if (attached && handover) {
+      // Sockets closed from here on are not replaced; the kernel resends what we did not answer.
+      attached.release();
+    } else if (attached) {
+      // The kernel must let go first: its dirty pages are written through us before the disconnect.
+      await flushBlockDevice(attached.device);
+      await attached.detach();
+    }
     await server.close();
     await device.flush().catch((e: Error) => log.warn(`final flush failed: ${e.message}`));
     await device.close();

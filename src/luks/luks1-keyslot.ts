@@ -43,7 +43,9 @@ export async function openLuks1Keyslot(dev: BlockDevice, h: Luks1Header, ks: Luk
   const material = await dev.read(offset, length);
   const slotKey = await deriveKeyAbortable(luks1SlotKdf(h, ks), passphrase, h.keyBytes, signal).catch((e: unknown) => {
     material.fill(0);
-    throw e;
+    if (e instanceof NbdcryptError) throw e;
+    // Node's PBKDF2 stops at 2^31 − 1 iterations; LUKS1 allows up to 2^32 − 1.
+    throw new NbdcryptError('ENOTSUP', `LUKS1 keyslot ${ks.id}: pbkdf2-${h.hashSpec} with ${ks.iterations} iterations failed here (${e instanceof Error ? e.message : String(e)})`);
   });
   try {
     const cipher = createSectorCipher(spec, slotKey);

@@ -77,6 +77,10 @@ export async function unlockLuks1(dev: BlockDevice, h: Luks1Header, passphrase: 
 /** Where the data is: from the payload offset to the end of the device, 512-byte sectors. */
 export function describeLuks1(h: Luks1Header, dev: BlockDevice, key: Buffer, slot: number): OpenedVolume {
   const dataOffset = h.payloadOffset * 512;
+  if (dataOffset === 0) {
+    // The data lives on another device; serving this one would expose (and overwrite) the header.
+    throw new NbdcryptError('ENOTSUP', 'this is a detached LUKS1 header (payload offset 0): its data is on another device, and nbdcrypt serves volumes whose header and data share one device; no data was changed');
+  }
   if (dataOffset + 512 > dev.size) {
     throw new NbdcryptError('EBADHDR', `LUKS1 payload starts at byte ${dataOffset} (payload-offset ${h.payloadOffset}), but the device has only ${dev.size} bytes; the header belongs to another, larger device or is damaged; no data was changed`);
   }

@@ -119,3 +119,9 @@ test('key operations: 8 slots, explicit slots, change moves to a free slot, last
   await assert.rejects(addKey(dev, pw('p4'), pw('x'), { pbkdf: 'argon2id' }), (e) => isNbdcryptError(e, 'EUSAGE') && /pbkdf2 only/.test(e.message));
   assert.deepEqual((await openVolume(dev, pw('p4'))).volumeKey, key);
 });
+
+test('a detached LUKS1 header (payload offset 0) is refused, never served over its own header', async () => {
+  const { dev } = await fresh();
+  await patch(dev, 104, (b) => b.writeUInt32BE(0, 0));
+  await assert.rejects(openVolume(dev, pw('secret')), (e) => isNbdcryptError(e, 'ENOTSUP') && /detached LUKS1 header/.test(e.message));
+});

@@ -221,3 +221,46 @@ test('format --type luks1: cryptsetup opens it, its layout is cryptsetup\'s; qem
     assert.equal(u.status, 2, `${bad.join(' ')}: ${u.stderr}`);
   }
 });
+
+test('convert --type luks2: the same JSON metadata as cryptsetup convert, data untouched, undone by the backup', async () => {
+  const img = image('conv.img', 'pw one', { cipher: 'aes-xts-plain64', keyBits: 512, hash: 'sha256' });
+  cs.luksAddKey(img, 'pw one', 'pw two', { pbkdf: 'pbkdf2' });
+  cs.luksKillSlot(img, 0, 'pw two');
+  const original = readFileSync(img);
+  const ref = file('conv-ref.img', original);
+  run(cs.cryptsetup(), ['convert', '--batch-mode', '--type', 'luks2', ref]);
+  const backup = join(dir.path, 'conv.hdr');
+  let r = nbdcrypt(['convert', img, '--type', 'luks2', '--header-backup', backup]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /converted .* to LUKS2/);
+  assert.deepEqual(cs.luksDumpJson(img), cs.luksDumpJson(ref));
+  assert.equal(nbdcrypt(['dump', img]).stdout, cs.luksDump(img));
+  assert.equal(cs.testPassphrase(img, 'pw two'), 1);
+  const after = readFileSync(img);
+  assert.ok(after.subarray(2 << 20).equals(original.subarray(2 << 20)), 'the data area is untouched');
+  assert.ok(after.subarray(32768, 2 << 20).equals(readFileSync(ref).subarray(32768, 2 << 20)), "keyslot areas where cryptsetup's are");
+  const dev = new ImageFile(img);
+  const vol = await openVolume(dev, Buffer.from('pw two'));
+  assert.deepEqual([vol.format, vol.keyslot, vol.dataOffset], ['LUKS2', 1, 2 << 20]);
+  assert.deepEqual(vol.volumeKey, cs.volumeKey(ref, 'pw two'));
+  await dev.close();
+
+  r = nbdcrypt(['convert', img, '--type', 'luks2']);
+  assert.equal(r.status, 4, r.stderr);
+  assert.match(r.stderr, /does not hold a LUKS1 header/);
+  r = nbdcrypt(['header', 'restore', img, backup]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(readFileSync(img).subarray(0, 2056 * 512).equals(original.subarray(0, 2056 * 512)), 'the backup puts the LUKS1 header and keyslots back');
+  assert.equal(cs.testPassphrase(img, 'pw two'), 1);
+
+  r = nbdcrypt(['convert', img, '--type', 'luks2', '--header-backup', backup]);
+  assert.equal(r.status, 5, 'an existing backup file is never overwritten');
+  assert.equal(nbdcrypt(['convert', img, '--type', 'luks1']).status, 2);
+  const tight = image('tight.img', 'pw', { cipher: 'aes-xts-plain64', keyBits: 512, hash: 'sha256', offsetSectors: 4040 });
+  const tightBefore = readFileSync(tight);
+  r = nbdcrypt(['convert', tight, '--type', 'luks2', '--header-backup', join(dir.path, 'tight.hdr')]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /keyslots would end at byte .* past the payload/);
+  assert.ok(readFileSync(tight).equals(tightBefore), 'nothing changed');
+  assert.notEqual(run(cs.cryptsetup(), ['convert', '--batch-mode', '--type', 'luks2', tight], { allowFail: true }).status, 0, 'cryptsetup refuses it too');
+});

@@ -247,7 +247,29 @@ test('convert --type luks2: the same JSON metadata as cryptsetup convert, data u
 
   r = nbdcrypt(['convert', img, '--type', 'luks2']);
   assert.equal(r.status, 4, r.stderr);
-  assert.match(r.stderr, /does not hold a LUKS1 header/);
+  assert.match(r.stderr, /already holds a LUKS2 header/);
+
+  // And back: the LUKS1 header and key material are the original ones, as with cryptsetup.
+  r = nbdcrypt(['convert', img, '--type', 'luks1', '--header-backup', join(dir.path, 'conv2.hdr')]);
+  assert.equal(r.status, 0, r.stderr);
+  run(cs.cryptsetup(), ['convert', '--batch-mode', '--type', 'luks1', ref]);
+  assert.equal(nbdcrypt(['dump', img]).stdout.replace(img, 'X'), cs.luksDump(ref).replace(ref, 'X'));
+  const back = readFileSync(img);
+  assert.ok(back.subarray(0, 592).equals(original.subarray(0, 592)), 'the LUKS1 header is the original');
+  assert.ok(back.subarray(512 * 512, 1012 * 512).equals(original.subarray(512 * 512, 1012 * 512)), 'keyslot 1 material is back in place');
+  assert.ok(back.subarray(2 << 20).equals(original.subarray(2 << 20)), 'the data area is untouched');
+  assert.equal(cs.testPassphrase(img, 'pw two'), 1);
+  const luks2 = file('argon.img', '');
+  truncateSync(luks2, 17 << 20);
+  cs.luksFormat(luks2, 'pw', { sectorSize: 512 });
+  const argonBefore = readFileSync(luks2);
+  r = nbdcrypt(['convert', luks2, '--type', 'luks1', '--header-backup', join(dir.path, 'argon.hdr')]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /keyslot 0 uses argon2id; LUKS1 keyslots are pbkdf2/);
+  assert.ok(readFileSync(luks2).equals(argonBefore), 'nothing changed');
+
+  r = nbdcrypt(['convert', img, '--type', 'luks2', '--header-backup', join(dir.path, 'conv3.hdr')]);
+  assert.equal(r.status, 0, r.stderr);
   r = nbdcrypt(['header', 'restore', img, backup]);
   assert.equal(r.status, 0, r.stderr);
   assert.ok(readFileSync(img).subarray(0, 2056 * 512).equals(original.subarray(0, 2056 * 512)), 'the backup puts the LUKS1 header and keyslots back');
@@ -255,7 +277,7 @@ test('convert --type luks2: the same JSON metadata as cryptsetup convert, data u
 
   r = nbdcrypt(['convert', img, '--type', 'luks2', '--header-backup', backup]);
   assert.equal(r.status, 5, 'an existing backup file is never overwritten');
-  assert.equal(nbdcrypt(['convert', img, '--type', 'luks1']).status, 2);
+  assert.equal(nbdcrypt(['convert', img, '--type', 'luks3']).status, 2);
   const tight = image('tight.img', 'pw', { cipher: 'aes-xts-plain64', keyBits: 512, hash: 'sha256', offsetSectors: 4040 });
   const tightBefore = readFileSync(tight);
   r = nbdcrypt(['convert', tight, '--type', 'luks2', '--header-backup', join(dir.path, 'tight.hdr')]);

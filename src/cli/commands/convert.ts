@@ -1,6 +1,6 @@
 /**
- * `nbdcrypt convert TARGET --type luks2`: turn a LUKS1 header into LUKS2 in place, as
- * `cryptsetup convert --type luks2` does (header and keyslot areas only, the data area is
+ * `nbdcrypt convert TARGET --type luks2|luks1`: turn a LUKS1 header into LUKS2 in place or
+ * back, as `cryptsetup convert` does (header and keyslot areas only, the data area is
  * never touched). A header backup is written and synced first, to --header-backup FILE or a
  * temporary file whose name is printed, so an interrupted conversion can be undone with
  * `nbdcrypt header restore`. Spec: docs/formats.md (LUKS conversion); cryptsetup(8) convert.
@@ -15,21 +15,24 @@ import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
 import { backupHeader } from '../../luks/header-backup.js';
 import { convertLuks1ToLuks2 } from '../../luks/luks1-to-luks2.js';
+import { convertLuks2ToLuks1 } from '../../luks/luks2-to-luks1.js';
 import { isLuks1Device } from '../../luks/luks1-volume.js';
 import { openTarget } from '../../backend/open-target.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 
-export const help = `Usage: nbdcrypt convert TARGET --type luks2 [--header-backup FILE]
+export const help = `Usage: nbdcrypt convert TARGET --type luks2|luks1 [--header-backup FILE]
 
-Convert the LUKS1 header of TARGET to LUKS2 in place, as 'cryptsetup convert --type luks2'
-does: same volume key, passphrases (pbkdf2 keyslots), cipher, UUID and data offset; the
-keyslot areas move behind the LUKS2 metadata; the data area is never touched. Refused when
-the keyslots would not fit before the data (old layouts) or for a detached header.
-Converting LUKS2 to LUKS1 is not supported yet (use 'cryptsetup convert --type luks1').
+Convert the LUKS header of TARGET in place, as 'cryptsetup convert' does: same volume key,
+passphrases, cipher, UUID and data offset; the keyslot areas move; the data area is never
+touched. To LUKS2: refused when the keyslots would not fit before the data (old layouts) or
+for a detached header. To LUKS1: only for what LUKS1 can express (pbkdf2 keyslots 0-7,
+512-byte sectors, no tokens, 16 KiB metadata, keyslot areas where LUKS1 keeps them, as after
+a conversion from LUKS1); an argon2 keyslot (the default of nbdcrypt and cryptsetup) is
+refused: add a pbkdf2 one ('nbdcrypt key add --pbkdf pbkdf2') and remove it first.
 TARGET is a file, a block device or a remote export (ssh://, nbd://), as for 'serve'.
 
 Options:
-  --type luks2           the format to convert to (required)
+  --type luks2|luks1     the format to convert to (required)
   --header-backup FILE   save the header backup here first (must not exist); default: a new
                          temporary file, whose name is printed. Keep it until the volume
                          opens: 'nbdcrypt header restore TARGET FILE' undoes the conversion.
@@ -63,18 +66,19 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs('convert', argv, { ...targetArgOptions, type: { type: 'string' }, 'header-backup': { type: 'string' } });
   const v = parsed.values;
   if (parsed.positionals.length !== 1) throw new NbdcryptError('EUSAGE', 'convert needs exactly one TARGET; see nbdcrypt convert --help');
-  if (v.type === 'luks1') throw new NbdcryptError('EUSAGE', "converting LUKS2 to LUKS1 is not supported yet; use 'cryptsetup convert --type luks1'");
-  if (v.type !== 'luks2') throw new NbdcryptError('EUSAGE', 'convert needs --type luks2; see nbdcrypt convert --help');
+  if (v.type !== 'luks2' && v.type !== 'luks1') throw new NbdcryptError('EUSAGE', 'convert needs --type luks2 or --type luks1; see nbdcrypt convert --help');
   const target = parsed.positionals[0]!;
   let dev: BlockDevice | undefined;
   try {
     dev = await openTarget(target, targetOptionsFromArgs(v));
-    if (!(await isLuks1Device(dev))) throw new NbdcryptError('EBADHDR', `${target} does not hold a LUKS1 header (already LUKS2, or not LUKS); nothing was changed`);
+    const from = (await isLuks1Device(dev)) ? 'luks1' : 'luks2';
+    if (from === v.type) throw new NbdcryptError('EBADHDR', `${target} already holds a ${v.type.toUpperCase()} header; nothing was changed`);
+    // Also validates the current header (a LUKS2 one completely) before anything is written.
     const path = await saveBackup(await backupHeader(dev), v['header-backup']);
     log.info(`header backup of ${target} saved to ${path}`);
-    const uuid = await convertLuks1ToLuks2(dev);
+    const uuid = v.type === 'luks2' ? await convertLuks1ToLuks2(dev) : await convertLuks2ToLuks1(dev);
     await dev.flush();
-    log.info(`converted ${target} to LUKS2 (UUID ${uuid}); if it does not open, 'nbdcrypt header restore ${target} ${path}' puts the LUKS1 header back`);
+    log.info(`converted ${target} to ${v.type.toUpperCase()} (UUID ${uuid}); if it does not open, 'nbdcrypt header restore ${target} ${path}' puts the ${from.toUpperCase()} header back`);
     return 0;
   } finally {
     await dev?.close();

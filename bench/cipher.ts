@@ -8,13 +8,14 @@
  * Run: npx tsc -p . && node dist/bench/cipher.js [--seconds N] [--json] [--reference] [--ciphers LIST] [--fallback]
  */
 import { help, run } from '../src/cli/bench/cipher.js';
+import { readEnvironment } from '../src/cli/environment.js';
 
 const argv = process.argv.slice(2);
 if (argv.includes('--help') || argv.includes('-h')) {
   process.stdout.write(help);
 } else {
   try {
-    process.exitCode = await run(argv);
+    process.exitCode = await run(argv, readEnvironment());
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);
     process.exitCode = 2;

@@ -1,16 +1,15 @@
 /**
  * Peers for bench/e2e-compare that `nbdcrypt bench e2e` does not need: a LUKS1 image made by
  * `qemu-img create -f luks`, qemu-nbd serving it with its LUKS driver (from a file or from an
- * nbd-server reached through a tunnel), nbdkit's luks filter, one raw ssh2 channel's MB/s
- * each way, and a loopback delay proxy (latency each way plus a bandwidth cap) standing in
+ * nbd-server reached through a tunnel), nbdkit's luks filter, one bare ssh2 exec channel's
+ * MB/s each way (in its own process, so it can be pinned), and a loopback delay proxy (latency each way plus a bandwidth cap) standing in
  * for a WAN link. What each peer is: docs/performance.md (Peers measured).
  */
-import { spawn } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
-import { findTool, runTool, startHelper, waitUntil, type Helper } from '../src/cli/bench/e2e-procs.js';
-import { remoteTransport } from '../src/backend/remote-target.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pinnedCommand } from '../src/cli/bench/cpu-pinning.js';
+import { findTool, runTool, runToolAsync, startHelper, waitUntil, type Helper } from '../src/cli/bench/e2e-procs.js';
 import { existsSync } from 'node:fs';
 
 export interface Served {
@@ -39,14 +38,14 @@ async function untilSocket(helper: Helper, sock: string, what: string): Promise<
  * qemu-nbd with its LUKS driver on a unix socket. `file` is either a local path or
  * {host, port, exportName} of an NBD server (qemu's nbd block driver as the protocol layer).
  */
-export async function startQemuNbdLuks(dir: string, name: string, keyFile: string, file: string | { host: string; port: number; exportName: string }): Promise<Served> {
+export async function startQemuNbdLuks(dir: string, name: string, keyFile: string, file: string | { host: string; port: number; exportName: string }, cpus?: string): Promise<Served> {
   const sock = join(dir, `${name}.sock`);
   const proto = typeof file === 'string' ? `file.filename=${file}` : `file.driver=nbd,file.server.type=inet,file.server.host=${file.host},file.server.port=${file.port},file.export=${file.exportName}`;
-  const helper = startHelper(findTool('qemu-nbd', 'qemu-utils'), [
+  const helper = startHelper(...pinnedCommand(cpus, findTool('qemu-nbd', 'qemu-utils'), [
     '--object', `secret,id=sec0,file=${keyFile}`,
     '--image-opts', `driver=luks,key-secret=sec0,${proto}`,
     '-k', sock, '-x', 'disk', '-t', '--shared=16', '--cache=writeback',
-  ]);
+  ]));
   await untilSocket(helper, sock, `qemu-nbd (${name})`);
   return { uri: `nbd+unix:///disk?socket=${sock}`, stop: () => helper.stop() };
 }
@@ -60,61 +59,14 @@ export async function startNbdkitLuks(dir: string, image: string, keyFile: strin
 }
 
 /**
- * A byte sink/source in its own process on 127.0.0.1: a client that sends 'W' has what it
- * writes counted and dropped; one that sends 'R' gets zeroes as fast as it reads.
+ * One bare ssh2 exec channel each way (bare-channel.ts) in its own process on `cpus`, moving
+ * `bytes` per direction, best of `rounds`.
  */
-export async function startSinkSource(): Promise<{ port: number; stop(): Promise<void> }> {
-  const script = `const net=require('net');const z=Buffer.alloc(1<<20);
-net.createServer(s=>{s.once('data',b=>{if(b[0]===82){const f=()=>{while(s.write(z));};s.on('drain',f);f();}else{s.resume();}});s.on('error',()=>{});})
-.listen(0,'127.0.0.1',function(){process.stdout.write(String(this.address().port)+'\\n');});`;
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  await waitUntil('sink/source to listen', () => /\d+\n/.test(out), 10_000);
-  const gone = new Promise<void>((r) => child.once('exit', () => r()));
-  return {
-    port: Number(out.trim()),
-    stop: async () => {
-      child.kill('SIGKILL');
-      await gone;
-    },
-  };
-}
-
-/** MB/s of one ssh2 channel (nbdcrypt's own SSH transport) to the sink/source, each way. */
-export async function rawChannelMbps(target: string, opts: { knownHostsPath: string; identity: string[]; sshConfigPath: string }, seconds: number): Promise<{ readMbps: number; writeMbps: number }> {
-  const { transport } = remoteTransport(target, opts);
-  try {
-    const measure = async (mode: 'R' | 'W'): Promise<number> => {
-      const ch: Duplex = await transport.open();
-      ch.write(mode);
-      const chunk = Buffer.alloc(1 << 20);
-      let bytes = 0;
-      const t0 = performance.now();
-      const end = t0 + seconds * 1000;
-      if (mode === 'R') {
-        await new Promise<void>((resolve) => {
-          ch.on('data', (b: Buffer) => {
-            bytes += b.length;
-            if (performance.now() >= end) resolve();
-          });
-        });
-      } else {
-        while (performance.now() < end) {
-          if (!ch.write(chunk)) await new Promise((r) => ch.once('drain', r));
-          bytes += chunk.length;
-        }
-      }
-      const mbps = bytes / ((performance.now() - t0) / 1000) / 1e6;
-      ch.destroy();
-      return mbps;
-    };
-    const readMbps = await measure('R');
-    const writeMbps = await measure('W');
-    return { readMbps, writeMbps };
-  } finally {
-    await transport.close();
-  }
+export async function bareChannelMbps(o: { port: number; user: string; keyFile: string; bytes: number; rounds: number; cpus?: string }): Promise<{ readMbps: number; writeMbps: number }> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'bare-channel.js');
+  const args = [script, '--port', String(o.port), '--user', o.user, '--key', o.keyFile, '--bytes', String(o.bytes), '--rounds', String(o.rounds)];
+  const out = await runToolAsync(...pinnedCommand(o.cpus, process.execPath, args), 1_800_000);
+  return JSON.parse(out.trim().split('\n').pop()!) as { readMbps: number; writeMbps: number };
 }
 
 export interface DelayProxy {

@@ -3,13 +3,16 @@
  * for every row, every server a separate process:
  *   A. local file: `nbdcrypt serve file:` (LUKS2) vs qemu-nbd's LUKS driver and nbdkit's luks
  *      filter on a LUKS1 image made by `qemu-img create -f luks`;
- *   B. over SSH on loopback: `nbdcrypt serve ssh://` vs nbd-server through `ssh -L`
- *      (aes128-gcm), qemu-nbd's LUKS driver over that tunnel, the raw nbd-server, and one raw
- *      ssh2 channel's MB/s;
+ *   B. over SSH on loopback: `nbdcrypt serve ssh://` and `ssh+cmd://` vs nbd-server through
+ *      `ssh -L` (aes128-gcm), qemu-nbd's LUKS driver over that tunnel, the raw nbd-server, and
+ *      one bare ssh2 exec channel's MB/s. The remote side (sshd and its sessions, the
+ *      nbd-servers) runs on one CPU and everything local on another (cpu-pinning.ts), the
+ *      exports live on tmpfs, sequential cells move --transfer bytes, best of --ssh-rounds;
  *   C. a WAN: a delay proxy (latency each way + bandwidth cap) in front of sshd; sequential
  *      write of nbdcrypt with several connections vs the single-connection ssh -L path.
  * Then the performance targets with the measured ratios (docs/performance.md).
- * Run: npm run build && node dist/bench/e2e-compare.js [--seconds N] [--depths 1,16,64] [--rounds N]
+ * Run: npm run build && node dist/bench/e2e-compare.js [--sections file,ssh,wan] [--seconds N]
+ *      [--depths 1,16,64] [--rounds N] [--ssh-rounds N] [--transfer 1G] [--pin L:R|off]
  *      [--size 1G] [--wan-delay-ms 25] [--wan-rate 250M] [--wan-connections 16] [--json]
  */
 import { randomBytes } from 'node:crypto';
@@ -17,14 +20,17 @@ import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSize } from '../src/size.js';
 import { DEFAULT_DATA_OFFSET } from '../src/luks/luks2-layout.js';
-import { measure, type Row } from '../src/cli/bench/e2e.js';
-import { checkFio, standardWorkloads, type Workload } from '../src/cli/bench/e2e-fio.js';
+import { readEnvironment } from '../src/cli/environment.js';
+import { createServeRuntime } from '../src/cli/serve-runtime.js';
+import { measure, tmpfsWithRoom, type Row } from '../src/cli/bench/e2e.js';
+import { describePinning, parsePinning } from '../src/cli/bench/cpu-pinning.js';
+import { checkFio, standardWorkloads, type FioRun, type Workload } from '../src/cli/bench/e2e-fio.js';
 import { formatBenchVolume, serveSubprocess } from '../src/cli/bench/e2e-nbdcrypt.js';
 import { startNbdServer, startSshd, startTunnel } from '../src/cli/bench/e2e-peers.js';
 import { runTool, scratch } from '../src/cli/bench/e2e-procs.js';
 import { formatTable, metricOf, type Report } from '../src/cli/bench/e2e-report.js';
 import { benchArgs } from './bench-args.js';
-import { qemuLuksImage, rawChannelMbps, startDelayProxy, startNbdkitLuks, startQemuNbdLuks, startSinkSource } from './e2e-compare-peers.js';
+import { bareChannelMbps, qemuLuksImage, startDelayProxy, startNbdkitLuks, startQemuNbdLuks } from './e2e-compare-peers.js';
 
 const usage = `Usage: node dist/bench/e2e-compare.js [OPTIONS]
   fio through nbdcrypt next to its peers (qemu-nbd LUKS, nbdkit luks, ssh -L, nbd-server), then
@@ -32,6 +38,11 @@ const usage = `Usage: node dist/bench/e2e-compare.js [OPTIONS]
   --sections LIST        file,ssh,wan (default all three)
   --seconds N            per cell (default 3); --wan-seconds N for the WAN cells (default 8)
   --rounds N             rounds per cell, the best is kept (default 2)
+  --ssh-rounds N         the same for the over-SSH section (default 3)
+  --transfer SIZE        bytes each sequential cell moves over SSH (default 1G; 0: --seconds)
+  --pin LOCAL:REMOTE     CPUs (taskset lists) of the local side and of the remote side (sshd,
+                         nbd-server) in the SSH and WAN sections; 'off': share them all
+                         (default: the first two CPUs, when there are two)
   --depths LIST          queue depths (default 1,16,64)
   --size SIZE            image size (default 1G)
   --wan-delay-ms MS      WAN proxy latency each way (default 25)
@@ -48,8 +59,13 @@ const v = benchArgs(usage, {
   'wan-seconds': { type: 'string', default: '8' },
   sections: { type: 'string', default: 'file,ssh,wan' },
   rounds: { type: 'string', default: '2' },
+  'ssh-rounds': { type: 'string', default: '3' },
+  transfer: { type: 'string', default: '1G' },
+  pin: { type: 'string' },
   json: { type: 'boolean', default: false },
 });
+// As bench e2e does: the nbdcrypt serve processes started below inherit its thread-pool size.
+const { env } = createServeRuntime(readEnvironment());
 const seconds = Number(v.seconds);
 const depths = v.depths!.split(',').map(Number);
 const size = parseSize(v.size!, '--size');
@@ -58,6 +74,12 @@ const wanDelay = Number(v['wan-delay-ms']);
 const wanRate = parseSize(v['wan-rate']!, '--wan-rate');
 const wanConns = Number(v['wan-connections']);
 const rounds = Number(v.rounds);
+const sshRounds = Number(v['ssh-rounds']);
+const transfer = parseSize(v.transfer!, '--transfer');
+const pinning = parsePinning(v.pin);
+const local = pinning?.local;
+const remote = pinning?.remote;
+const sshFio: FioRun = { cpus: local, sequentialBytes: transfer || undefined };
 const wanWorkloads: Workload[] = [
   { pattern: 'seq-write', blockSize: 1 << 20, queueDepth: 16 },
   { pattern: 'seq-read', blockSize: 1 << 20, queueDepth: 16 },
@@ -66,6 +88,8 @@ const wanWorkloads: Workload[] = [
 const fio = checkFio();
 const loadGenerator = `${runTool(fio, ['--version']).trim()} ioengine=nbd, one connection per row`;
 const dir = scratch('nbdcrypt-e2e-compare-');
+// What the remote exports lives on tmpfs: the SSH rows compare data paths, not disks.
+const remoteDir = scratch('nbdcrypt-e2e-remote-', tmpfsWithRoom(4 * size));
 const stops: (() => Promise<void>)[] = [];
 const later = <T extends { stop(): Promise<void> }>(x: T): T => (stops.push(() => x.stop()), x);
 const reports: Record<string, Report> = {};
@@ -82,13 +106,14 @@ try {
   say(`setting up images of ${size} bytes in ${dir.path}`);
   const luks2File = join(dir.path, 'luks2-file.img');
   const luks1File = join(dir.path, 'luks1-file.img');
-  const luks2Remote = join(dir.path, 'luks2-remote.img');
-  const luks1Remote = join(dir.path, 'luks1-remote.img');
+  const luks2Remote = join(remoteDir.path, 'luks2-remote.img');
+  const luks2RemoteCmd = join(remoteDir.path, 'luks2-remote-cmd.img');
+  const luks1Remote = join(remoteDir.path, 'luks1-remote.img');
   // The unencrypted rows write to their own file: nbdcrypt flushes the remote when its replay
   // log fills, and an fdatasync must not pay for gigabytes other rows left dirty in the same file.
-  const rawRemote = join(dir.path, 'raw-remote.img');
+  const rawRemote = join(remoteDir.path, 'raw-remote.img');
   runTool('truncate', ['-s', String(size), rawRemote]);
-  for (const f of [luks2File, luks2Remote]) await formatBenchVolume(f, size, Buffer.from(pass));
+  for (const f of [luks2File, luks2Remote, luks2RemoteCmd]) await formatBenchVolume(f, size, Buffer.from(pass), env);
   for (const f of [luks1File, luks1Remote]) qemuLuksImage(f, size - DEFAULT_DATA_OFFSET, passFile);
 
   if (sections.has('file')) {
@@ -111,35 +136,37 @@ try {
   let nbdA: Awaited<ReturnType<typeof startNbdServer>> | undefined;
   let nbdRaw: Awaited<ReturnType<typeof startNbdServer>> | undefined;
   if (sections.has('ssh') || sections.has('wan')) {
-    for (const d of ['nbdA', 'nbdB', 'nbdRaw']) runTool('mkdir', ['-p', join(dir.path, d)]);
-    nbdA = later(await startNbdServer(join(dir.path, 'nbdA'), luks2Remote));
-    nbdRaw = later(await startNbdServer(join(dir.path, 'nbdRaw'), rawRemote));
-    sshd = later(await startSshd(dir.path));
+    for (const d of ['nbdA', 'nbdB', 'nbdC', 'nbdRaw']) runTool('mkdir', ['-p', join(dir.path, d)]);
+    nbdA = later(await startNbdServer(join(dir.path, 'nbdA'), luks2Remote, 'disk', remote));
+    nbdRaw = later(await startNbdServer(join(dir.path, 'nbdRaw'), rawRemote, 'disk', remote));
+    sshd = later(await startSshd(dir.path, remote));
+    say(`CPUs: ${describePinning(pinning)}`);
   }
   const sshOpts = (): string[] => ['--known-hosts', sshd!.knownHosts, '--identity', sshd!.userKey];
 
   if (sections.has('ssh') && sshd && nbdA && nbdRaw) {
     runTool('sync', []);
-    const nbdB = await startNbdServer(join(dir.path, 'nbdB'), luks1Remote);
-    const tunA = await startTunnel(sshd, nbdRaw.port);
-    const tunB = await startTunnel(sshd, nbdB.port);
-    const target = `ssh://${sshd.user}@127.0.0.1:${sshd.port}/disk?nbd=127.0.0.1:${nbdA.port}`;
-    const nbdcrypt = await serveSubprocess(target, passFile, dir.path, [...serveArgs, ...sshOpts()]);
-    const qemu = await startQemuNbdLuks(dir.path, 'qemu-tunnel', passFile, { host: '127.0.0.1', port: tunB.port, exportName: 'disk' });
-    const local = [nbdcrypt, qemu, tunA, tunB, nbdB];
+    const nbdB = await startNbdServer(join(dir.path, 'nbdB'), luks1Remote, 'disk', remote);
+    const nbdC = await startNbdServer(join(dir.path, 'nbdC'), luks2RemoteCmd, 'disk', remote);
+    const tunA = await startTunnel(sshd, nbdRaw.port, undefined, undefined, local);
+    const tunB = await startTunnel(sshd, nbdB.port, undefined, undefined, local);
+    const at = `${sshd.user}@127.0.0.1:${sshd.port}/disk`;
+    const nbdcrypt = await serveSubprocess(`ssh://${at}?nbd=127.0.0.1:${nbdA.port}`, passFile, dir.path, [...serveArgs, ...sshOpts()], [], local);
+    const viaCmd = await serveSubprocess(`ssh+cmd://${at}?nbd=127.0.0.1:${nbdC.port}`, passFile, dir.path, [...serveArgs, ...sshOpts()], [], local);
+    const qemu = await startQemuNbdLuks(dir.path, 'qemu-tunnel', passFile, { host: '127.0.0.1', port: tunB.port, exportName: 'disk' }, local);
+    const started = [nbdcrypt, viaCmd, qemu, tunA, tunB, nbdB, nbdC];
     const rows: Row[] = [
       { name: 'nbdcrypt', description: `'nbdcrypt serve ssh://…?nbd=… --cache 0' (ssh2, 4 connections, ${nbdcrypt.engine} XTS)`, uri: nbdcrypt.uri },
+      { name: 'ssh+cmd', description: `'nbdcrypt serve ssh+cmd://…?nbd=… --cache 0' (OpenSSH ssh -W, 1 connection, ${viaCmd.engine} XTS)`, uri: viaCmd.uri },
       { name: 'qemu-tunnel', description: "qemu-nbd driver=luks,file.driver=nbd through 'ssh -N -L' (aes128-gcm) to nbd-server", uri: qemu.uri },
       { name: 'ssh-tunnel', description: "nbd-server through 'ssh -N -L' (aes128-gcm), no encryption", uri: `nbd://127.0.0.1:${tunA.port}/disk`, region },
       { name: 'nbd-server', description: 'nbd-server over TCP, no SSH, no encryption (the ceiling)', uri: nbdRaw.uri, region },
     ];
     say('B. over SSH (loopback)');
-    reports.ssh = await measure(rows, standardWorkloads(depths), seconds, nbdcrypt.engine, loadGenerator, rounds);
-    for (const s of local) await s.stop();
-    say('B. one raw ssh2 channel (nbdcrypt transport, no NBD, no XTS)');
-    const sink = await startSinkSource();
-    const ch = await rawChannelMbps(`ssh://${sshd.user}@127.0.0.1:${sshd.port}/x?nbd=127.0.0.1:${sink.port}`, { knownHostsPath: sshd.knownHosts, identity: [sshd.userKey], sshConfigPath: sshd.sshConfig }, seconds);
-    await sink.stop();
+    reports.ssh = await measure(rows, standardWorkloads(depths), seconds, nbdcrypt.engine, loadGenerator, sshRounds, sshFio, pinning);
+    for (const s of started) await s.stop();
+    say('B. one bare ssh2 exec channel (cat > /dev/null, head -c N /dev/zero; no NBD, no XTS)');
+    const ch = await bareChannelMbps({ port: sshd.port, user: sshd.user, keyFile: sshd.userKey, bytes: transfer || 1 << 30, rounds: sshRounds, cpus: local });
     extra.rawChannelReadMbps = ch.readMbps;
     extra.rawChannelWriteMbps = ch.writeMbps;
   }
@@ -149,15 +176,15 @@ try {
     const proxy = await startDelayProxy(sshd.port, wanDelay, wanRate);
     const hostLine = readFileSync(sshd.knownHosts, 'utf8').split('\n')[0]!;
     appendFileSync(sshd.knownHosts, `${hostLine.replace(/^\[127\.0\.0\.1\]:\d+/, `[127.0.0.1]:${proxy.port}`)}\n`);
-    const tun = await startTunnel(sshd, nbdRaw.port, 'aes128-gcm@openssh.com', proxy.port);
+    const tun = await startTunnel(sshd, nbdRaw.port, 'aes128-gcm@openssh.com', proxy.port, local);
     const target = `ssh://${sshd.user}@127.0.0.1:${proxy.port}/disk?nbd=127.0.0.1:${nbdA.port}`;
-    const nbdcrypt = await serveSubprocess(target, passFile, dir.path, [...serveArgs, ...sshOpts(), '--connections', String(wanConns)]);
+    const nbdcrypt = await serveSubprocess(target, passFile, dir.path, [...serveArgs, ...sshOpts(), '--connections', String(wanConns)], [], local);
     const rows: Row[] = [
       { name: 'nbdcrypt', description: `nbdcrypt serve ssh:// --connections ${wanConns}, through the WAN proxy`, uri: nbdcrypt.uri },
       { name: 'ssh-tunnel', description: "nbd-server through one 'ssh -N -L' connection, through the WAN proxy, no encryption", uri: `nbd://127.0.0.1:${tun.port}/disk`, region },
     ];
     say(`C. WAN: ${wanDelay} ms each way, ${(wanRate / 1e6).toFixed(0)} MB/s cap, in front of sshd`);
-    reports.wan = await measure(rows, wanWorkloads, Number(v['wan-seconds']), nbdcrypt.engine, loadGenerator, rounds);
+    reports.wan = await measure(rows, wanWorkloads, Number(v['wan-seconds']), nbdcrypt.engine, loadGenerator, rounds, { cpus: local }, pinning);
     for (const s of [nbdcrypt, tun, proxy]) await s.stop();
   }
 
@@ -167,12 +194,13 @@ try {
       const w = name === 'wan' ? wanWorkloads : standardWorkloads(depths);
       process.stdout.write(`\n== ${name} ==\n${formatTable(r, w, 'nbdcrypt')}`);
     }
-    if (extra.rawChannelReadMbps !== undefined) process.stdout.write(`\none raw ssh2 channel: read ${extra.rawChannelReadMbps.toFixed(0)} MB/s, write ${extra.rawChannelWriteMbps!.toFixed(0)} MB/s\n`);
+    if (extra.rawChannelReadMbps !== undefined) process.stdout.write(`\none bare ssh2 exec channel: read ${extra.rawChannelReadMbps.toFixed(0)} MB/s, write ${extra.rawChannelWriteMbps!.toFixed(0)} MB/s\n`);
     process.stdout.write(`\n== targets ==\n${targets().map((t) => `${t.ok ? 'MET ' : 'MISS'} ${t.what}: ${t.value}`).join('\n')}\n`);
   }
 } finally {
   for (const s of stops.reverse()) await s().catch(() => undefined);
   dir.remove();
+  remoteDir.remove();
 }
 
 function metric(report: Report | undefined, row: string, pattern: Workload['pattern'], qd: number): number | undefined {
@@ -192,8 +220,12 @@ function targets(): { what: string; value: string; ok: boolean }[] {
     ratio(`file: nbdcrypt/qemu-nbd ${p} QD${qd}`, metric(file, 'nbdcrypt', p, qd), metric(file, 'qemu-nbd', p, qd), 1.5);
   }
   for (const p of ['seq-read', 'seq-write'] as const) ratio(`ssh: nbdcrypt/qemu-tunnel ${p} QD${qd}`, metric(ssh, 'nbdcrypt', p, qd), metric(ssh, 'qemu-tunnel', p, qd), 1.2);
-  ratio(`ssh: nbdcrypt seq-read QD${qd} / raw ssh2 channel read`, metric(ssh, 'nbdcrypt', 'seq-read', qd), extra.rawChannelReadMbps, 0.85);
-  ratio(`ssh: nbdcrypt seq-write QD${qd} / raw ssh2 channel write`, metric(ssh, 'nbdcrypt', 'seq-write', qd), extra.rawChannelWriteMbps, 0.85);
+  for (const p of ['seq-read', 'seq-write'] as const) ratio(`ssh: nbdcrypt/ssh-tunnel ${p} 1M QD${qd}`, metric(ssh, 'nbdcrypt', p, qd), metric(ssh, 'ssh-tunnel', p, qd), 1.0);
+  ratio(`ssh: nbdcrypt seq-read QD${qd} / bare ssh2 channel read`, metric(ssh, 'nbdcrypt', 'seq-read', qd), extra.rawChannelReadMbps, 0.9);
+  ratio(`ssh: nbdcrypt seq-write QD${qd} / bare ssh2 channel write`, metric(ssh, 'nbdcrypt', 'seq-write', qd), extra.rawChannelWriteMbps, 0.9);
+  ratio('ssh: nbdcrypt/ssh-tunnel rand-read 4K QD16', metric(ssh, 'nbdcrypt', 'rand-read', 16), metric(ssh, 'ssh-tunnel', 'rand-read', 16), 0.9);
+  ratio('ssh: nbdcrypt/ssh-tunnel rand-write 4K QD16', metric(ssh, 'nbdcrypt', 'rand-write', 16), metric(ssh, 'ssh-tunnel', 'rand-write', 16), 5);
+  for (const p of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) ratio(`ssh: ssh+cmd/nbdcrypt ${p} QD${qd}`, metric(ssh, 'ssh+cmd', p, qd), metric(ssh, 'nbdcrypt', p, qd), 0.9);
   for (const p of ['rand-read', 'rand-write'] as const) ratio(`ssh: nbdcrypt/qemu-tunnel ${p} 4K QD16`, metric(ssh, 'nbdcrypt', p, 16), metric(ssh, 'qemu-tunnel', p, 16), 5);
   ratio(`wan: nbdcrypt/ssh-tunnel seq-write 1M QD16`, metric(wan, 'nbdcrypt', 'seq-write', 16), metric(wan, 'ssh-tunnel', 'seq-write', 16), 5);
   const iops = metric(file, 'nbdcrypt', 'rand-read', 16);

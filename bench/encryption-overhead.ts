@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { BufferPool } from '../src/block/buffer-pool.js';
 import { MemoryDevice } from '../src/block/memory-device.js';
 import { parseSize } from '../src/size.js';
 import { EncryptedDevice } from '../src/crypt/encrypted-device.js';
@@ -26,6 +27,8 @@ const size = parseSize(values.size ?? '1G', '--size');
 const rounds = Number(values.rounds);
 const dir = scratchDir('nbdcrypt-bench-');
 const shm = scratchDir('nbdcrypt-bench-src-');
+/** One pool for every layer, as serve has (cli/serve-runtime.ts). */
+const buffers = new BufferPool(16 * 1024 * 1024);
 
 async function writeRandomFile(path: string, bytes: number): Promise<void> {
   const out = createWriteStream(path);
@@ -36,7 +39,7 @@ async function writeRandomFile(path: string, bytes: number): Promise<void> {
 }
 
 async function measure(label: string, device: BlockDevice, src: string): Promise<{ label: string; write: number; read: number }> {
-  const server = new NbdServer({ exports: [{ name: 'disk', device }] });
+  const server = new NbdServer({ exports: [{ name: 'disk', device }], io: { buffers, noteTransientBytes: () => undefined } });
   const sock = join(dir.path, `${label.replace(/\W/g, '')}.sock`);
   await server.listen(`unix:${sock}`);
   const uri = `nbd+unix:///disk?socket=${sock}`;
@@ -54,8 +57,8 @@ const best = new Map<string, { write: number; read: number }>();
 try {
   for (let r = 0; r < rounds; r++) {
     for (const enc of [false, true]) {
-      const mem = new MemoryDevice(size);
-      const device = enc ? new EncryptedDevice(mem, { key: randomBytes(64), dataOffset: 0, sectorSize: 4096 }) : mem;
+      const mem = new MemoryDevice(size, { buffers });
+      const device = enc ? new EncryptedDevice(mem, { key: randomBytes(64), dataOffset: 0, sectorSize: 4096, buffers }) : mem;
       const row = await measure(enc ? `encrypted (${defaultEngine()})` : 'plain', device, src);
       const b = best.get(row.label) ?? { write: 0, read: 0 };
       best.set(row.label, { write: Math.max(b.write, row.write), read: Math.max(b.read, row.read) });

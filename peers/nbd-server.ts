@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pinnedCommand } from '../src/cli/bench/cpu-pinning.js';
 import { killAll, processTree } from '../src/cli/bench/process-tree.js';
 import { canConnect, freePort, requireTool, run, scratchDir, sleep, waitFor } from './tools.js';
 
@@ -19,6 +20,8 @@ export interface NbdServerOptions {
   /** Listen on a unix socket instead of TCP (nbd-server 3.24 does one or the other). */
   unixSocket?: boolean;
   readOnly?: boolean;
+  /** taskset CPU list for the daemon; its per-connection forks inherit it. */
+  cpus?: string;
 }
 
 export interface NbdServerPeer {
@@ -79,7 +82,7 @@ export async function startNbdServer(opts: NbdServerOptions = {}): Promise<NbdSe
     const deadline = Date.now() + 10_000;
     // Right after a kill the port may still be held by a dying child: retry briefly.
     for (;;) {
-      const r = run(bin, ['-C', config, '-p', pidFile], { allowFail: true, timeoutMs: 10_000 });
+      const r = run(...pinnedCommand(opts.cpus, bin, ['-C', config, '-p', pidFile]), { allowFail: true, timeoutMs: 10_000 });
       if (r.status === 0) break;
       if (Date.now() > deadline) throw new Error(`nbd-server failed to start: ${r.stderr.trim()}`);
       await sleep(100);

@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { killAll, processTree } from '../src/cli/bench/process-tree.js';
+import { pinnedCommand } from '../src/cli/bench/cpu-pinning.js';
 import { sshdConfig } from '../src/cli/bench/sshd-config.js';
 import { freePort, requireTool, run, scratchDir, startProcess, waitFor, type Proc } from './tools.js';
 
@@ -38,6 +39,8 @@ export interface SshdPeer {
 export interface SshdOptions {
   /** Extra sshd_config lines, placed first so that they override the defaults. */
   extraConfig?: string[];
+  /** taskset CPU list for sshd; its sessions and the commands they run inherit it. */
+  cpus?: string;
 }
 
 const descendantsOf = (pid: number): number[] => processTree(pid).slice(1);
@@ -61,7 +64,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdPeer> {
   writeFileSync(join(dir.path, 'authorized_keys'), `${userPub}\n`, { mode: 0o600 });
   const config = join(dir.path, 'sshd_config');
   writeFileSync(config, sshdConfig({ port, hostKey: hostKeyPath, dir: dir.path, extra: opts.extraConfig }));
-  const proc: Proc = startProcess(sshd, ['-D', '-e', '-f', config]);
+  const proc: Proc = startProcess(...pinnedCommand(opts.cpus, sshd, ['-D', '-e', '-f', config]));
   // sshd would outlive a test process that exits without stop(): kill it on the way out.
   const onExit = (): void => {
     for (const p of [...descendantsOf(proc.pid), proc.pid]) {

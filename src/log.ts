@@ -5,8 +5,8 @@
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
 const order: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
-let threshold: LogLevel = (process.env.NBDCRYPT_LOG as LogLevel | undefined) ?? 'info';
-if (!(threshold in order)) threshold = 'info';
+/** The CLI sets it from NBDCRYPT_LOG at start-up (cli/environment.ts). */
+let threshold: LogLevel = 'info';
 
 export function setLogLevel(level: LogLevel): void {
   threshold = level;

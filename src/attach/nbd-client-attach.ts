@@ -8,37 +8,32 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
+
+/** Finds a program on the search path the command was started with (cli owns the environment). */
+export type ToolFinder = (name: string) => string | undefined;
 
 export interface Attached {
   device: string;
   detach(): Promise<void>;
 }
 
-function findTool(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
-    if (dir && existsSync(join(dir, name))) return join(dir, name);
-  }
-  return undefined;
-}
-
 /** True when the nbd module is loaded, or loads now (modprobe nbd). */
-export function nbdModuleAvailable(): boolean {
+export function nbdModuleAvailable(findExecutable: ToolFinder): boolean {
   if (existsSync('/sys/module/nbd')) return true;
-  const modprobe = findTool('modprobe');
+  const modprobe = findExecutable('modprobe');
   if (!modprobe) return false;
   const r = spawnSync(modprobe, ['nbd'], { stdio: 'ignore', timeout: 10_000 });
   return r.status === 0 && existsSync('/sys/module/nbd');
 }
 
 /** Fails early, before the passphrase is asked, when --attach cannot work here. */
-export function checkAttachPossible(device: string): void {
-  if (!findTool('nbd-client')) {
+export function checkAttachPossible(device: string, findExecutable: ToolFinder): void {
+  if (!findExecutable('nbd-client')) {
     throw new NbdcryptError('EUSAGE', `--attach ${device}: nbd-client is not installed (apt-get install nbd-client); serve without --attach and use nbdfuse instead`);
   }
-  if (!nbdModuleAvailable()) {
+  if (!nbdModuleAvailable(findExecutable)) {
     throw new NbdcryptError('EUSAGE', `--attach ${device}: the nbd kernel module is not available (/sys/module/nbd absent and 'modprobe nbd' failed); serve without --attach and use nbdfuse + losetup (see README)`);
   }
   if (!existsSync(device)) throw new NbdcryptError('EUSAGE', `--attach ${device}: no such device; try /dev/nbd0 (modprobe nbd nbds_max=16 makes more)`);
@@ -56,8 +51,8 @@ function runAsync(cmd: string, args: string[], timeoutMs: number): Promise<{ sta
 }
 
 /** Attaches `device` to our listener `address` (unix:PATH or tcp:HOST:PORT). */
-export async function attachNbd(device: string, address: string, name: string, blockSize: number): Promise<Attached> {
-  const nbdClient = findTool('nbd-client')!;
+export async function attachNbd(device: string, address: string, name: string, blockSize: number, findExecutable: ToolFinder): Promise<Attached> {
+  const nbdClient = findExecutable('nbd-client')!;
   let where: string[];
   if (address.startsWith('unix:')) where = ['-unix', address.slice(5)];
   else {

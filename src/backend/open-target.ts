@@ -4,7 +4,7 @@
  * here the same way). A TARGET with no known kind prefix is a file path.
  */
 import type { BlockDevice } from '../block/block-device.js';
-import { FileDevice } from '../block/file-device.js';
+import { FileDevice, type FileFastPaths } from '../block/file-device.js';
 import { MemoryDevice } from '../block/memory-device.js';
 import { parseSize } from '../size.js';
 import { NbdcryptError } from '../errors.js';
@@ -16,6 +16,8 @@ const openRemoteTarget: Opener = async (_rest, spec, opts) => (await import('./r
 /** Remote kinds add connections, ioTimeout, replayLimit, SSH options (see remote-target.ts). */
 export interface TargetOptions extends RemoteTargetOptions {
   readOnly?: boolean;
+  /** Shortcuts of file targets (default: all on). */
+  fileFastPaths?: FileFastPaths;
 }
 
 type Opener = (rest: string, spec: string, opts: TargetOptions) => Promise<BlockDevice>;
@@ -23,7 +25,7 @@ type Opener = (rest: string, spec: string, opts: TargetOptions) => Promise<Block
 /** Prefix (including its separator) → opener. Longest prefixes must not shadow each other. */
 const kinds: [prefix: string, open: Opener][] = [
   ['file:', (path, spec, opts) => openFile(path, spec, opts)],
-  ['memory:', async (size, _spec, opts) => new MemoryDevice(parseSize(size, 'memory target size'), { readOnly: opts.readOnly })],
+  ['memory:', async (size, _spec, opts) => new MemoryDevice(parseSize(size, 'memory target size'), { readOnly: opts.readOnly, buffers: opts.io?.buffers })],
   ['nbd://', openRemoteTarget],
   ['nbd+unix://', openRemoteTarget],
   ['ssh://', openRemoteTarget],
@@ -42,5 +44,5 @@ export async function openTarget(spec: string, opts: TargetOptions = {}): Promis
 
 async function openFile(path: string, spec: string, opts: TargetOptions): Promise<BlockDevice> {
   if (path === '') throw new NbdcryptError('EUSAGE', `target '${spec}' has an empty path`);
-  return FileDevice.open(path, { readOnly: opts.readOnly });
+  return FileDevice.open(path, { readOnly: opts.readOnly, fastPaths: opts.fileFastPaths, buffers: opts.io?.buffers });
 }

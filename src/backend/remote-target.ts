@@ -1,11 +1,14 @@
 /**
- * Opens a remote TARGET (nbd://, nbd+unix://, ssh://, ssh+cmd://) as an NbdClient: picks
- * the transport, applies the connection count (default 4 channels of one session over
- * ssh://; 1 for ssh+cmd://, where each would be its own ssh process, and for nbd), I/O
- * timeout, replay limit and SSH options. Used by open-target.ts.
+ * Opens a remote TARGET (nbd://, nbd+unix://, ssh://, ssh+cmd://) as a BlockDevice by
+ * composing the stack: transport (ssh2 channels, ssh -W, tcp, unix) → NBD client session
+ * (the protocol) → ResilientDevice (reconnect, replay, --io-timeout). Picks the connection
+ * count (default 4 channels of one session over ssh://; 1 for ssh+cmd://, where each would
+ * be its own ssh process, and for nbd), and passes the SSH options. Used by open-target.ts.
  * Peer behaviour it relies on: docs/formats.md (NBD peers, SSH).
  */
-import { NbdClient } from '../nbd/client.js';
+import { openNbdSession } from '../nbd/client-open.js';
+import { ResilientDevice, type ResilientOptions } from '../resilient/resilient-device.js';
+import type { SessionOpener } from '../resilient/session.js';
 import { sshCommandTransport } from '../transport/ssh-command.js';
 import { SshTransport } from '../transport/ssh.js';
 import { windowForChannels } from '../transport/ssh-window.js';
@@ -13,6 +16,7 @@ import { tcpTransport } from '../transport/tcp.js';
 import type { Transport } from '../transport/transport.js';
 import { unixTransport } from '../transport/unix.js';
 import { parseTargetUri } from './target-uri.js';
+import type { RequestIo } from '../block/request-io.js';
 
 export interface RemoteTargetOptions {
   readOnly?: boolean;
@@ -22,6 +26,8 @@ export interface RemoteTargetOptions {
   ioTimeout?: number;
   /** Bytes of unflushed writes kept for replay (default 256 MiB). */
   replayLimit?: number;
+  /** Seconds a busy connection may go without any byte moving before it counts as dropped (default 30; 0 = never). */
+  stallTimeout?: number;
   /** Connect timeout in seconds (default 10). */
   connectTimeout?: number;
   acceptNewHostKey?: boolean;
@@ -39,6 +45,10 @@ export interface RemoteTargetOptions {
   sftpRequest?: boolean;
   askPassphrase?: (keyPath: string) => Promise<string | undefined>;
   askPassword?: (prompt: string) => Promise<string | undefined>;
+  /** ssh-agent socket for ssh:// over ssh2 (the CLI passes SSH_AUTH_SOCK); none: no agent. */
+  sshAgentSocket?: string;
+  /** Request buffers and transient-bytes reporting of the command's runtime (default: none). */
+  io?: RequestIo;
 }
 
 /**
@@ -71,24 +81,48 @@ export function remoteTransport(spec: string, opts: RemoteTargetOptions = {}): {
         connectTimeoutMs,
       };
       if (!viaSsh2) return { transport: sshCommandTransport(common), exportName, connections };
-      const transport = new SshTransport({ ...common, channelWindow: windowForChannels(connections), ciphers: opts.ciphers, sftpRequest: opts.sftpRequest, keepaliveIntervalMs: opts.keepaliveInterval, askPassphrase: opts.askPassphrase, askPassword: opts.askPassword });
+      const transport = new SshTransport({ ...common, channelWindow: windowForChannels(connections), ciphers: opts.ciphers, sftpRequest: opts.sftpRequest, keepaliveIntervalMs: opts.keepaliveInterval, askPassphrase: opts.askPassphrase, askPassword: opts.askPassword, agentSocket: opts.sshAgentSocket, noteTransientBytes: opts.io?.noteTransientBytes });
       return { transport, exportName, connections };
     }
   }
 }
 
-export async function openRemoteTarget(spec: string, opts: RemoteTargetOptions = {}): Promise<NbdClient> {
+/** Default --stall-timeout (seconds): no byte in either direction while requests wait. */
+export const DEFAULT_STALL_TIMEOUT = 30;
+
+export interface NbdDeviceOptions extends ResilientOptions {
+  /** NBD connections to open when the remote allows CAN_MULTI_CONN (default 1). */
+  connections?: number;
+  /** See RemoteTargetOptions.stallTimeout. */
+  stallTimeout?: number;
+  /** Name used in logs and errors (no secrets), e.g. the target URI. */
+  name?: string;
+  /** Request buffers and transient-bytes reporting of the command's runtime (default: none). */
+  io?: RequestIo;
+}
+
+/** An NBD export reached over `transport` as a device that survives drops; owns the transport from here on. */
+export function openNbdDevice(transport: Transport, exportName: string, opts: NbdDeviceOptions = {}): Promise<ResilientDevice> {
+  const name = opts.name ?? transport.description;
+  const session = { name, stallTimeoutMs: (opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT) * 1000, io: opts.io };
+  let closed: Promise<void> | undefined;
+  const opener: SessionOpener = {
+    name,
+    open: () => openNbdSession(() => transport.open(), exportName, opts.connections ?? 1, session),
+    close: () => (closed ??= transport.close()),
+  };
+  return ResilientDevice.open(opener, { ...opts, buffers: opts.io?.buffers });
+}
+
+export async function openRemoteTarget(spec: string, opts: RemoteTargetOptions = {}): Promise<ResilientDevice> {
   const { transport, exportName, connections } = remoteTransport(spec, opts);
-  try {
-    return await NbdClient.connect(transport, exportName, {
-      connections,
-      ioTimeout: opts.ioTimeout,
-      replayLimit: opts.replayLimit,
-      readOnly: opts.readOnly,
-      name: spec,
-    });
-  } catch (e) {
-    await transport.close();
-    throw e;
-  }
+  return openNbdDevice(transport, exportName, {
+    connections,
+    ioTimeout: opts.ioTimeout,
+    replayLimit: opts.replayLimit,
+    stallTimeout: opts.stallTimeout,
+    readOnly: opts.readOnly,
+    name: spec,
+    io: opts.io,
+  });
 }

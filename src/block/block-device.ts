@@ -19,11 +19,30 @@ export interface BlockCaps {
   readonly readOnly: boolean;
 }
 
+/**
+ * The request sizes a layer works with, in bytes (powers of two but the maximum): requests
+ * aligned to `minimum` are handled without extra work, `preferred` is the size that costs
+ * least per byte (the LUKS sector of an encrypted layer), `maximum` the largest request taken.
+ * The NBD server advertises exactly the top layer's values.
+ */
+export interface BlockSizes {
+  readonly minimum: number;
+  readonly preferred: number;
+  readonly maximum: number;
+}
+
+/** Largest request any layer takes: the NBD maximum payload that the kernel and nbdcopy use. */
+export const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
+
+/** What a byte-addressable store (a file, memory) states: the kernel's sector and page. */
+export const DEFAULT_BLOCK_SIZES: BlockSizes = { minimum: 512, preferred: 4096, maximum: MAX_REQUEST_BYTES };
+
 export interface BlockDevice {
   /** Size in bytes; at most 2^53. */
   readonly size: number;
   readonly caps: BlockCaps;
-  /** The returned buffer is the caller's (it may modify it and release it to requestBuffers). */
+  readonly blockSize: BlockSizes;
+  /** The returned buffer is the caller's (it may modify it and release it to the stack's RequestBuffers). */
   read(offset: number, length: number): Promise<Buffer>;
   /**
    * Optional, for devices that hold their bytes in memory: the stored bytes at `offset` as a
@@ -35,7 +54,7 @@ export interface BlockDevice {
    * Writes `data` at `offset`. By default `data` is borrowed: the device reads it during the
    * call, never modifies it and drops every reference before the promise settles. With
    * `owned` the caller gives it away: the device may modify or keep it and releases it to
-   * requestBuffers (buffer-pool.ts) when done.
+   * the stack's RequestBuffers (buffer-pool.ts) when done.
    */
   write(offset: number, data: Buffer, fua?: boolean, owned?: boolean): Promise<void>;
   flush(): Promise<void>;

@@ -17,7 +17,28 @@
 const MIN_POOLED = 4096;
 const MAX_POOLED = 32 * 1024 * 1024;
 
-export class BufferPool {
+/** Where a layer gets its request buffers and gives them back (see the ownership rule above). */
+export interface RequestBuffers {
+  /** A buffer of exactly `length` bytes, contents undefined (like Buffer.allocUnsafe). */
+  acquire(length: number): Buffer;
+  /** A copy of `src` that the caller owns. */
+  copyOf(src: Buffer): Buffer;
+  /** Gives `buf` back; a no-op for buffers this source did not lend. */
+  release(buf: Buffer | undefined): void;
+}
+
+/**
+ * Fresh buffers for every request, released to the GC: what a layer uses when the command
+ * that built it passed no pool (tests, one-shot commands such as format and dump).
+ */
+export const unpooled: RequestBuffers = {
+  acquire: (length) => Buffer.allocUnsafe(length),
+  copyOf: (src) => Buffer.from(src),
+  release: () => undefined,
+};
+
+/** The pool a serving command creates and hands to every layer of its data path. */
+export class BufferPool implements RequestBuffers {
   /** capacity → buffers ready for reuse. */
   private readonly free = new Map<number, ArrayBuffer[]>();
   /** Buffers handed out and not yet released. */
@@ -62,6 +83,3 @@ export class BufferPool {
     return this.freeBytes;
   }
 }
-
-/** The process-wide pool every layer of the data path shares. */
-export const requestBuffers = new BufferPool(16 * 1024 * 1024);

@@ -17,12 +17,12 @@ import { constants, read as fsRead, write as fsWrite } from 'node:fs';
 import { constants as os } from 'node:os';
 import { loadNative, type NativeAddon } from '../native-addon.js';
 import { NbdcryptError } from '../errors.js';
-import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from './block-device.js';
-import { requestBuffers } from './buffer-pool.js';
+import { writeZeroChunks } from './write-zeroes.js';
+import { checkRange, checkWritable, DEFAULT_BLOCK_SIZES, type BlockCaps, type BlockDevice } from './block-device.js';
+import { unpooled, type RequestBuffers } from './buffer-pool.js';
 import { adviseNoReadahead, pageCacheIo, type PageCacheIo } from './page-cache-io.js';
 import { WriteBatcher } from './write-batcher.js';
 
-const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 /**
  * Transfers up to this size take the shortcuts: the page cache on the event loop, small writes
  * batched into one pool job. Larger ones get a pool job each, so their copies run off the event
@@ -30,17 +30,34 @@ const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
  */
 const SMALL_IO_BYTES = 128 * 1024;
 
+/**
+ * The shortcuts a FileDevice takes, each on unless turned off (to compare, or to rule one
+ * out); the CLI sets them from its environment switches (docs/environment.md).
+ */
+export interface FileFastPaths {
+  /** Page-cache hits on the event loop (page-cache-io.ts). */
+  nowaitIo?: boolean;
+  /** Small writes of one turn in one thread-pool job (write-batcher.ts). */
+  writeBatch?: boolean;
+  /** Leave the kernel's readahead on for a regular file (default off: adviseNoReadahead). */
+  readahead?: boolean;
+}
+
 export interface FileDeviceOptions {
   readOnly?: boolean;
   /** If the file does not exist, create it sparse with this size. */
   createSize?: number;
+  fastPaths?: FileFastPaths;
+  /** Where read results come from (default: fresh buffers). */
+  buffers?: RequestBuffers;
 }
 
 export class FileDevice implements BlockDevice {
   readonly caps: BlockCaps;
+  readonly blockSize = DEFAULT_BLOCK_SIZES;
   private closed = false;
   /** Page-cache hits without the thread pool (page-cache-io.ts), when available. */
-  private readonly nowait: PageCacheIo | undefined = pageCacheIo();
+  private readonly nowait: PageCacheIo | undefined;
   /** Small writes of one turn in one thread-pool job (write-batcher.ts), when available. */
   private readonly batcher: WriteBatcher | undefined;
   /** TRIM for a regular file (native punchHole); undefined: TRIM does nothing. */
@@ -52,9 +69,12 @@ export class FileDevice implements BlockDevice {
     readonly size: number,
     readonly isBlockDevice: boolean,
     readOnly: boolean,
+    fast: FileFastPaths,
+    private readonly buffers: RequestBuffers,
   ) {
     this.caps = { flush: true, fua: true, trim: true, zeroes: false, multiConn: true, readOnly };
-    this.batcher = readOnly ? undefined : WriteBatcher.for(fh.fd);
+    this.nowait = fast.nowaitIo === false ? undefined : pageCacheIo();
+    this.batcher = readOnly || fast.writeBatch === false ? undefined : WriteBatcher.for(fh.fd);
     const a = readOnly || isBlockDevice ? undefined : loadNative();
     if (a && typeof a.punchHole === 'function') this.punchHole = (fd, offset, length) => a.punchHole(fd, offset, length);
   }
@@ -79,10 +99,10 @@ export class FileDevice implements BlockDevice {
       let size: number;
       if (st.isFile()) {
         size = st.size;
-        adviseNoReadahead(fh.fd);
+        if (opts.fastPaths?.readahead !== true) adviseNoReadahead(fh.fd);
       } else if (st.isBlockDevice()) size = await blockDeviceSize(st.rdev, path);
       else throw new NbdcryptError('EUSAGE', `${path} is neither a regular file nor a block device`);
-      return new FileDevice(path, fh, size, st.isBlockDevice(), readOnly);
+      return new FileDevice(path, fh, size, st.isBlockDevice(), readOnly, opts.fastPaths ?? {}, opts.buffers ?? unpooled);
     } catch (e) {
       await fh.close();
       throw e;
@@ -92,7 +112,7 @@ export class FileDevice implements BlockDevice {
   async read(offset: number, length: number): Promise<Buffer> {
     this.checkOpen();
     checkRange(this.size, offset, length, 'read');
-    const buf = requestBuffers.acquire(length);
+    const buf = this.buffers.acquire(length);
     let done = (length > 0 && length <= SMALL_IO_BYTES && this.nowait?.read(this.fh.fd, buf, offset)) || 0;
     while (done < length) {
       const bytesRead = await new Promise<number>((resolve, reject) =>
@@ -112,7 +132,7 @@ export class FileDevice implements BlockDevice {
     checkWritable(this, 'write');
     checkRange(this.size, offset, data.length, 'write');
     await this.writeAll(offset, data);
-    if (owned) requestBuffers.release(data);
+    if (owned) this.buffers.release(data);
     if (fua) await this.fh.datasync();
   }
 
@@ -135,9 +155,7 @@ export class FileDevice implements BlockDevice {
     this.checkOpen();
     checkWritable(this, 'write zeroes');
     checkRange(this.size, offset, length, 'write zeroes');
-    for (let at = 0; at < length; at += ZERO_CHUNK.length) {
-      await this.writeAll(offset + at, ZERO_CHUNK.subarray(0, Math.min(ZERO_CHUNK.length, length - at)));
-    }
+    await writeZeroChunks((at, zeroes) => this.writeAll(at, zeroes), offset, length);
     if (fua) await this.fh.datasync();
   }
 

@@ -2,8 +2,8 @@
  * A BlockDevice held in RAM, allocated lazily in 1 MiB chunks so a large sparse device costs
  * only what is written. Used by tests, benchmarks and as a model of "a disk".
  */
-import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from './block-device.js';
-import { requestBuffers } from './buffer-pool.js';
+import { checkRange, checkWritable, DEFAULT_BLOCK_SIZES, type BlockCaps, type BlockDevice, type BlockSizes } from './block-device.js';
+import { unpooled, type RequestBuffers } from './buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
 
 const CHUNK = 1 << 20;
@@ -11,12 +11,17 @@ const CHUNK = 1 << 20;
 export class MemoryDevice implements BlockDevice {
   readonly size: number;
   readonly caps: BlockCaps;
+  readonly blockSize: BlockSizes;
   private readonly chunks = new Map<number, Buffer>();
   private closed = false;
+  private readonly buffers: RequestBuffers;
 
-  constructor(size: number, opts: { readOnly?: boolean } = {}) {
+  /** `buffers`: where read results come from (default: fresh buffers); `blockSize`: what to state (default: a disk's). */
+  constructor(size: number, opts: { readOnly?: boolean; buffers?: RequestBuffers; blockSize?: BlockSizes } = {}) {
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`size must be a non-negative integer, got ${size}`);
     this.size = size;
+    this.buffers = opts.buffers ?? unpooled;
+    this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZES;
     this.caps = { flush: true, fua: true, trim: true, zeroes: true, multiConn: true, readOnly: opts.readOnly ?? false };
   }
 
@@ -24,7 +29,7 @@ export class MemoryDevice implements BlockDevice {
     this.checkOpen();
     checkRange(this.size, offset, length, 'read');
     // allocUnsafe: every byte is written below (copied, or zero for unallocated chunks).
-    const out = requestBuffers.acquire(length);
+    const out = this.buffers.acquire(length);
     this.forEachChunk(offset, length, (chunk, at, pos, n) => {
       const c = this.chunks.get(chunk);
       if (c) c.copy(out, pos, at, at + n);
@@ -52,7 +57,7 @@ export class MemoryDevice implements BlockDevice {
       if (!c) this.chunks.set(chunk, (c = Buffer.alloc(CHUNK)));
       data.copy(c, at, pos, pos + n);
     });
-    if (owned) requestBuffers.release(data);
+    if (owned) this.buffers.release(data);
   }
 
   async flush(): Promise<void> {

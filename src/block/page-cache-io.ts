@@ -5,7 +5,8 @@
  * docs/performance.md, File target), so
  * FileDevice tries this first and uses the pool only for what would wait (EAGAIN), for the
  * rest of a short transfer, and when the addon or the kernel lacks it.
- * NBDCRYPT_NOWAIT_IO=0 turns it off (to compare, or to rule it out). Also here: readahead off.
+ * FileFastPaths.nowaitIo = false turns it off (to compare, or to rule it out). Also here:
+ * readahead off.
  */
 import { constants } from 'node:os';
 import { loadNative } from '../native-addon.js';
@@ -22,7 +23,6 @@ export interface PageCacheIo {
  * pool path then does the work and reports real I/O errors in Node's words.
  */
 export function pageCacheIo(): PageCacheIo | undefined {
-  if (process.env.NBDCRYPT_NOWAIT_IO === '0') return undefined;
   const a = loadNative();
   if (!a || typeof a.preadNoWait !== 'function') return undefined;
   // Each direction is given up on its own: buffered RWF_NOWAIT writes are refused
@@ -42,15 +42,14 @@ export function pageCacheIo(): PageCacheIo | undefined {
 }
 
 /**
- * Turns the kernel's readahead off for one open file (POSIX_FADV_RANDOM) unless
- * NBDCRYPT_READAHEAD=1; returns whether it did. The NBD client above reads ahead already, and
+ * Turns the kernel's readahead off for one open file (POSIX_FADV_RANDOM); returns whether it
+ * did (FileDevice skips it when FileFastPaths.readahead is set). The NBD client above reads ahead already, and
  * on Linux 6.x readahead fills the page cache with large folios, into which every later 4 KiB
  * write costs a walk over the whole folio, so random writes after a sequential read slow down
  * severalfold. The price is slower cold sequential reads at queue depth 1; at queue depth 16
  * they are as fast or faster (figures: docs/performance.md, File target).
  */
 export function adviseNoReadahead(fd: number): boolean {
-  if (process.env.NBDCRYPT_READAHEAD === '1') return false;
   const a = loadNative();
   return a !== undefined && typeof a.fadviseRandom === 'function' && a.fadviseRandom(fd) === 0;
 }

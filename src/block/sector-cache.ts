@@ -14,8 +14,8 @@
  * and with no write pending.
  */
 import { LRUCache } from 'lru-cache';
-import type { BlockCaps, BlockDevice } from './block-device.js';
-import { requestBuffers } from './buffer-pool.js';
+import type { BlockCaps, BlockDevice, BlockSizes } from './block-device.js';
+import { unpooled, type RequestBuffers } from './buffer-pool.js';
 
 export interface CacheStats {
   hits: number;
@@ -26,6 +26,7 @@ export interface CacheStats {
 export class SectorCache implements BlockDevice {
   readonly size: number;
   readonly caps: BlockCaps;
+  readonly blockSize: BlockSizes;
   /** block number → slot index in `slab`, least recently used first out. */
   private readonly lru: LRUCache<number, number>;
   private readonly slab: Buffer;
@@ -41,31 +42,34 @@ export class SectorCache implements BlockDevice {
 
   constructor(
     private readonly lower: BlockDevice,
-    private readonly blockSize: number,
+    private readonly granule: number,
     maxBytes: number,
+    /** Where read results come from (default: fresh buffers). */
+    private readonly buffers: RequestBuffers = unpooled,
   ) {
-    if (!Number.isInteger(blockSize) || blockSize < 512 || (blockSize & (blockSize - 1)) !== 0) {
-      throw new RangeError(`blockSize must be a power of two ≥ 512, got ${blockSize}`);
+    if (!Number.isInteger(granule) || granule < 512 || (granule & (granule - 1)) !== 0) {
+      throw new RangeError(`granule must be a power of two ≥ 512, got ${granule}`);
     }
-    if (!Number.isSafeInteger(maxBytes) || maxBytes < blockSize) {
-      throw new RangeError(`maxBytes must be at least one block (${blockSize}), got ${maxBytes}`);
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < granule) {
+      throw new RangeError(`maxBytes must be at least one block (${granule}), got ${maxBytes}`);
     }
     this.size = lower.size;
     this.caps = lower.caps;
-    const slots = Math.floor(maxBytes / blockSize);
+    this.blockSize = lower.blockSize;
+    const slots = Math.floor(maxBytes / granule);
     // One more than the slots, so the LRU never evicts on its own: store() decides.
     this.lru = new LRUCache<number, number>({ max: slots + 1 });
-    this.slab = Buffer.allocUnsafeSlow(slots * blockSize);
+    this.slab = Buffer.allocUnsafeSlow(slots * granule);
     for (let i = slots - 1; i >= 0; i--) this.freeSlots.push(i);
   }
 
   get stats(): CacheStats {
-    return { hits: this.hits, misses: this.misses, bytes: this.lru.size * this.blockSize };
+    return { hits: this.hits, misses: this.misses, bytes: this.lru.size * this.granule };
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
-    const first = Math.floor(offset / this.blockSize);
-    const last = Math.floor((offset + length - 1) / this.blockSize);
+    const first = Math.floor(offset / this.granule);
+    const last = Math.floor((offset + length - 1) / this.granule);
     if (length > 0 && offset + length <= this.size) {
       const cached = this.fromCache(offset, length, first, last);
       if (cached) {
@@ -77,15 +81,15 @@ export class SectorCache implements BlockDevice {
     return this.track(async () => {
       const start = this.epoch;
       // Widen to whole blocks so the result can fill the cache, unless that passes the end.
-      const wideStart = first * this.blockSize;
-      const wideEnd = Math.min((last + 1) * this.blockSize, this.size);
-      if (length === 0 || wideEnd - wideStart > 4 * length + 2 * this.blockSize) {
+      const wideStart = first * this.granule;
+      const wideEnd = Math.min((last + 1) * this.granule, this.size);
+      if (length === 0 || wideEnd - wideStart > 4 * length + 2 * this.granule) {
         return this.lower.read(offset, length);
       }
       const wide = await this.lower.read(wideStart, wideEnd - wideStart);
       for (let b = first; b <= last; b++) {
-        const at = (b - first) * this.blockSize;
-        if (at + this.blockSize > wide.length) break; // a short last block is not cached
+        const at = (b - first) * this.granule;
+        if (at + this.granule > wide.length) break; // a short last block is not cached
         if ((this.touched.get(b) ?? -1) < start && !this.pending.has(b)) this.store(b, wide, at);
       }
       return wide.subarray(offset - wideStart, offset - wideStart + length);
@@ -135,12 +139,12 @@ export class SectorCache implements BlockDevice {
 
   private fromCache(offset: number, length: number, first: number, last: number): Buffer | undefined {
     for (let b = first; b <= last; b++) if (!this.lru.has(b)) return undefined;
-    const out = requestBuffers.acquire(length);
+    const out = this.buffers.acquire(length);
     for (let b = first; b <= last; b++) {
-      const slotStart = (this.lru.get(b) as number) * this.blockSize;
-      const blockStart = b * this.blockSize;
+      const slotStart = (this.lru.get(b) as number) * this.granule;
+      const blockStart = b * this.granule;
       const from = Math.max(offset, blockStart);
-      const to = Math.min(offset + length, blockStart + this.blockSize);
+      const to = Math.min(offset + length, blockStart + this.granule);
       this.slab.copy(out, from - offset, slotStart + (from - blockStart), slotStart + (to - blockStart));
     }
     return out;
@@ -159,9 +163,9 @@ export class SectorCache implements BlockDevice {
 
   /** Write-through, done before the write is sent: the device below may own `data` after. */
   private storeWholeBlocks(offset: number, data: Buffer): void {
-    const first = Math.ceil(offset / this.blockSize);
-    const end = Math.floor((offset + data.length) / this.blockSize);
-    for (let b = first; b < end; b++) this.store(b, data, b * this.blockSize - offset);
+    const first = Math.ceil(offset / this.granule);
+    const end = Math.floor((offset + data.length) / this.granule);
+    for (let b = first; b < end; b++) this.store(b, data, b * this.granule - offset);
   }
 
   /**
@@ -189,7 +193,7 @@ export class SectorCache implements BlockDevice {
       if (slot === undefined) return;
       this.lru.set(block, slot);
     }
-    src.copy(this.slab, slot * this.blockSize, at, at + this.blockSize);
+    src.copy(this.slab, slot * this.granule, at, at + this.granule);
   }
 
   private drop(block: number): void {
@@ -201,8 +205,8 @@ export class SectorCache implements BlockDevice {
 
   private forBlocks(offset: number, length: number, fn: (block: number) => void): void {
     if (length === 0) return;
-    const first = Math.floor(offset / this.blockSize);
-    const last = Math.floor((offset + length - 1) / this.blockSize);
+    const first = Math.floor(offset / this.granule);
+    const last = Math.floor((offset + length - 1) / this.granule);
     for (let b = first; b <= last; b++) fn(b);
   }
 

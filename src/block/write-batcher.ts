@@ -3,7 +3,7 @@
  * (the native pwriteBatch, native/src/write-batch.c). Node's fs.write costs a pool round trip
  * each, more than a 4 KiB pwrite itself; the writes a client pipelines arrive in one turn, so
  * one round trip serves them all. Writes run in the order they were queued. Without the addon
- * (or with NBDCRYPT_WRITE_BATCH=0) FileDevice uses fs.write alone.
+ * (or with FileFastPaths.writeBatch = false) FileDevice uses fs.write alone.
  */
 import { loadNative, type NativeAddon } from '../native-addon.js';
 
@@ -23,9 +23,8 @@ export class WriteBatcher {
     private readonly addon: NativeAddon,
   ) {}
 
-  /** A batcher for `fd`, or undefined when the addon is unavailable or batching is turned off. */
+  /** A batcher for `fd`, or undefined when the addon is unavailable. */
   static for(fd: number): WriteBatcher | undefined {
-    if (process.env.NBDCRYPT_WRITE_BATCH === '0') return undefined;
     const a = loadNative();
     return a && typeof a.pwriteBatch === 'function' ? new WriteBatcher(fd, a) : undefined;
   }

@@ -15,7 +15,7 @@
  *   grow by 1 + OLD_GROWTH_PERCENT/100 after each full collection, so full collections all but
  *   stop without raising peak RSS (figures: docs/performance.md, Heap guard).
  *
- * NBDCRYPT_YOUNG_GC=0 leaves the Buffers to V8's own schedule.
+ * `youngGc: false` (NBDCRYPT_YOUNG_GC=0) leaves the Buffers to V8's own schedule.
  *
  * V8 offers no runtime API for either, so gc() is obtained the way Node's docs show
  * (--expose-gc set at runtime, gc taken from a fresh context), and the growth factor is the
@@ -23,7 +23,7 @@
  */
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { setTransientCollector } from '../transient-buffers.js';
+import type { NoteTransientBytes } from '../transient-buffers.js';
 
 /** Live heap of an idle serve is ~10 MiB; twice that and more is mostly garbage. */
 const HEAP_GUARD_BYTES = 24 * 1024 * 1024;
@@ -38,36 +38,69 @@ const OLD_GROWTH_PERCENT = 300;
 
 type Gc = (options?: { type: 'major' | 'minor' }) => void;
 
-/** Starts the guard; returns the function that stops it. */
-export function startHeapGuard(limitBytes = HEAP_GUARD_BYTES, youngGcBytes = YOUNG_GC_BYTES): () => void {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as unknown;
-  if (typeof gc !== 'function') return () => undefined;
-  const collect = gc as Gc;
-  const timer = setInterval(() => {
-    if (getHeapStatistics().used_heap_size > limitBytes) collect();
-  }, CHECK_MS);
-  timer.unref();
-  if (process.env.NBDCRYPT_YOUNG_GC === '0') return () => clearInterval(timer);
-  setFlagsFromString(`--heap-growing-percent=${OLD_GROWTH_PERCENT}`);
-  let reported = 0;
-  let scheduled = false;
-  // One minor collection per turn at most, after the code that reported the bytes has let go.
-  const collectYoung = (): void => {
-    scheduled = false;
-    reported = 0;
-    collect({ type: 'minor' });
-  };
-  setTransientCollector((bytes) => {
-    reported += bytes;
-    if (reported >= youngGcBytes && !scheduled) {
-      scheduled = true;
-      setImmediate(collectYoung);
+export interface HeapGuardOptions {
+  /** Full collection when the heap in use exceeds this (default 24 MiB). */
+  limitBytes?: number;
+  /** Minor collection per this many reported bytes (default 4 MiB). */
+  youngGcBytes?: number;
+  /** false: no minor collections and V8's own old-generation growth (NBDCRYPT_YOUNG_GC=0). */
+  youngGc?: boolean;
+}
+
+/**
+ * Created by a serving command before the layers it feeds (they get `noteTransientBytes`),
+ * started once the data path is built, stopped on shutdown. Reports count only while started.
+ */
+export class HeapGuard {
+  private stopGuard: (() => void) | undefined;
+  private collector: NoteTransientBytes | undefined;
+
+  constructor(private readonly o: HeapGuardOptions = {}) {}
+
+  /** What the I/O layers call with the bytes of each short-lived Buffer. */
+  readonly noteTransientBytes: NoteTransientBytes = (bytes) => this.collector?.(bytes);
+
+  start(): void {
+    if (this.stopGuard) return;
+    const limitBytes = this.o.limitBytes ?? HEAP_GUARD_BYTES;
+    const youngGcBytes = this.o.youngGcBytes ?? YOUNG_GC_BYTES;
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as unknown;
+    if (typeof gc !== 'function') return;
+    const collect = gc as Gc;
+    const timer = setInterval(() => {
+      if (getHeapStatistics().used_heap_size > limitBytes) collect();
+    }, CHECK_MS);
+    timer.unref();
+    if (this.o.youngGc === false) {
+      this.stopGuard = () => clearInterval(timer);
+      return;
     }
-  });
-  return () => {
-    clearInterval(timer);
-    setTransientCollector(undefined);
-    setFlagsFromString('--heap-growing-percent=0');
-  };
+    setFlagsFromString(`--heap-growing-percent=${OLD_GROWTH_PERCENT}`);
+    let reported = 0;
+    let scheduled = false;
+    // One minor collection per turn at most, after the code that reported the bytes has let go.
+    const collectYoung = (): void => {
+      scheduled = false;
+      reported = 0;
+      collect({ type: 'minor' });
+    };
+    this.collector = (bytes) => {
+      reported += bytes;
+      if (reported >= youngGcBytes && !scheduled) {
+        scheduled = true;
+        setImmediate(collectYoung);
+      }
+    };
+    this.stopGuard = () => {
+      clearInterval(timer);
+      this.collector = undefined;
+      setFlagsFromString('--heap-growing-percent=0');
+    };
+  }
+
+  stop(): void {
+    this.stopGuard?.();
+    this.stopGuard = undefined;
+  }
 }

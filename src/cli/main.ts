@@ -4,12 +4,13 @@
  * plus a `help` string shown by `nbdcrypt NAME --help`.
  */
 import { isNbdcryptError } from '../errors.js';
-import { debugEnabled } from './debug-switch.js';
 import { exitCodes } from './exit-status.js';
-import { log } from '../log.js';
+import { log, setLogLevel } from '../log.js';
+import { readEnvironment, type Environment } from './environment.js';
 
 interface CommandModule {
-  run(argv: string[]): Promise<number>;
+  /** `env`: the environment switches, read once at start-up (environment.ts). */
+  run(argv: string[], env: Environment): Promise<number>;
   help: string;
   /** The command prints its own --help (e.g. one with subcommands, like bench). */
   handlesHelp?: boolean;
@@ -62,22 +63,26 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(mod.help);
     return 0;
   }
+  let debug = false;
   try {
-    return await mod.run(rest);
+    const env = readEnvironment();
+    debug = env.debug;
+    setLogLevel(env.logLevel);
+    return await mod.run(rest, env);
   } catch (e) {
     if (isNbdcryptError(e)) {
       log.error(e.message);
-      if (debugEnabled() && e.stack) process.stderr.write(`${e.stack}\n`);
+      if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
       return exitCodes[e.code] ?? 1;
     }
-    log.error(internalErrorLine(e));
+    log.error(internalErrorLine(e, debug));
     return 1;
   }
 }
 
 /** A bug, not a user error: one line, and the stack trace only with the debug switch. */
-function internalErrorLine(e: unknown): string {
+function internalErrorLine(e: unknown, debug: boolean): string {
   const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  if (debugEnabled()) return `internal error: ${e instanceof Error ? (e.stack ?? what) : what}`;
+  if (debug) return `internal error: ${e instanceof Error ? (e.stack ?? what) : what}`;
   return `internal error: ${what.split('\n')[0]}; this is a bug in nbdcrypt — rerun with NBDCRYPT_DEBUG=1 for the stack trace and report it`;
 }

@@ -7,7 +7,7 @@
 import type { NbdServer } from '../nbd/server.js';
 import { TF } from '../nbd/protocol.js';
 import { attachKernel } from '../attach/kernel-attach.js';
-import { attachNbd, checkAttachPossible, nbdModuleAvailable } from '../attach/nbd-client-attach.js';
+import { attachNbd, checkAttachPossible, nbdModuleAvailable, type ToolFinder } from '../attach/nbd-client-attach.js';
 import { backendIdentifier } from '../attach/backend-id.js';
 import { nbdIndexOf } from '../attach/nbd-sysfs.js';
 import { NbdcryptError } from '../errors.js';
@@ -36,15 +36,15 @@ export interface AttachedDevice {
 }
 
 /** Checks the option values and, for nbd-client, that the program and the module are there, before any passphrase is asked. */
-export function checkAttachOptions(o: AttachOptions): void {
+export function checkAttachOptions(o: AttachOptions, find: ToolFinder): void {
   for (const [name, v] of [['--reattach-timeout', o.reattachTimeoutS], ['--kernel-timeout', o.requestTimeoutS]] as const) {
     if (!Number.isInteger(v) || v < 1 || v > 86_400) throw new NbdcryptError('EUSAGE', `${name} must be a whole number of seconds from 1 to 86400`);
   }
   if (o.device !== 'auto') nbdIndexOf(o.device);
   if (o.with === 'nbd-client') {
     if (o.device === 'auto') throw new NbdcryptError('EUSAGE', "--attach auto needs netlink; name the device (/dev/nbdN) with --attach-with nbd-client");
-    checkAttachPossible(o.device);
-  } else if (!nbdModuleAvailable()) {
+    checkAttachPossible(o.device, find);
+  } else if (!nbdModuleAvailable(find)) {
     throw new NbdcryptError('EUSAGE', `--attach ${o.device}: the nbd kernel module is not available (/sys/module/nbd absent and 'modprobe nbd' failed); serve without --attach and use nbdfuse + losetup (see README)`);
   }
 }
@@ -56,10 +56,11 @@ export async function attachServed(
   volumeId: string,
   target: string,
   o: AttachOptions,
+  find: ToolFinder,
 ): Promise<AttachedDevice> {
   const facts = server.exportFacts(exportName);
   if (o.with === 'nbd-client') {
-    const a = await attachNbd(o.device, listenAddress, exportName, facts.blockSize.preferred);
+    const a = await attachNbd(o.device, listenAddress, exportName, facts.blockSize.preferred, find);
     return {
       device: a.device,
       detach: () => a.detach(),

@@ -7,13 +7,13 @@
  */
 import type { SectorCache } from '../block/sector-cache.js';
 import { log } from '../log.js';
-import type { NbdClient } from '../nbd/client.js';
+import type { ResilientDevice } from '../resilient/resilient-device.js';
 import type { ServerStats } from '../nbd/server.js';
 
 export interface StatsSources {
   server: ServerStats;
   cache?: SectorCache;
-  client?: NbdClient;
+  client?: ResilientDevice;
 }
 
 interface Snapshot {

@@ -6,6 +6,7 @@
  */
 import { NbdcryptError } from '../errors.js';
 import type { TargetOptions } from '../backend/open-target.js';
+import type { Environment } from './environment.js';
 import { askSecretOnTerminal } from './passphrase.js';
 import { parseSize } from '../size.js';
 
@@ -13,6 +14,7 @@ import { parseSize } from '../size.js';
 export const targetArgOptions = {
   connections: { type: 'string' },
   'io-timeout': { type: 'string' },
+  'stall-timeout': { type: 'string' },
   'replay-limit': { type: 'string' },
   'connect-timeout': { type: 'string' },
   'accept-new-host-key': { type: 'boolean' },
@@ -37,8 +39,14 @@ Remote TARGET options:
   --connections N        parallel NBD connections (default 4 over ssh, 1 otherwise; used
                          when the remote allows multi-conn)
   --io-timeout S         fail a request with EIO after S seconds without the remote,
-                         reconnects included (default 0: wait forever; use with
-                         'nbd-client -t 0')
+                         reconnects included, whatever state its reply is in (default
+                         0: wait forever; use with 'nbd-client -t 0'). Reconnects back
+                         off from 100 ms to 5 s; a remote that breaks the NBD protocol
+                         again right after each of 10 reconnects is given up on (every
+                         request then fails with EIO), whatever this says
+  --stall-timeout S      a connection with requests waiting and no byte moving either
+                         way for S seconds (a remote that stopped mid-reply) counts as
+                         dropped: reconnect, replay, retry (default 30; 0 = never)
   --replay-limit SIZE    unflushed writes kept in RAM to replay after a reconnect
                          (default 32M for serve, 256M otherwise; each time a quarter
                          of it has been written a flush starts in the background, at
@@ -67,8 +75,11 @@ function positive(v: string | undefined, name: string, allowZero: boolean): numb
   return n;
 }
 
-/** The TargetOptions the shared flags ask for (parseArgs values of `targetArgOptions`). */
-export function targetOptionsFromArgs(v: Values, readOnly = false): TargetOptions {
+/**
+ * The TargetOptions the shared flags ask for (parseArgs values of `targetArgOptions`), with
+ * what the environment adds: the ssh-agent socket and the file shortcuts.
+ */
+export function targetOptionsFromArgs(v: Values, env: Environment, readOnly = false): TargetOptions {
   const connections = positive(v.connections as string | undefined, 'connections', false);
   if (connections !== undefined && (!Number.isInteger(connections) || connections > 16)) {
     throw new NbdcryptError('EUSAGE', `--connections ${connections} must be a whole number from 1 to 16`);
@@ -78,6 +89,7 @@ export function targetOptionsFromArgs(v: Values, readOnly = false): TargetOption
     readOnly,
     connections,
     ioTimeout: positive(v['io-timeout'] as string | undefined, 'io-timeout', true),
+    stallTimeout: positive(v['stall-timeout'] as string | undefined, 'stall-timeout', true),
     replayLimit: replay === undefined ? undefined : parseSize(replay, '--replay-limit'),
     connectTimeout: positive(v['connect-timeout'] as string | undefined, 'connect-timeout', false),
     acceptNewHostKey: v['accept-new-host-key'] === true,
@@ -87,5 +99,7 @@ export function targetOptionsFromArgs(v: Values, readOnly = false): TargetOption
     sftpRequest: v['no-sftp-request'] !== true,
     askPassphrase: (keyPath) => askSecretOnTerminal(`Enter passphrase for SSH key '${keyPath}': `),
     askPassword: (prompt) => askSecretOnTerminal(prompt),
+    sshAgentSocket: env.sshAgentSocket,
+    fileFastPaths: env.fileFastPaths,
   };
 }

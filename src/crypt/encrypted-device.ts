@@ -11,8 +11,9 @@
  * device only for whole sectors and only with allowDiscards (it reveals which sectors are
  * unused, as in cryptsetup; docs/security.md).
  */
-import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from '../block/block-device.js';
-import { requestBuffers } from '../block/buffer-pool.js';
+import { writeZeroChunks } from '../block/write-zeroes.js';
+import { checkRange, checkWritable, type BlockCaps, type BlockDevice, type BlockSizes } from '../block/block-device.js';
+import { unpooled, type RequestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
 import { createSectorCipher, type EngineName, type SectorCipher } from './sector-cipher.js';
 import type { XtsEngineName } from './xts-cipher.js';
@@ -34,11 +35,12 @@ export interface EncryptedDeviceOptions {
   ivTweak?: number;
   /** Pass whole-sector TRIM to the lower device (cryptsetup --allow-discards). */
   allowDiscards?: boolean;
+  /** Cipher engine (default: defaultEngine()). */
   engine?: XtsEngineName;
+  /** Where request buffers come from (default: fresh buffers). */
+  buffers?: RequestBuffers;
 }
 
-/** Largest zero run encrypted at once by writeZeroes (bounds its memory). */
-const ZERO_CHUNK = 1 << 20;
 /**
  * Native-engine requests up to this size are ciphered on the event loop: at 3-4.5 GB/s that
  * blocks it for well under a millisecond, less than a thread-pool hop costs in contention on a
@@ -50,6 +52,7 @@ const SYNC_MAX = 1024 * 1024;
 export class EncryptedDevice implements BlockDevice {
   readonly size: number;
   readonly caps: BlockCaps;
+  readonly blockSize: BlockSizes;
   private readonly lower: BlockDevice;
   private readonly cipher: SectorCipher;
   /** The data cipher, e.g. "aes-xts-plain64". */
@@ -62,6 +65,7 @@ export class EncryptedDevice implements BlockDevice {
   private readonly sectorSize: number;
   private readonly ivTweak: number;
   private readonly locks = new SectorLocks();
+  private readonly buffers: RequestBuffers;
   private closed = false;
 
   constructor(lower: BlockDevice, opts: EncryptedDeviceOptions) {
@@ -75,7 +79,10 @@ export class EncryptedDevice implements BlockDevice {
     this.lower = lower;
     this.dataOffset = opts.dataOffset;
     this.sectorSize = opts.sectorSize;
+    // Any alignment works (partial sectors are read-modify-written); whole sectors cost least.
+    this.blockSize = { minimum: 512, preferred: opts.sectorSize, maximum: lower.blockSize.maximum };
     this.ivTweak = ivTweak;
+    this.buffers = opts.buffers ?? unpooled;
     this.size = Math.floor((lower.size - opts.dataOffset) / opts.sectorSize) * opts.sectorSize;
     const spec = typeof opts.cipher === 'object' ? opts.cipher : parseCipherSpec(opts.cipher ?? DEFAULT_CIPHER);
     this.cipher = createSectorCipher(spec, opts.key, opts.engine);
@@ -142,16 +149,8 @@ export class EncryptedDevice implements BlockDevice {
     const lock = this.locks.acquire(Math.floor(offset / ss), Math.ceil((offset + length) / ss), true);
     try {
       if (lock.ready) await lock.ready;
-      // writeLocked copies before encrypting, so one zero buffer serves every chunk.
-      const zeroes = Buffer.alloc(Math.min(length, ZERO_CHUNK));
-      for (let done = 0; done < length; ) {
-        // Keep chunk ends on sector boundaries so only the first and last chunk need RMW.
-        const at = offset + done;
-        let n = Math.min(length - done, ZERO_CHUNK);
-        if (at + n < offset + length) n = Math.max(ss, Math.floor((at + n) / ss) * ss - at);
-        await this.writeLocked(at, zeroes.subarray(0, n), fua);
-        done += n;
-      }
+      // writeLocked copies before encrypting, so the shared zero buffer stays zero.
+      await writeZeroChunks((at, zeroes) => this.writeLocked(at, zeroes, fua), offset, length, ss);
     } finally {
       lock.release();
     }
@@ -207,7 +206,7 @@ export class EncryptedDevice implements BlockDevice {
     const view = this.cryptInto && count * ss <= this.syncMax ? this.lower.peek?.(this.dataOffset + s0 * ss, count * ss) : undefined;
     if (view) {
       // Decrypt straight out of the lower device's memory: one pass instead of copy + decrypt.
-      const out = requestBuffers.acquire(view.length);
+      const out = this.buffers.acquire(view.length);
       this.cryptInto!(false, view, out, this.tweak(s0), ss, true);
       return out;
     }
@@ -247,7 +246,7 @@ export class EncryptedDevice implements BlockDevice {
       await this.crypt(true, buf, s0);
     } else if (!headPartial && !tailPartial) {
       // A borrowed buffer is never encrypted in place: its owner may still use it.
-      buf = requestBuffers.acquire(data.length);
+      buf = this.buffers.acquire(data.length);
       if (this.cryptInto) {
         await this.cryptInto(true, data, buf, this.tweak(s0), ss, data.length <= this.syncMax);
       } else {
@@ -259,15 +258,15 @@ export class EncryptedDevice implements BlockDevice {
       if (count <= 2) {
         buf = await this.readSectors(s0, count);
       } else {
-        buf = requestBuffers.acquire(count * ss);
+        buf = this.buffers.acquire(count * ss);
         const [head, tail] = await Promise.all([headPartial ? this.readSectors(s0, 1) : undefined, tailPartial ? this.readSectors(s1 - 1, 1) : undefined]);
         head?.copy(buf, 0);
         tail?.copy(buf, (count - 1) * ss);
-        requestBuffers.release(head);
-        requestBuffers.release(tail);
+        this.buffers.release(head);
+        this.buffers.release(tail);
       }
       data.copy(buf, offset - s0 * ss);
-      if (owned) requestBuffers.release(data);
+      if (owned) this.buffers.release(data);
       await this.crypt(true, buf, s0);
     }
     await this.lower.write(this.dataOffset + s0 * ss, buf, fua, true);

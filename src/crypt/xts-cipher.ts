@@ -9,7 +9,6 @@
  * engines: docs/ARCHITECTURE.md (Cipher engines). Spec: IEEE Std 1619-2018.
  */
 import { log } from '../log.js';
-import { NbdcryptError } from '../errors.js';
 import { checkKey } from './xts-args.js';
 import { createNodeEngine } from './node-engine.js';
 import { createReferenceEngine } from './reference-engine.js';
@@ -24,19 +23,17 @@ export type XtsCipher = SectorCipher;
 const engineNames: readonly XtsEngineName[] = ['native', 'node', 'reference'];
 let chosen: XtsEngineName | undefined;
 
+/** Whether `name` names an engine (for the CLI's NBDCRYPT_ENGINE switch). */
+export function isXtsEngineName(name: string): name is XtsEngineName {
+  return (engineNames as readonly string[]).includes(name);
+}
+
 /**
- * The engine used when none is given: NBDCRYPT_ENGINE if set, else native when the addon
- * loads, else node (with one warning line per process).
+ * The engine used when none is given: native when the addon loads, else node (with one
+ * warning line per process).
  */
 export function defaultEngine(): XtsEngineName {
   if (chosen !== undefined) return chosen;
-  const forced = process.env.NBDCRYPT_ENGINE;
-  if (forced !== undefined && forced !== '') {
-    if (!(engineNames as readonly string[]).includes(forced)) {
-      throw new NbdcryptError('EUSAGE', `NBDCRYPT_ENGINE='${forced}' is not an engine; use native, node or reference`);
-    }
-    return (chosen = forced as XtsEngineName);
-  }
   const err = nativeLoadError();
   if (err === undefined) return (chosen = 'native');
   log.warn(`native cipher engine unavailable (${err}); using node:crypto, which is slower with small sectors — run 'npm rebuild' with a C compiler to build it`);

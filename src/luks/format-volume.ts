@@ -92,7 +92,7 @@ export async function formatVolume(dev: BlockDevice, passphrase: Buffer, opts: F
     await dev.write(off, randomBytes(Math.min(4 << 20, start + DEFAULT_KEYSLOTS_SIZE - off)));
   }
   const areaSize = keyslotAreaSize(64);
-  await storeKeyslot(dev, { areaOffset: start, areaSize, kdf }, key, passphrase);
+  await storeKeyslot(dev, { areaOffset: start, areaSize, kdf }, key, passphrase, opts.engines);
   const raw: JsonObject = {
     keyslots: { '0': keyslotJson({ keySize: 64, areaOffset: start, areaSize, kdf }) },
     tokens: {},

@@ -10,7 +10,7 @@ import { availableParallelism, freemem } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
-import { deriveKey } from './kdf.js';
+import { deriveKey, type KeyslotEngines } from './kdf.js';
 import type { Kdf } from './luks2-metadata.js';
 
 export const DEFAULT_ITER_TIME_MS = 2000;
@@ -27,6 +27,8 @@ export interface KdfChoice {
   memoryKiB?: number;
   parallel?: number;
   forceIterations?: number;
+  /** The implementations measured: those that will derive the key. */
+  engines?: KeyslotEngines;
 }
 
 /** Largest argon2 memory we may use here: 1 GiB, capped at half the free RAM. */
@@ -39,10 +41,10 @@ function usage(msg: string): NbdcryptError {
   return new NbdcryptError('EUSAGE', msg);
 }
 
-async function timeKdf(kdf: Kdf): Promise<number> {
+async function timeKdf(kdf: Kdf, engines: KeyslotEngines): Promise<number> {
   const pw = randomBytes(16);
   const t0 = performance.now();
-  const out = await deriveKey(kdf, pw, 64);
+  const out = await deriveKey(kdf, pw, 64, engines);
   const ms = performance.now() - t0;
   out.fill(0);
   pw.fill(0);
@@ -53,10 +55,10 @@ const BENCH_MIN_MS = 250;
 const BENCH_MIN_MS_FAST = 10;
 
 /** Wall-clock ms of one derivation, as cryptsetup times argon2 (it runs on several threads). */
-async function sampleArgon2(t: number, m: number, p: number, salt: Buffer, samples: number, atLeast: number): Promise<number> {
+async function sampleArgon2(t: number, m: number, p: number, salt: Buffer, samples: number, atLeast: number, engines: KeyslotEngines): Promise<number> {
   let best = Infinity;
   for (let i = 0; i < samples; i++) {
-    const ms = await timeKdf({ type: 'argon2id', time: t, memory: m, cpus: p, salt });
+    const ms = await timeKdf({ type: 'argon2id', time: t, memory: m, cpus: p, salt }, engines);
     log.debug(`argon2id benchmark: time ${t}, memory ${m} KiB, threads ${p}: ${Math.round(ms)} ms`);
     if (ms < atLeast) return ms;
     best = Math.min(best, ms);
@@ -103,7 +105,7 @@ function nextArgon2(p: { t: number; m: number }, ms: number, target: number, min
  * run takes >= 250 ms, (2) extrapolate to the target and re-measure until within 95–110 %.
  * Bounded: at most 30 measurements and max(3 × target, 8 s) of refining.
  */
-async function benchmarkArgon2(target: number, parallel: number, maxM: number, salt: Buffer): Promise<{ t: number; m: number }> {
+async function benchmarkArgon2(target: number, parallel: number, maxM: number, salt: Buffer, engines: KeyslotEngines): Promise<{ t: number; m: number }> {
   const minM = Math.max(ARGON2_MIN_MEMORY_KIB, parallel * 8);
   const p = { t: ARGON2_MIN_TIME, m: minM };
   // On a loaded machine the measurements wobble; stop refining after a bounded time.
@@ -111,7 +113,7 @@ async function benchmarkArgon2(target: number, parallel: number, maxM: number, s
   let rounds = 0;
   let ms: number;
   for (;;) {
-    ms = await sampleArgon2(p.t, p.m, parallel, salt, 3, BENCH_MIN_MS);
+    ms = await sampleArgon2(p.t, p.m, parallel, salt, 3, BENCH_MIN_MS, engines);
     if (ms >= BENCH_MIN_MS || ++rounds > 15 || performance.now() > deadline) break;
     if (p.m === maxM) {
       if (ms < BENCH_MIN_MS_FAST) p.t *= 16;
@@ -132,7 +134,7 @@ async function benchmarkArgon2(target: number, parallel: number, maxM: number, s
   }
   do {
     if (nextArgon2(p, ms, target, minM, maxM) || ++rounds > 30 || performance.now() > deadline) break;
-    ms = await sampleArgon2(p.t, p.m, parallel, salt, 1, target * 0.95);
+    ms = await sampleArgon2(p.t, p.m, parallel, salt, 1, target * 0.95, engines);
   } while (ms < target * 0.95 || ms > target * 1.1);
   return p;
 }
@@ -188,15 +190,16 @@ export async function chooseKdf(c: KdfChoice = {}): Promise<Kdf> {
     if (!Number.isInteger(c.forceIterations) || c.forceIterations < ARGON2_MIN_TIME) throw usage(`--pbkdf-force-iterations must be at least ${ARGON2_MIN_TIME} for argon2id`);
     return { type: 'argon2id', time: c.forceIterations, memory: maxM, cpus: parallel, salt };
   }
-  const p = c.memoryKiB !== undefined ? await benchmarkPinnedMemory(target, parallel, maxM, salt) : await benchmarkArgon2(target, parallel, maxM, salt);
+  const engines = c.engines ?? {};
+  const p = c.memoryKiB !== undefined ? await benchmarkPinnedMemory(target, parallel, maxM, salt, engines) : await benchmarkArgon2(target, parallel, maxM, salt, engines);
   return { type: 'argon2id', time: p.t, memory: p.m, cpus: parallel, salt };
 }
 
 /** With --pbkdf-memory pinned only the time cost moves (never below 4). */
-async function benchmarkPinnedMemory(target: number, parallel: number, m: number, salt: Buffer): Promise<{ t: number; m: number }> {
+async function benchmarkPinnedMemory(target: number, parallel: number, m: number, salt: Buffer, engines: KeyslotEngines): Promise<{ t: number; m: number }> {
   let t = ARGON2_MIN_TIME;
   for (let round = 0; round < 8; round++) {
-    const ms = Math.max(await sampleArgon2(t, m, parallel, salt, 1, 0), 1);
+    const ms = Math.max(await sampleArgon2(t, m, parallel, salt, 1, 0, engines), 1);
     const next = Math.max(ARGON2_MIN_TIME, Math.floor((t * target) / ms));
     if ((ms >= target * 0.95 && ms <= target * 1.1) || next === t) break;
     t = next;
@@ -211,8 +214,10 @@ export interface KdfOptions {
   pbkdfParallel?: number;
   pbkdfForceIterations?: number;
   pbkdf?: 'argon2id' | 'pbkdf2';
+  /** argon2 and keyslot XTS implementations (the CLI's environment switches). */
+  engines?: KeyslotEngines;
 }
 
 export function kdfChoiceOf(o: KdfOptions): KdfChoice {
-  return { pbkdf: o.pbkdf, iterTimeMs: o.iterTimeMs, memoryKiB: o.pbkdfMemoryKiB, parallel: o.pbkdfParallel, forceIterations: o.pbkdfForceIterations };
+  return { pbkdf: o.pbkdf, iterTimeMs: o.iterTimeMs, memoryKiB: o.pbkdfMemoryKiB, parallel: o.pbkdfParallel, forceIterations: o.pbkdfForceIterations, engines: o.engines };
 }

@@ -21,7 +21,7 @@ async function child(): Promise<void> {
   const req = decodeKdfRequest(input.subarray(0, nl).toString('utf8'));
   const passphrase = input.subarray(nl + 1);
   if (passphrase.length !== req.passphraseLength) throw new Error('passphrase truncated');
-  const key = await deriveKey(req.kdf, passphrase, req.length);
+  const key = await deriveKey(req.kdf, passphrase, req.length, { argon2: req.argon2 });
   input.fill(0);
   process.stdout.write(key, () => {
     key.fill(0);

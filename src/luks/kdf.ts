@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { NbdcryptError } from '../errors.js';
 import { pbkdf2 } from './hash-functions.js';
 import type { Kdf } from './luks2-metadata.js';
+import type { XtsEngineName } from '../crypt/xts-cipher.js';
 
 type NativeArgon2 = typeof import('argon2');
 let nativeArgon2: Promise<NativeArgon2 | undefined> | undefined;
@@ -26,12 +27,22 @@ function loadNativeArgon2(): Promise<NativeArgon2 | undefined> {
   return nativeArgon2;
 }
 
+/**
+ * Which implementations keyslot work uses: argon2 from the native npm `argon2` (default) or
+ * always from @noble/hashes, and the XTS engine of the keyslot area (default: defaultEngine()).
+ * The CLI sets them from its environment switches (docs/environment.md).
+ */
+export interface KeyslotEngines {
+  argon2?: 'native' | 'noble';
+  xts?: XtsEngineName;
+}
+
 /** Raw KDF output of `length` bytes, computed in this process. Caller wipes it. */
-export async function deriveKey(kdf: Kdf, passphrase: Buffer, length: number): Promise<Buffer> {
+export async function deriveKey(kdf: Kdf, passphrase: Buffer, length: number, engines: KeyslotEngines = {}): Promise<Buffer> {
   if (kdf.type === 'pbkdf2') {
     return pbkdf2(kdf.hash, passphrase, kdf.salt, kdf.iterations, length);
   }
-  const native = process.env.NBDCRYPT_ARGON2 === 'noble' ? undefined : await loadNativeArgon2();
+  const native = engines.argon2 === 'noble' ? undefined : await loadNativeArgon2();
   if (native && passphrase.length > 0) {
     return native.hash(passphrase, {
       raw: true,
@@ -57,15 +68,16 @@ export interface KdfRequest {
   kdf: Omit<Kdf, 'salt'> & { salt: string };
   length: number;
   passphraseLength: number;
+  argon2?: 'native' | 'noble';
 }
 
-export function encodeKdfRequest(kdf: Kdf, length: number, passphraseLength: number): string {
-  return JSON.stringify({ kdf: { ...kdf, salt: kdf.salt.toString('base64') }, length, passphraseLength } satisfies KdfRequest);
+export function encodeKdfRequest(kdf: Kdf, length: number, passphraseLength: number, argon2?: 'native' | 'noble'): string {
+  return JSON.stringify({ kdf: { ...kdf, salt: kdf.salt.toString('base64') }, length, passphraseLength, argon2 } satisfies KdfRequest);
 }
 
-export function decodeKdfRequest(line: string): { kdf: Kdf; length: number; passphraseLength: number } {
+export function decodeKdfRequest(line: string): { kdf: Kdf; length: number; passphraseLength: number; argon2?: 'native' | 'noble' } {
   const r = JSON.parse(line) as KdfRequest;
-  return { kdf: { ...r.kdf, salt: Buffer.from(r.kdf.salt, 'base64') } as Kdf, length: r.length, passphraseLength: r.passphraseLength };
+  return { kdf: { ...r.kdf, salt: Buffer.from(r.kdf.salt, 'base64') } as Kdf, length: r.length, passphraseLength: r.passphraseLength, argon2: r.argon2 };
 }
 
 const childScript = fileURLToPath(new URL('./kdf-child.js', import.meta.url));
@@ -81,8 +93,8 @@ export function kdfInterrupted(): NbdcryptError {
  * The passphrase goes to the child over a pipe, the key comes back over another; neither is
  * written anywhere else. Caller wipes the result.
  */
-export function deriveKeyAbortable(kdf: Kdf, passphrase: Buffer, length: number, signal?: AbortSignal): Promise<Buffer> {
-  if (!signal) return deriveKey(kdf, passphrase, length);
+export function deriveKeyAbortable(kdf: Kdf, passphrase: Buffer, length: number, signal?: AbortSignal, engines: KeyslotEngines = {}): Promise<Buffer> {
+  if (!signal) return deriveKey(kdf, passphrase, length, engines);
   if (signal.aborted) return Promise.reject(kdfInterrupted());
   return new Promise<Buffer>((resolve, reject) => {
     const child: ChildProcess = spawn(process.execPath, [childScript], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -116,7 +128,7 @@ export function deriveKeyAbortable(kdf: Kdf, passphrase: Buffer, length: number,
     });
     // A child that died early closes its stdin; the 'close' handler reports why.
     child.stdin!.on('error', () => undefined);
-    child.stdin!.write(encodeKdfRequest(kdf, length, passphrase.length) + '\n');
+    child.stdin!.write(encodeKdfRequest(kdf, length, passphrase.length, engines.argon2) + '\n');
     child.stdin!.end(passphrase);
   });
 }

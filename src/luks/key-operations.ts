@@ -14,7 +14,7 @@ import { chooseKdf, kdfChoiceOf, type KdfOptions } from './kdf-benchmark.js';
 import type { Json, JsonObject } from './luks2-json-fields.js';
 import { addLuks1Key, changeLuks1Key, removeLuks1Key } from './luks1-key-operations.js';
 import { isLuks1Device } from './luks1-volume.js';
-import { storeKeyslot, keyslotAreaSize } from './luks2-keyslot.js';
+import { storeKeyslot, keyslotAreaSize, type KeyslotEngines } from './luks2-keyslot.js';
 import { findAreaGap } from './luks2-layout.js';
 import { MAX_KEYSLOTS } from './luks2-metadata.js';
 import { keyslotJson } from './luks2-metadata-json.js';
@@ -42,7 +42,7 @@ export async function addKey(dev: BlockDevice, passphrase: Buffer, newPassphrase
   checkWritable(dev, 'add key');
   if (await isLuks1Device(dev)) return addLuks1Key(dev, passphrase, newPassphrase, opts, auth);
   const l = await loadHeader(dev);
-  const { key, slot: authSlot } = await unlockVolumeKey(dev, l, passphrase, auth);
+  const { key, slot: authSlot } = await unlockVolumeKey(dev, l, passphrase, { engines: opts.engines, ...auth });
   try {
     let slot = opts.keySlot;
     if (slot !== undefined) {
@@ -55,7 +55,7 @@ export async function addKey(dev: BlockDevice, passphrase: Buffer, newPassphrase
     const areaSize = keyslotAreaSize(key.length);
     const areaOffset = findAreaGap(l.meta, l.fields.hdrSize, areaSize);
     const kdf = await chooseKdf(kdfChoiceOf(opts));
-    await storeKeyslot(dev, { areaOffset, areaSize, kdf }, key, newPassphrase);
+    await storeKeyslot(dev, { areaOffset, areaSize, kdf }, key, newPassphrase, opts.engines);
     rawObj(l.meta.raw.keyslots)[String(slot)] = keyslotJson({ keySize: key.length, areaOffset, areaSize, kdf });
     const d = digestFor(l.meta, authSlot)!;
     (rawObj(rawObj(l.meta.raw.digests)[String(d.id)]).keyslots as Json[]).push(String(slot));
@@ -83,7 +83,7 @@ function dropSlot(raw: JsonObject, slot: number): void {
  * is removed (luksRemoveKey), with it that slot is (luksKillSlot). Removing the last keyslot
  * needs `force` (the data becomes unreadable). Returns the removed slot.
  */
-export async function removeKey(dev: BlockDevice, passphrase: Buffer, opts: { keySlot?: number; force?: boolean } = {}, auth: AuthOptions = {}): Promise<number> {
+export async function removeKey(dev: BlockDevice, passphrase: Buffer, opts: { keySlot?: number; force?: boolean; engines?: KeyslotEngines } = {}, auth: AuthOptions = {}): Promise<number> {
   checkWritable(dev, 'remove key');
   if (await isLuks1Device(dev)) return removeLuks1Key(dev, passphrase, opts, auth);
   const l = await loadHeader(dev);
@@ -91,7 +91,7 @@ export async function removeKey(dev: BlockDevice, passphrase: Buffer, opts: { ke
     checkSlotNumber(opts.keySlot);
     if (!l.meta.keyslots.some((k) => k.id === opts.keySlot)) throw new NbdcryptError('EUSAGE', `keyslot ${opts.keySlot} is not in use`);
   }
-  const { key, slot: opened } = await unlockVolumeKey(dev, l, passphrase, auth);
+  const { key, slot: opened } = await unlockVolumeKey(dev, l, passphrase, { engines: opts.engines, ...auth });
   key.fill(0);
   const slot = opts.keySlot ?? opened;
   if (l.meta.keyslots.length === 1 && !opts.force) {
@@ -111,7 +111,7 @@ export async function changeKey(dev: BlockDevice, passphrase: Buffer, newPassphr
   if (await isLuks1Device(dev)) return changeLuks1Key(dev, passphrase, newPassphrase, opts, auth);
   const l = await loadHeader(dev);
   if (opts.keySlot !== undefined) checkSlotNumber(opts.keySlot);
-  const { key, slot } = await unlockVolumeKey(dev, l, passphrase, { ...auth, keySlot: opts.keySlot });
+  const { key, slot } = await unlockVolumeKey(dev, l, passphrase, { engines: opts.engines, ...auth, keySlot: opts.keySlot });
   try {
     const old = l.meta.keyslots.find((k) => k.id === slot)!;
     const areaSize = keyslotAreaSize(key.length);
@@ -122,7 +122,7 @@ export async function changeKey(dev: BlockDevice, passphrase: Buffer, newPassphr
       areaOffset = findAreaGap(l.meta, l.fields.hdrSize, areaSize, slot); // no spare room: overwrite in place
     }
     const kdf = await chooseKdf(kdfChoiceOf(opts));
-    await storeKeyslot(dev, { areaOffset, areaSize, kdf }, key, newPassphrase);
+    await storeKeyslot(dev, { areaOffset, areaSize, kdf }, key, newPassphrase, opts.engines);
     rawObj(l.meta.raw.keyslots)[String(slot)] = keyslotJson({ keySize: key.length, areaOffset, areaSize, kdf, priority: old.priority });
     await commitHeader(dev, l);
     if (areaOffset !== old.areaOffset) {

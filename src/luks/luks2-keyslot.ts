@@ -8,9 +8,10 @@
 import { getHashes, randomBytes } from 'node:crypto';
 import type { BlockDevice } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
-import { createXtsCipher } from '../crypt/xts-cipher.js';
+import { createXtsCipher, type XtsEngineName } from '../crypt/xts-cipher.js';
 import { afMerge, afSplit, AF_STRIPES } from './af.js';
-import { deriveKey, deriveKeyAbortable } from './kdf.js';
+import { deriveKey, deriveKeyAbortable, type KeyslotEngines } from './kdf.js';
+export type { KeyslotEngines } from './kdf.js';
 import type { Kdf, Keyslot } from './luks2-metadata.js';
 
 const SECTOR = 512;
@@ -40,20 +41,20 @@ function checkSupported(ks: Keyslot): void {
  * Unlocks one keyslot and returns the candidate volume key (not yet checked against the
  * digest). `signal` stops the key derivation (EINTR). Caller wipes the key.
  */
-export async function openKeyslot(dev: BlockDevice, ks: Keyslot, passphrase: Buffer, signal?: AbortSignal): Promise<Buffer> {
+export async function openKeyslot(dev: BlockDevice, ks: Keyslot, passphrase: Buffer, signal?: AbortSignal, engines: KeyslotEngines = {}): Promise<Buffer> {
   checkSupported(ks);
   if (ks.areaOffset + afAreaBytes(ks.keySize) > dev.size) throw new NbdcryptError('EBADHDR', `keyslot ${ks.id}: its area reaches past the end of the ${dev.size}-byte device; the header does not belong to this device`);
   const material = await dev.read(ks.areaOffset, afAreaBytes(ks.keySize));
   let areaKey: Buffer;
   try {
-    areaKey = await deriveKeyAbortable(ks.kdf, passphrase, ks.areaKeySize, signal);
+    areaKey = await deriveKeyAbortable(ks.kdf, passphrase, ks.areaKeySize, signal, engines);
   } catch (e) {
     material.fill(0);
     if (e instanceof NbdcryptError) throw e;
     const cost = ks.kdf.type === 'pbkdf2' ? `pbkdf2-${ks.kdf.hash}` : `${ks.kdf.type} with ${ks.kdf.memory} KiB`;
     throw new NbdcryptError('ENOTSUP', `keyslot ${ks.id}: ${cost} failed here (${e instanceof Error ? e.message : String(e)}); not enough memory, or an unsupported hash?`);
   }
-  const cipher = createXtsCipher(areaKey);
+  const cipher = createXtsCipher(areaKey, engines.xts);
   areaKey.fill(0);
   try {
     cipher.decrypt(material, 0, SECTOR);
@@ -69,15 +70,15 @@ export async function openKeyslot(dev: BlockDevice, ks: Keyslot, passphrase: Buf
  * [areaOffset, areaOffset + areaSize); the tail of the area past the AF material gets random
  * bytes. Flushes before returning so the header that points here is written after it.
  */
-export async function storeKeyslot(dev: BlockDevice, p: { areaOffset: number; areaSize: number; kdf: Kdf }, volumeKey: Buffer, passphrase: Buffer): Promise<void> {
+export async function storeKeyslot(dev: BlockDevice, p: { areaOffset: number; areaSize: number; kdf: Kdf }, volumeKey: Buffer, passphrase: Buffer, engines: KeyslotEngines = {}): Promise<void> {
   const n = afAreaBytes(volumeKey.length);
   if (n > p.areaSize) throw new NbdcryptError('EBADHDR', `keyslot area of ${p.areaSize} bytes is too small for a ${volumeKey.length}-byte key`);
   const split = afSplit(volumeKey, 'sha256');
   const material = Buffer.alloc(n);
   split.copy(material);
   split.fill(0);
-  const areaKey = await deriveKey(p.kdf, passphrase, 64);
-  const cipher = createXtsCipher(areaKey);
+  const areaKey = await deriveKey(p.kdf, passphrase, 64, engines);
+  const cipher = createXtsCipher(areaKey, engines.xts);
   areaKey.fill(0);
   try {
     cipher.encrypt(material, 0, SECTOR);

@@ -10,7 +10,7 @@
 import type { BlockDevice } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
 import { checkKdfCost } from './kdf-cost-limits.js';
-import { openKeyslot } from './luks2-keyslot.js';
+import { openKeyslot, type KeyslotEngines } from './luks2-keyslot.js';
 import { verifyDigest } from './luks2-digest.js';
 import type { Keyslot, Metadata, Segment } from './luks2-metadata.js';
 import { dataSegment, type LoadedHeader } from './luks2-volume-state.js';
@@ -22,6 +22,8 @@ export interface UnlockOptions {
   signal?: AbortSignal;
   /** Run key derivations whose cost is above the bounds of kdf-cost-limits.ts. */
   allowCostlyKdf?: boolean;
+  /** argon2 and keyslot XTS implementations (the CLI's environment switches). */
+  engines?: KeyslotEngines;
 }
 
 export function digestFor(meta: Metadata, slot: number): Metadata['digests'][number] | undefined {
@@ -68,7 +70,7 @@ export async function unlockVolumeKey(dev: BlockDevice, l: LoadedHeader, passphr
     }
     let key: Buffer;
     try {
-      key = await openKeyslot(dev, ks, passphrase, opts.signal);
+      key = await openKeyslot(dev, ks, passphrase, opts.signal, opts.engines);
     } catch (e) {
       if (e instanceof NbdcryptError && e.code === 'ENOTSUP') {
         unsupported = e;

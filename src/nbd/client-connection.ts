@@ -2,13 +2,14 @@
  * One NBD connection in the transmission phase, client side: pipelined requests with
  * cookies, simple replies matched in any order. Header and payload leave in one corked
  * write (writev); READ payloads are sliced out of the received chunk when they lie inside
- * it and otherwise copied once, straight into the caller's destination buffer.
+ * it and otherwise copied once, straight into the caller's destination buffer. It also
+ * notices a remote that stops mid-way: `stalledFor` is how long requests have been waiting
+ * with no byte moving in either direction (a reply header without its payload included).
  * Spec: docs/formats.md (NBD transmission).
  */
 import type { Duplex } from 'node:stream';
-import { requestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
-import { noteTransientBytes } from '../transient-buffers.js';
+import { defaultRequestIo, type RequestIo } from '../block/request-io.js';
 import { decodeSimpleReply, writeRequestHeader } from './codec.js';
 import { Cmd, REQUEST_HEADER_SIZE, SIMPLE_REPLY_MAGIC, SIMPLE_REPLY_SIZE } from './protocol.js';
 
@@ -31,7 +32,7 @@ export interface WireRequest {
   onReply(error: number, payload: Buffer | undefined): void;
 }
 
-export class NbdConnection {
+export class NbdClientConnection {
   private readonly inflight = new Map<bigint, WireRequest>();
   private nextCookie = 1n;
   private hdr = Buffer.alloc(SIMPLE_REPLY_SIZE);
@@ -44,13 +45,21 @@ export class NbdConnection {
   private outBytes = 0;
   /** Bytes of write payload plus read payload outstanding; the client balances on this. */
   load = 0;
+  /** When a byte last moved (received, or handed to the stream), or the first request of a busy spell left. */
+  private lastProgress = Date.now();
+  private readonly onWritten = (): void => {
+    this.lastProgress = Date.now();
+  };
 
   /** Called once when the stream ends or breaks, with the requests that got no reply, in send order. */
   onCloseHandler: (err: Error, unanswered: WireRequest[]) => void = () => {};
+  /** Called after each reply (a slot became free). */
+  onReplyHandler: () => void = () => {};
 
   constructor(
     private readonly stream: Duplex,
     leftover: Buffer,
+    private readonly io: RequestIo = defaultRequestIo,
   ) {
     stream.on('data', (b: Buffer) => this.onData(b));
     stream.on('error', (e: Error) => this.shutdown(new NbdcryptError('EIO', `NBD connection failed: ${e.message}`, { cause: e })));
@@ -72,9 +81,15 @@ export class NbdConnection {
     return this.inflight.size;
   }
 
+  /** Milliseconds requests have waited with no byte moving; 0 when none waits. */
+  stalledFor(now: number): number {
+    return this.inflight.size > 0 || this.rx ? now - this.lastProgress : 0;
+  }
+
   send(req: WireRequest): void {
     if (this.closed) throw new NbdcryptError('EIO', 'NBD connection already closed');
     const cookie = this.nextCookie++;
+    if (this.inflight.size === 0 && !this.rx) this.lastProgress = Date.now();
     this.inflight.set(cookie, req);
     this.load += req.type === Cmd.WRITE || req.type === Cmd.READ ? req.length : 0;
     const h = Buffer.allocUnsafe(REQUEST_HEADER_SIZE);
@@ -102,11 +117,11 @@ export class NbdConnection {
     this.outBytes = 0;
     if (this.closed || q.length === 0) return;
     if (q.length === 1) {
-      this.stream.write(q[0]!);
+      this.stream.write(q[0]!, this.onWritten);
       return;
     }
     if (total <= COALESCE_MAX) {
-      this.stream.write(Buffer.concat(q, total));
+      this.stream.write(Buffer.concat(q, total), this.onWritten);
       return;
     }
     // Runs of small pieces become one buffer each; large payloads are written without a copy.
@@ -114,13 +129,13 @@ export class NbdConnection {
     let run: Buffer[] = [];
     let runBytes = 0;
     const flushRun = (): void => {
-      if (run.length) this.stream.write(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes));
+      if (run.length) this.stream.write(run.length === 1 ? run[0]! : Buffer.concat(run, runBytes), this.onWritten);
       run = [];
       runBytes = 0;
     };
     for (const b of q) {
       if (b.length >= COALESCE_PIECE || runBytes + b.length > COALESCE_MAX) flushRun();
-      if (b.length >= COALESCE_PIECE) this.stream.write(b);
+      if (b.length >= COALESCE_PIECE) this.stream.write(b, this.onWritten);
       else {
         run.push(b);
         runBytes += b.length;
@@ -163,10 +178,12 @@ export class NbdConnection {
   private finish(req: WireRequest, error: number, payload: Buffer | undefined): void {
     this.load -= req.type === Cmd.WRITE || req.type === Cmd.READ ? req.length : 0;
     req.onReply(error, payload);
+    this.onReplyHandler();
   }
 
   private onData(chunk: Buffer): void {
-    noteTransientBytes(chunk.length);
+    this.io.noteTransientBytes(chunk.length);
+    this.lastProgress = Date.now();
     let pos = 0;
     while (pos < chunk.length && !this.closed) {
       const rx = this.rx;
@@ -215,7 +232,7 @@ export class NbdConnection {
       }
       this.rx = req.dest
         ? { req, buf: req.dest, base: req.destOffset ?? 0, have: 0 }
-        : { req, buf: requestBuffers.acquire(req.length), base: 0, have: 0 };
+        : { req, buf: this.io.buffers.acquire(req.length), base: 0, have: 0 };
     }
   }
 }

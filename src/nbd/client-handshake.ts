@@ -16,7 +16,7 @@ import {
   type NegotiatedExport,
 } from './client-handshake-step.js';
 
-export interface ExportInfo extends NegotiatedExport {
+export interface RemoteExportInfo extends NegotiatedExport {
   /** Bytes the server sent after the handshake (normally none). */
   leftover: Buffer;
 }
@@ -25,7 +25,7 @@ export interface ExportInfo extends NegotiatedExport {
 export const HANDSHAKE_TIMEOUT_MS = 30_000;
 
 /** Runs the handshake on a fresh stream; rejects with EPROTO, ENOEXPORT or ECONNECT (also on timeout). */
-export function clientHandshake(stream: Duplex, exportName: string, where: string, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<ExportInfo> {
+export function clientHandshake(stream: Duplex, exportName: string, where: string, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<RemoteExportInfo> {
   const target = { exportName, where };
   let state: ClientHandshakeState = initialClientHandshakeState;
   let chunks: Buffer[] = [];
@@ -33,7 +33,7 @@ export function clientHandshake(stream: Duplex, exportName: string, where: strin
   // Bytes the step function needs before it can decide; below that, stepping again is pointless
   // (and re-concatenating on every small chunk would be quadratic).
   let needed = 0;
-  let settle: (e: Error | undefined, info?: ExportInfo) => void = () => undefined;
+  let settle: (e: Error | undefined, info?: RemoteExportInfo) => void = () => undefined;
 
   const run = (): void => {
     let input = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
@@ -68,7 +68,7 @@ export function clientHandshake(stream: Duplex, exportName: string, where: strin
   const onEnd = (): void => settle(clientHandshakeEnded(state, target));
   const onError = (e: Error): void => settle(clientHandshakeEnded(state, target, e));
 
-  return new Promise<ExportInfo>((resolve, reject) => {
+  return new Promise<RemoteExportInfo>((resolve, reject) => {
     const timer = setTimeout(
       () => settle(new NbdcryptError('ECONNECT', `${where}: the NBD server did not complete the handshake within ${timeoutMs / 1000} s`)),
       timeoutMs,

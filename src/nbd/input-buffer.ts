@@ -2,11 +2,13 @@
  * The bytes received on a socket but not yet parsed, kept as the chunks the socket delivered.
  * `take(n)` returns a view into a chunk when the n bytes lie inside one (no copy, the common
  * case for headers and for payloads that arrived in one read) and copies exactly once otherwise,
- * into a buffer from the request pool (buffer-pool.ts).
+ * into a buffer from the request buffers given (buffer-pool.ts).
  */
-import { requestBuffers } from '../block/buffer-pool.js';
+import { unpooled, type RequestBuffers } from '../block/buffer-pool.js';
 
 export class InputBuffer {
+  constructor(private readonly buffers: RequestBuffers = unpooled) {}
+
   private chunks: Buffer[] = [];
   private head = 0; // bytes of chunks[0] already consumed
   private total = 0;
@@ -63,7 +65,7 @@ export class InputBuffer {
       if (consume) this.skip(n);
       return view;
     }
-    const out = requestBuffers.acquire(n);
+    const out = this.buffers.acquire(n);
     let pos = 0;
     let i = 0;
     let at = this.head;

@@ -6,10 +6,10 @@
  */
 import { NbdcryptError, isNbdcryptError } from '../errors.js';
 import type { BlockDevice } from '../block/block-device.js';
+import { writeZeroChunks } from '../block/write-zeroes.js';
 import type { Request } from './codec.js';
 import { CF, Cmd } from './protocol.js';
 
-const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 
 /** Resolves with the data for a READ, with nothing for every other command. */
 export function runCommand(dev: BlockDevice, h: Request, offset: number, payload: Buffer | undefined): Promise<Buffer | void> {
@@ -44,10 +44,7 @@ async function writeZeroes(dev: BlockDevice, offset: number, length: number, fua
     await dev.writeZeroes(offset, length, fua);
   } catch (e) {
     if (!isNbdcryptError(e, 'ENOTSUP')) throw e;
-    for (let at = 0; at < length; at += ZERO_CHUNK.length) {
-      const n = Math.min(ZERO_CHUNK.length, length - at);
-      await dev.write(offset + at, ZERO_CHUNK.subarray(0, n));
-    }
+    await writeZeroChunks((at, zeroes) => dev.write(at, zeroes), offset, length, dev.blockSize.preferred);
     if (fua) await dev.flush();
   }
 }

@@ -9,12 +9,12 @@
  */
 import type { Socket } from 'node:net';
 import { log } from '../log.js';
-import { noteTransientBytes } from '../transient-buffers.js';
 import { encodeGreeting } from './codec.js';
 import type { InFlightBudget } from './in-flight-budget.js';
 import { InputBuffer } from './input-buffer.js';
 import { OptionPhase } from './option-phase.js';
 import { FLAG_FIXED_NEWSTYLE, FLAG_NO_ZEROES } from './protocol.js';
+import { defaultRequestIo, type RequestIo } from '../block/request-io.js';
 import { defaultLimits, type ConnectionLimits, type ServedExport, type ServerStats } from './served-export.js';
 import { Transmission } from './transmission.js';
 
@@ -22,7 +22,7 @@ export { defaultLimits, type ConnectionLimits, type ServedExport, type ServerSta
 
 export class ServerConnection {
   readonly closed: Promise<void>;
-  private readonly input = new InputBuffer();
+  private readonly input: InputBuffer;
   private readonly options: OptionPhase;
   private transmission: Transmission | undefined;
   /** Set once we stop accepting requests (DISC, fatal error, server shutdown). */
@@ -38,12 +38,15 @@ export class ServerConnection {
     private readonly limits: ConnectionLimits = defaultLimits,
     /** Shared by every connection of the server, if it bounds its total. */
     private readonly budget?: InFlightBudget,
+    /** Request buffers and where socket reads are reported (request-io.ts). */
+    private readonly io: RequestIo = defaultRequestIo,
     /**
      * Serve this export from the first byte, with no greeting and no option phase: the peer
      * (the kernel, given a socketpair over netlink) was told its size and flags out of band.
      */
     adopted?: ServedExport,
   ) {
+    this.input = new InputBuffer(io.buffers);
     this.options = new OptionPhase(socket, exports.map((e) => e.info));
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.setNoDelay(true);
@@ -56,7 +59,7 @@ export class ServerConnection {
       this.input.clear();
     });
     if (adopted) {
-      this.transmission = new Transmission(socket, this.input, adopted, stats, limits, this, budget);
+      this.transmission = new Transmission(socket, this.input, adopted, stats, limits, this, budget, io.buffers);
       return;
     }
     this.hsTimer = setTimeout(() => {
@@ -92,7 +95,7 @@ export class ServerConnection {
   }
 
   private onData(chunk: Buffer): void {
-    noteTransientBytes(chunk.length);
+    this.io.noteTransientBytes(chunk.length);
     if (this.draining) return;
     this.input.push(chunk);
     if (this.transmission) this.transmission.pump();
@@ -128,7 +131,7 @@ export class ServerConnection {
       case 'transmit': {
         const served = this.exports.find((e) => e.info.name === result.exportName)!;
         if (this.hsTimer) clearTimeout(this.hsTimer);
-        this.transmission = new Transmission(this.socket, this.input, served, this.stats, this.limits, this, this.budget);
+        this.transmission = new Transmission(this.socket, this.input, served, this.stats, this.limits, this, this.budget, this.io.buffers);
         this.transmission.pump();
         return;
       }

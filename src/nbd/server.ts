@@ -13,17 +13,16 @@ import { ServerConnection, defaultLimits, type ConnectionLimits, type ServedExpo
 import { InFlightBudget } from './in-flight-budget.js';
 import { bind, parseListenSpec } from './listen.js';
 import { MAX_PAYLOAD, TF } from './protocol.js';
+import { defaultRequestIo, type RequestIo } from '../block/request-io.js';
 
 export interface ExportSpec {
   name: string;
   description?: string;
   device: BlockDevice;
-  blockSize?: BlockSizeInfo;
 }
 
 export type { ServerStats } from './served-export.js';
 
-export const defaultBlockSize: BlockSizeInfo = { minimum: 512, preferred: 4096, maximum: MAX_PAYLOAD };
 
 /** What we advertise for a device: exactly what its caps promise (docs/formats.md, NBD flags). */
 export function transmissionFlagsOf(caps: BlockCaps): number {
@@ -60,18 +59,22 @@ export class NbdServer {
   private closing = false;
   private readonly limits: ConnectionLimits;
   private readonly budget: InFlightBudget | undefined;
+  private readonly io: RequestIo;
 
   /**
    * `maxTotalInFlightBytes` bounds the request bytes in flight over all connections together
-   * (memory); `limits` apply to each connection.
+   * (memory); `limits` apply to each connection; `io` gives the request buffers and where
+   * socket reads are reported (default: fresh buffers, nothing reported).
    */
-  constructor(opts: { exports: ExportSpec[]; limits?: Partial<ConnectionLimits>; maxTotalInFlightBytes?: number }) {
+  constructor(opts: { exports: ExportSpec[]; limits?: Partial<ConnectionLimits>; maxTotalInFlightBytes?: number; io?: RequestIo }) {
     if (opts.exports.length === 0) throw new NbdcryptError('EUSAGE', 'NbdServer needs at least one export');
     const seen = new Set<string>();
     this.exports = opts.exports.map((e) => {
       if (seen.has(e.name)) throw new NbdcryptError('EUSAGE', `export name '${e.name}' is used twice; export names must be unique`);
       seen.add(e.name);
-      const blockSize = e.blockSize ?? defaultBlockSize;
+      // What the stack states, within what NBD can carry.
+      const { minimum, preferred, maximum } = e.device.blockSize;
+      const blockSize: BlockSizeInfo = { minimum, preferred, maximum: Math.min(maximum, MAX_PAYLOAD) };
       checkBlockSize(e.name, blockSize);
       return {
         device: e.device,
@@ -86,6 +89,7 @@ export class NbdServer {
     });
     this.limits = { ...defaultLimits, ...opts.limits };
     this.budget = opts.maxTotalInFlightBytes === undefined ? undefined : new InFlightBudget(opts.maxTotalInFlightBytes);
+    this.io = opts.io ?? defaultRequestIo;
   }
 
   /** Starts listening on `spec` ('unix:PATH' | 'tcp:HOST:PORT'); resolves with the bound address. */
@@ -100,7 +104,7 @@ export class NbdServer {
         return;
       }
       this.stats.connections++;
-      const conn = new ServerConnection(socket, this.exports, this.stats, this.limits, this.budget);
+      const conn = new ServerConnection(socket, this.exports, this.stats, this.limits, this.budget, this.io);
       this.connections.add(conn);
       void conn.closed.then(() => this.connections.delete(conn));
     });
@@ -122,7 +126,7 @@ export class NbdServer {
       return;
     }
     this.stats.connections++;
-    const conn = new ServerConnection(socket, this.exports, this.stats, this.limits, this.budget, served);
+    const conn = new ServerConnection(socket, this.exports, this.stats, this.limits, this.budget, this.io, served);
     this.connections.add(conn);
     void conn.closed.then(() => this.connections.delete(conn));
   }

@@ -9,7 +9,7 @@
  */
 import type { Socket } from 'node:net';
 import { log } from '../log.js';
-import { requestBuffers } from '../block/buffer-pool.js';
+import { unpooled, type RequestBuffers } from '../block/buffer-pool.js';
 import { decodeRequestHeader } from './codec.js';
 import type { BudgetAccount, InFlightBudget } from './in-flight-budget.js';
 import type { InputBuffer } from './input-buffer.js';
@@ -56,6 +56,8 @@ export class Transmission {
     private readonly host: TransmissionHost,
     /** Shared by every connection of the server, if it bounds its total. */
     budget?: InFlightBudget,
+    /** Where READ reply buffers go back once written. */
+    private readonly buffers: RequestBuffers = unpooled,
   ) {
     this.account = budget?.open(this.wake);
     this.writer = new ReplyWriter(socket, limits.maxQueuedReplyBytes, () => this.afterReply());
@@ -224,7 +226,7 @@ export class Transmission {
   private reply(cookie: bigint, error: number, data?: Buffer, dataBytes = 0): void {
     if (data) {
       this.writer.send(cookie, error, data, () => {
-        requestBuffers.release(data);
+        this.buffers.release(data);
         this.release(dataBytes);
         this.wake();
       });

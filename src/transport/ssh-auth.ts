@@ -1,5 +1,5 @@
 /**
- * SSH user authentication in OpenSSH's order: keys offered by ssh-agent (SSH_AUTH_SOCK),
+ * SSH user authentication in OpenSSH's order: keys offered by ssh-agent (its socket given),
  * then identity files (from the command line, ~/.ssh/config, then the default
  * ~/.ssh/id_ed25519, id_ecdsa, id_rsa), asking for an encrypted key's passphrase through a
  * callback, then a password through a callback. Decrypted keys and a password that worked
@@ -25,6 +25,8 @@ export interface SshAuthOptions {
   defaultIdentities?: boolean;
   askPassphrase?: (keyPath: string) => Promise<string | undefined>;
   askPassword?: (prompt: string) => Promise<string | undefined>;
+  /** ssh-agent socket (the CLI passes SSH_AUTH_SOCK); none: no agent. */
+  agentSocket?: string;
 }
 
 type Step = { kind: 'agent'; sock: string } | { kind: 'key'; path: string } | { kind: 'password' };
@@ -47,7 +49,7 @@ export class SshAuth {
 
   private steps(): Step[] {
     const steps: Step[] = [];
-    const sock = process.env.SSH_AUTH_SOCK;
+    const sock = this.o.agentSocket;
     if (sock) steps.push({ kind: 'agent', sock });
     const files = [...(this.o.identityFiles ?? []), ...(this.o.defaultIdentities === false ? [] : defaultIdentityFiles())];
     for (const path of [...new Set(files)]) if (existsSync(path)) steps.push({ kind: 'key', path });
@@ -107,7 +109,7 @@ export class SshAuth {
    * and on to the next method. ssh2 itself moves on; this only reports it.
    */
   agentFailed(why: string): void {
-    const sock = process.env.SSH_AUTH_SOCK ?? '';
+    const sock = this.o.agentSocket ?? '';
     const i = this.tried.indexOf('ssh-agent');
     if (i >= 0) this.tried[i] = `ssh-agent (unusable: ${why})`;
     this.warnOnce(`ssh-agent at ${sock} (SSH_AUTH_SOCK) cannot be used: ${why}; trying the next authentication method`);

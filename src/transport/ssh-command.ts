@@ -4,11 +4,13 @@
  * OpenSSH feature applies: ProxyJump, ControlMaster multiplexing, certificates, FIDO keys,
  * ~/.ssh/config in full. ssh asks for passwords on the terminal itself; without a terminal
  * it runs in BatchMode. ssh's exit status and message are mapped to ECONNECT, EAUTH or
- * EHOSTKEY. Spec: ssh(1) -W.
+ * EHOSTKEY. Unless the ssh configuration picks its own ciphers, AES-GCM goes first
+ * (ssh-command-ciphers.ts). Spec: ssh(1) -W.
  */
 import { spawn } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import { NbdcryptError } from '../errors.js';
+import { preferredCipherArgs } from './ssh-command-ciphers.js';
 import type { RemoteEndpoint } from './ssh.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type Transport } from './transport.js';
 
@@ -24,7 +26,8 @@ export interface SshCommandOptions {
   connectTimeoutMs?: number;
 }
 
-export function sshCommandArgs(o: SshCommandOptions): string[] {
+/** The arguments of `ssh -W`; `extra` (e.g. a cipher order) goes before the host. */
+export function sshCommandArgs(o: SshCommandOptions, extra: string[] = []): string[] {
   const remote = o.remote ?? { host: '127.0.0.1', port: 10809 };
   const w = 'socket' in remote ? remote.socket : `${remote.host.includes(':') ? `[${remote.host}]` : remote.host}:${remote.port}`;
   const args = ['-W', w, '-o', 'ServerAliveInterval=15', '-o', `ConnectTimeout=${Math.ceil((o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS) / 1000)}`];
@@ -35,8 +38,13 @@ export function sshCommandArgs(o: SshCommandOptions): string[] {
   if (o.knownHostsPath) args.push('-o', `UserKnownHostsFile=${o.knownHostsPath}`);
   args.push('-o', `StrictHostKeyChecking=${o.acceptNewHostKey ? 'accept-new' : 'yes'}`);
   for (const i of o.identity ?? []) args.push('-i', i);
-  args.push('--', o.host);
+  args.push(...extra, '--', o.host);
   return args;
+}
+
+/** What decides the configuration ssh -G reports for this connection. */
+function configArgs(o: SshCommandOptions): string[] {
+  return [...(o.sshConfigPath ? ['-F', o.sshConfigPath] : []), ...(o.port ? ['-p', String(o.port)] : []), ...(o.user ? ['-l', o.user] : []), o.host];
 }
 
 function mapSshFailure(stderr: string, code: number | null, what: string): NbdcryptError {
@@ -53,11 +61,14 @@ function mapSshFailure(stderr: string, code: number | null, what: string): Nbdcr
 export function sshCommandTransport(o: SshCommandOptions): Transport {
   const description = `ssh+cmd://${o.user ? `${o.user}@` : ''}${o.host}${o.port ? `:${o.port}` : ''}`;
   const children = new Set<ReturnType<typeof spawn>>();
+  // Asked once per transport: every connection of a target uses the same configuration.
+  let ciphers: Promise<string[]> | undefined;
   return {
     description,
-    open: () =>
-      new Promise<Duplex>((resolve, reject) => {
-        const child = spawn('ssh', sshCommandArgs(o), { stdio: ['pipe', 'pipe', 'pipe'] });
+    open: async () => {
+      const cipherArgs = await (ciphers ??= preferredCipherArgs(configArgs(o)));
+      return new Promise<Duplex>((resolve, reject) => {
+        const child = spawn('ssh', sshCommandArgs(o, cipherArgs), { stdio: ['pipe', 'pipe', 'pipe'] });
         children.add(child);
         let stderr = '';
         let settled = false;
@@ -91,7 +102,8 @@ export function sshCommandTransport(o: SshCommandOptions): Transport {
           child.on('exit', () => d.destroy());
           resolve(d);
         });
-      }),
+      });
+    },
     close: async () => {
       for (const c of children) c.kill('SIGTERM');
       children.clear();

@@ -4,17 +4,12 @@
  * channel carries at most ~2 MiB per round trip through sshd and the nbd-server behind it;
  * on loopback that capped NBD reads at about a third of a raw channel. We grant the server
  * more window with SSH_MSG_CHANNEL_WINDOW_ADJUST (RFC 4254 §5.2) and keep it topped up as
- * data is consumed, honouring the stream's backpressure exactly like ssh2 does. It relies on
- * two ssh2 internals (`incoming.window`, `_protocol.channelWindowAdjust`); if a future ssh2
- * lacks them the channel is left as it is. See docs/formats.md (SSH).
+ * data is consumed, honouring the stream's backpressure exactly like ssh2 does. The ssh2
+ * internals this needs come from ssh2-internals.ts, which leaves the channel as it is when a
+ * future ssh2 lacks them. See docs/formats.md (SSH).
  */
 import type { ClientChannel } from 'ssh2';
-
-interface ChannelInternals {
-  incoming?: { window?: number };
-  outgoing?: { id?: number; state?: string };
-  _client?: { _protocol?: { channelWindowAdjust?: (id: number, amount: number) => void } };
-}
+import type { ChannelWindowAccess } from './ssh2-internals.js';
 
 /** Default receive window per channel (bytes). */
 export const CHANNEL_WINDOW = 8 * 1024 * 1024;
@@ -31,17 +26,14 @@ export function windowForChannels(channels: number): number {
   return w > SSH2_WINDOW ? w : 0;
 }
 
-export function enlargeReceiveWindow(ch: ClientChannel, window = CHANNEL_WINDOW): boolean {
-  const c = ch as unknown as ChannelInternals;
-  const proto = c._client?._protocol;
-  if (typeof c.incoming?.window !== 'number' || typeof c.outgoing?.id !== 'number' || typeof proto?.channelWindowAdjust !== 'function') return false;
-  const incoming = c.incoming as { window: number };
-  const id = c.outgoing.id;
+/** `access`: the channel's window internals (ssh2-internals.ts channelWindow). */
+export function enlargeReceiveWindow(ch: ClientChannel, access: ChannelWindowAccess, window = CHANNEL_WINDOW): void {
+  const incoming = access.incoming;
   const adjust = (): void => {
     const amount = window - incoming.window;
-    if (amount <= 0 || c.outgoing?.state === 'closed') return;
+    if (amount <= 0 || access.isClosed()) return;
     incoming.window += amount;
-    proto.channelWindowAdjust!.call(proto, id, amount);
+    access.adjust(amount);
   };
   adjust();
   // ssh2 calls push() for every CHANNEL_DATA packet; top the window up once half is used,
@@ -52,5 +44,4 @@ export function enlargeReceiveWindow(ch: ClientChannel, window = CHANNEL_WINDOW)
     if (ok && chunk !== null && incoming.window < window / 2) adjust();
     return ok;
   };
-  return true;
 }

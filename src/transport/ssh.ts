@@ -4,7 +4,8 @@
  * `direct-streamlocal@openssh.com` channel to its unix socket. The session is opened on
  * first use, re-established after a drop (the NBD client's reconnect calls open() again),
  * checks the host key against known_hosts, authenticates with agent/keys/password and sends
- * keepalives. Errors: ECONNECT, EAUTH, EHOSTKEY. See docs/formats.md (SSH).
+ * keepalives. Errors: ECONNECT, EAUTH, EHOSTKEY. See docs/formats.md (SSH). What it uses of
+ * ssh2's internals, and the fallback when they change, is in ssh2-internals.ts.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
@@ -12,12 +13,12 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import ssh2, { type ClientChannel, type ConnectConfig } from 'ssh2';
 import { NbdcryptError } from '../errors.js';
+import type { NoteTransientBytes } from '../transient-buffers.js';
 import { log } from '../log.js';
 import { knownKeyTypes, parseKnownHosts, verifyHostKey } from './known-hosts.js';
 import { SshAuth } from './ssh-auth.js';
 import { enlargeReceiveWindow } from './ssh-window.js';
-import { corkPerTurn } from './ssh-cork.js';
-import { reportSocketBuffers } from './ssh-socket-buffers.js';
+import { Ssh2Patches } from './ssh2-internals.js';
 import { requestSftpSubsystem } from './sshd-nodelay.js';
 import { resolveSshConfig } from './ssh-config.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type Transport } from './transport.js';
@@ -47,6 +48,10 @@ export interface SshTransportOptions {
   sftpRequest?: boolean;
   askPassphrase?: (keyPath: string) => Promise<string | undefined>;
   askPassword?: (prompt: string) => Promise<string | undefined>;
+  /** ssh-agent socket to ask for keys (the CLI passes SSH_AUTH_SOCK); none: no agent. */
+  agentSocket?: string;
+  /** Where the session's socket traffic is reported as short-lived bytes (default: nowhere). */
+  noteTransientBytes?: NoteTransientBytes;
 }
 
 const { Client } = ssh2;
@@ -69,6 +74,7 @@ export class SshTransport implements Transport {
   private readonly keepaliveMs: number;
   private closed = false;
   private current: Client | undefined;
+  private readonly patches: Ssh2Patches;
 
   constructor(private readonly o: SshTransportOptions) {
     const cfg = resolveSshConfig(o.host, o.sshConfigPath);
@@ -89,9 +95,11 @@ export class SshTransport implements Transport {
       defaultIdentities: !cfg.identitiesOnly,
       askPassphrase: o.askPassphrase,
       askPassword: o.askPassword,
+      agentSocket: o.agentSocket,
     });
     const where = 'socket' in this.remote ? this.remote.socket : `${this.remote.host}:${this.remote.port}`;
     this.description = `ssh://${this.user}@${this.hostName}${this.port === 22 ? '' : `:${this.port}`} → ${where}`;
+    this.patches = new Ssh2Patches(this.description, o.noteTransientBytes);
   }
 
   async open(): Promise<Duplex> {
@@ -119,7 +127,8 @@ export class SshTransport implements Transport {
           reject(new NbdcryptError('ECONNECT', `${this.description}: the SSH server could not open a channel to ${where} (${err.message}); check that nbd-server listens there and that sshd allows forwarding`, { cause: err }));
           return;
         }
-        if (this.o.channelWindow !== 0) enlargeReceiveWindow(ch, this.o.channelWindow);
+        const access = this.o.channelWindow === 0 ? undefined : this.patches.channelWindow(ch);
+        if (access) enlargeReceiveWindow(ch, access, this.o.channelWindow);
         resolve(ch);
       };
       try {
@@ -198,9 +207,8 @@ export class SshTransport implements Transport {
         this.current = client;
         // NBD requests are small and latency-bound; ssh2 leaves Nagle on by default.
         client.setNoDelay(true);
-        // ssh2's packets and socket reads are garbage within a turn (../transient-buffers.ts);
-        // by now ssh2 reads the socket itself, so one more 'data' listener changes nothing.
-        reportSocketBuffers(client);
+        // ssh2's packets and socket reads are garbage within a turn (../transient-buffers.ts).
+        this.patches.onReady(client);
         if (this.o.sftpRequest !== false) {
           requestSftpSubsystem(client, (refusal) => {
             if (refusal) log.debug(`${this.description}: sftp subsystem refused (${refusal}); sshd keeps Nagle on, small replies may wait`);
@@ -233,8 +241,8 @@ export class SshTransport implements Transport {
         }
       });
       client.connect(cfg);
-      // One socket write per event-loop turn instead of one per SSH packet (ssh-cork.ts).
-      corkPerTurn(client);
+      // One socket write per event-loop turn instead of one per SSH packet (ssh2-internals.ts).
+      this.patches.afterConnect(client);
     });
   }
 

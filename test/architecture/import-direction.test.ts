@@ -19,13 +19,7 @@ const architecture = readFileSync(join(root, 'docs', 'ARCHITECTURE.md'), 'utf8')
  * one file and one imported file. Keep it short and empty it: an entry that no longer matches
  * an import fails the test, so a fixed import cannot leave a stale exception behind.
  */
-const knownExceptions: { file: string; target: string; why: string }[] = [
-  // The NBD client still opens its own connections over a Transport; once reconnecting moves
-  // to src/resilient, src/backend hands the protocol its streams and these imports go.
-  { file: 'src/nbd/client.ts', target: 'src/transport/transport.ts', why: 'reconnect still in src/nbd' },
-  { file: 'src/nbd/client-open.ts', target: 'src/transport/transport.ts', why: 'reconnect still in src/nbd' },
-  { file: 'src/nbd/client-recovery.ts', target: 'src/transport/transport.ts', why: 'reconnect still in src/nbd' },
-];
+const knownExceptions: { file: string; target: string; why: string }[] = [];
 
 test('every import in src/, bench/, peers/ and test/ follows the layering table of docs/ARCHITECTURE.md', () => {
   const table = parseLayerTable(architecture);

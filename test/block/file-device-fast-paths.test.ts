@@ -11,7 +11,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { FileDevice } from '../../src/block/file-device.js';
+import { FileDevice, type FileFastPaths } from '../../src/block/file-device.js';
 import { loadNative, nativeLoadError } from '../../src/native-addon.js';
 import { requireTool, run, scratchDir } from '../../peers/tools.js';
 
@@ -51,8 +51,8 @@ test('preadNoWait returns cached bytes; pwriteBatch writes in order and reports 
 });
 
 /** Runs `rounds` of concurrent random small and large writes (disjoint within a round) and reads. */
-async function workload(path: string, seed: Buffer): Promise<void> {
-  const dev = await FileDevice.open(path);
+async function workload(path: string, seed: Buffer, fastPaths: FileFastPaths): Promise<void> {
+  const dev = await FileDevice.open(path, { fastPaths });
   const model = Buffer.from(seed);
   try {
     for (let round = 0; round < 20; round++) {
@@ -91,23 +91,15 @@ async function workload(path: string, seed: Buffer): Promise<void> {
 test('concurrent small writes (batched) and reads (page cache) match a model, with and without the shortcuts', async () => {
   addon();
   const dir = scratchDir('nbdcrypt-fastpath-');
-  const saved = { nowait: process.env.NBDCRYPT_NOWAIT_IO, batch: process.env.NBDCRYPT_WRITE_BATCH };
   try {
     for (const off of [false, true]) {
-      if (off) {
-        process.env.NBDCRYPT_NOWAIT_IO = '0';
-        process.env.NBDCRYPT_WRITE_BATCH = '0';
-      }
       const path = join(dir.path, `f-${off}`);
       const seed = randomBytes(4 * 1024 * 1024);
       writeFileSync(path, seed);
-      await workload(path, seed);
+      // off: what NBDCRYPT_NOWAIT_IO=0 and NBDCRYPT_WRITE_BATCH=0 ask for.
+      await workload(path, seed, off ? { nowaitIo: false, writeBatch: false } : {});
     }
   } finally {
-    for (const [k, v] of [['NBDCRYPT_NOWAIT_IO', saved.nowait], ['NBDCRYPT_WRITE_BATCH', saved.batch]] as const) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
     dir.remove();
   }
 });
@@ -117,13 +109,11 @@ function cachedBytes(path: string): number {
   return Number(run(requireTool('fincore', 'util-linux-extra'), ['--bytes', '--noheadings', '--output', 'RES', path]).stdout.trim());
 }
 
-test('a regular file is read without kernel readahead, unless NBDCRYPT_READAHEAD=1', async () => {
+test('a regular file is read without kernel readahead, unless asked for (NBDCRYPT_READAHEAD=1)', async () => {
   addon();
   const dir = scratchDir('nbdcrypt-fastpath-');
-  const saved = process.env.NBDCRYPT_READAHEAD;
   try {
     for (const readahead of [false, true]) {
-      if (readahead) process.env.NBDCRYPT_READAHEAD = '1';
       const path = join(dir.path, `ra-${readahead}`);
       writeFileSync(path, randomBytes(8 * 1024 * 1024));
       const fd = openSync(path, 'r');
@@ -131,7 +121,7 @@ test('a regular file is read without kernel readahead, unless NBDCRYPT_READAHEAD
       closeSync(fd);
       run(requireTool('dd', 'coreutils'), [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']); // drop it from the cache
       assert.equal(cachedBytes(path), 0, 'the file left the page cache');
-      const dev = await FileDevice.open(path);
+      const dev = await FileDevice.open(path, { fastPaths: { readahead } });
       try {
         for (let i = 0; i < 4; i++) await dev.read(i * 65536, 65536); // sequential: what readahead looks for
       } finally {
@@ -142,8 +132,6 @@ test('a regular file is read without kernel readahead, unless NBDCRYPT_READAHEAD
       else assert.equal(cached, 4 * 65536, 'without readahead exactly the bytes read are cached');
     }
   } finally {
-    if (saved === undefined) delete process.env.NBDCRYPT_READAHEAD;
-    else process.env.NBDCRYPT_READAHEAD = saved;
     dir.remove();
   }
 });

@@ -22,6 +22,7 @@ function jittery(dev: BlockDevice): BlockDevice {
   return {
     size: dev.size,
     caps: dev.caps,
+    blockSize: dev.blockSize,
     read: (o, l) => later(() => dev.read(o, l)),
     write: (o, d, f, owned) =>
       later(async () => {

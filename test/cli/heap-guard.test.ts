@@ -1,13 +1,12 @@
 /**
  * The heap guard runs a minor collection once enough short-lived Buffer bytes have been
- * reported (transient-buffers.ts), not before, and not after it was stopped. Collections are
+ * reported to its noteTransientBytes (transient-buffers.ts), not before, and not after it was stopped. Collections are
  * observed as Node reports them (PerformanceObserver 'gc' entries of kind minor, forced).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
-import { startHeapGuard } from '../../src/cli/heap-guard.js';
-import { noteTransientBytes } from '../../src/transient-buffers.js';
+import { HeapGuard } from '../../src/cli/heap-guard.js';
 import { sleep } from '../../peers/tools.js';
 
 const MiB = 1024 * 1024;
@@ -28,7 +27,10 @@ async function forcedMinorCollections(during: () => void): Promise<number> {
 }
 
 test('reported transient bytes trigger one minor collection per threshold, and none once stopped', async () => {
-  const stop = startHeapGuard(1024 * MiB, 4 * MiB);
+  const guard = new HeapGuard({ limitBytes: 1024 * MiB, youngGcBytes: 4 * MiB });
+  const noteTransientBytes = guard.noteTransientBytes;
+  assert.equal(await forcedMinorCollections(() => noteTransientBytes(64 * MiB)), 0, 'a guard not yet started collects nothing');
+  guard.start();
   try {
     assert.equal(await forcedMinorCollections(() => noteTransientBytes(3 * MiB)), 0, 'below the threshold nothing is collected');
     // 3 + 2 MiB crosses it once; many reports within one turn still give one collection.
@@ -36,18 +38,17 @@ test('reported transient bytes trigger one minor collection per threshold, and n
       for (let i = 0; i < 32; i++) noteTransientBytes(64 * 1024);
     }), 1);
   } finally {
-    stop();
+    guard.stop();
   }
   assert.equal(await forcedMinorCollections(() => noteTransientBytes(64 * MiB)), 0, 'a stopped guard collects nothing');
 });
 
-test('NBDCRYPT_YOUNG_GC=0 leaves the collection to V8', async () => {
-  process.env.NBDCRYPT_YOUNG_GC = '0';
-  const stop = startHeapGuard(1024 * MiB, 4 * MiB);
+test('youngGc false (NBDCRYPT_YOUNG_GC=0) leaves the collection to V8', async () => {
+  const guard = new HeapGuard({ limitBytes: 1024 * MiB, youngGcBytes: 4 * MiB, youngGc: false });
+  guard.start();
   try {
-    assert.equal(await forcedMinorCollections(() => noteTransientBytes(64 * MiB)), 0);
+    assert.equal(await forcedMinorCollections(() => guard.noteTransientBytes(64 * MiB)), 0);
   } finally {
-    stop();
-    delete process.env.NBDCRYPT_YOUNG_GC;
+    guard.stop();
   }
 });

@@ -3,7 +3,8 @@
  * usable C compiler prints one warning line and exits 0 (so `npm install` succeeds), and a
  * copy of nbdcrypt without the addon picks the node engine with one warning line and serves
  * EncryptedDevice correctly, for aes-xts-plain64 and for twofish-cbc-essiv:sha256 (portable
- * TypeScript Twofish). NBDCRYPT_ENGINE=node forces the same engine in a full checkout.
+ * TypeScript Twofish). NBDCRYPT_ENGINE=node, as the CLI reads it (cli/environment.ts), forces
+ * the same engine in a full checkout.
  * Both run in child processes so this process's loaded addon cannot leak in; their
  * ciphertext is checked against the native engine here.
  */
@@ -20,15 +21,16 @@ const root = resolve(fileURLToPath(import.meta.url), '../../../..'); // dist/tes
 const key = Buffer.alloc(64);
 for (let i = 0; i < 64; i++) key[i] = (i * 29 + 3) & 0xff;
 
-/** Child script: EncryptedDevice over MemoryDevice; prints the engine and the ciphertext. */
+/** Child script: EncryptedDevice over MemoryDevice with the engine the environment asks for; prints the engine and the ciphertext. */
 function childScript(distSrc: string, cipher: Cipher): string {
   const u = (p: string) => JSON.stringify('file://' + join(distSrc, p));
   return `
     const { EncryptedDevice } = await import(${u('crypt/encrypted-device.js')});
     const { MemoryDevice } = await import(${u('block/memory-device.js')});
+    const { readEnvironment } = await import(${u('cli/environment.js')});
     const key = Buffer.alloc(64); for (let i = 0; i < 64; i++) key[i] = (i * 29 + 3) & 0xff;
     const lower = new MemoryDevice(1 << 20);
-    const dev = new EncryptedDevice(lower, { key: key.subarray(0, ${cipher.keyBytes}), dataOffset: 4096, sectorSize: 4096, cipher: ${JSON.stringify(cipher.name)} });
+    const dev = new EncryptedDevice(lower, { key: key.subarray(0, ${cipher.keyBytes}), dataOffset: 4096, sectorSize: 4096, cipher: ${JSON.stringify(cipher.name)}, engine: readEnvironment().engines.xts });
     const plain = Buffer.alloc(200000); for (let i = 0; i < plain.length; i++) plain[i] = (i * 13) & 0xff;
     await Promise.all([dev.write(1000, plain.subarray(0, 100000)), dev.write(101000, plain.subarray(100000))]);
     const back = await dev.read(1000, 200000);

@@ -4,7 +4,7 @@
  * capabilities, and can delay each completion by a random number of event-loop turns so
  * requests in flight really complete out of order. The bytes live in a real MemoryDevice.
  */
-import type { BlockCaps, BlockDevice } from '../../src/block/block-device.js';
+import type { BlockCaps, BlockDevice, BlockSizes } from '../../src/block/block-device.js';
 import { MemoryDevice } from '../../src/block/memory-device.js';
 
 export interface Call {
@@ -17,6 +17,7 @@ export interface Call {
 export class RecordingDevice implements BlockDevice {
   readonly mem: MemoryDevice;
   readonly caps: BlockCaps;
+  readonly blockSize: BlockSizes;
   readonly calls: Call[] = [];
   record = true;
   /** Max event-loop turns each call waits before doing its work (0 = none). */
@@ -29,6 +30,7 @@ export class RecordingDevice implements BlockDevice {
   constructor(size: number, caps: Partial<BlockCaps> = {}) {
     this.mem = new MemoryDevice(size, { readOnly: caps.readOnly });
     this.caps = { ...this.mem.caps, ...caps };
+    this.blockSize = this.mem.blockSize;
   }
 
   get size(): number {

@@ -8,19 +8,24 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Report } from '../../src/cli/bench/e2e-report.js';
+import { allowedCpus } from '../../src/cli/bench/cpu-pinning.js';
 import { requireTool, run } from '../../peers/tools.js';
 
 const bin = join(process.cwd(), 'bin', 'nbdcrypt.js');
 
 test('bench e2e --json: every row moves data in every workload, ratios for each peer', () => {
   for (const [tool, pkg] of [['fio', 'fio'], ['nbd-server', 'nbd-server'], ['sshd', 'openssh-server'], ['ssh', 'openssh-client']] as const) requireTool(tool, pkg);
-  const r = run(process.execPath, [bin, 'bench', 'e2e', '--json', '--seconds', '1', '--depths', '1,16', '--size', '128M'], { allowFail: true, timeoutMs: 240_000 });
+  const r = run(process.execPath, [bin, 'bench', 'e2e', '--json', '--seconds', '1', '--depths', '1,16', '--size', '128M', '--rounds', '1', '--transfer', '32M'], { allowFail: true, timeoutMs: 240_000 });
   assert.equal(r.status, 0, `bench e2e failed: ${r.stderr}`);
   const report = JSON.parse(r.stdout) as Report;
   assert.deepEqual(report.rows.map((x) => x.name), ['nbdcrypt', 'nbd-server', 'ssh-tunnel']);
   assert.match(report.loadGenerator, /fio.*nbd/);
   assert.equal(report.seconds, 1);
   assert.equal(report.rounds, 1);
+  assert.equal(report.sequentialBytes, 32 << 20);
+  // Two CPUs or more: the remote side (sshd, nbd-server) on the second, the rest on the first.
+  if (allowedCpus().length >= 2) assert.match(report.cpus, /remote side .* on CPU \d+; local side .* on CPU \d+/);
+  else assert.match(report.cpus, /not pinned/);
   assert.ok(!Number.isNaN(Date.parse(report.startedAt)) && !Number.isNaN(Date.parse(report.finishedAt)));
   assert.ok(['native', 'node'].includes(report.cipherEngine), report.cipherEngine);
   const patterns = ['seq-read', 'seq-write', 'rand-read', 'rand-write'];

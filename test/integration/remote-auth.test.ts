@@ -12,7 +12,7 @@ import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isNbdcryptError } from '../../src/errors.js';
-import type { NbdClient } from '../../src/nbd/client.js';
+import type { ResilientDevice } from '../../src/resilient/resilient-device.js';
 import { openTarget } from '../../src/backend/open-target.js';
 import { startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
 import { keygen, startSshd, type SshdPeer } from '../../peers/sshd.js';
@@ -52,7 +52,7 @@ describe('ssh authentication methods', () => {
         asked.push(path);
         return 'correct horse';
       },
-    })) as NbdClient;
+    })) as ResilientDevice;
     await dev.write(0, Buffer.alloc(4096, 9));
     assert.ok((await sshd.killConnections()) > 0);
     assert.ok((await dev.read(0, 4096)).equals(Buffer.alloc(4096, 9)), 'works after the reconnect');
@@ -86,9 +86,8 @@ describe('ssh authentication methods', () => {
     agent = startProcess(requireTool('ssh-agent', 'openssh-client'), ['-D', '-a', sock]);
     await waitFor('ssh-agent socket', () => existsSync(sock), 10_000);
     run('ssh-add', [sshd.userKey], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
-    process.env.SSH_AUTH_SOCK = sock;
     // No identity given: only the agent holds an authorized key (the default ~/.ssh keys are not authorized).
-    const dev = await openTarget(uri(), { knownHostsPath: knownHosts, sshConfigPath: '/dev/null', connections: 1 });
+    const dev = await openTarget(uri(), { knownHostsPath: knownHosts, sshConfigPath: '/dev/null', connections: 1, sshAgentSocket: sock });
     await dev.close();
   });
 

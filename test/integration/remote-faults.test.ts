@@ -12,7 +12,7 @@ import { openSync, closeSync, writeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { NbdClient } from '../../src/nbd/client.js';
+import { ResilientDevice } from '../../src/resilient/resilient-device.js';
 import { openTarget } from '../../src/backend/open-target.js';
 import { startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
 import { startSshd, type SshdPeer } from '../../peers/sshd.js';
@@ -49,7 +49,7 @@ describe('reconnect and replay under fault injection', { timeout: 240_000 }, () 
       // Log flushes start at a quarter of the limit: keep them out of a segment, or the
       // simulated loss of the whole current segment below would wipe data they made durable.
       replayLimit: 8 * SEGMENT,
-    })) as NbdClient;
+    })) as ResilientDevice;
     const expected = randomBytes(TOTAL);
     const nWrites = TOTAL / WRITE;
     const points = new Set<number>();

@@ -11,9 +11,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BlockDevice } from '../../src/block/block-device.js';
-import { NbdClient } from '../../src/nbd/client.js';
+import { ResilientDevice } from '../../src/resilient/resilient-device.js';
 import { openTarget } from '../../src/backend/open-target.js';
-import { setTransientCollector } from '../../src/transient-buffers.js';
+import { unpooled } from '../../src/block/buffer-pool.js';
 import { childrenOf, startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
 import { startSshd, type SshdPeer } from '../../peers/sshd.js';
 import { sleep, waitFor } from '../../peers/tools.js';
@@ -69,7 +69,7 @@ describe('remote targets over ssh', () => {
 
   it('ssh:// with 4 channels of one session to a tcp nbd-server', async () => {
     const dev = await sshTarget();
-    assert.ok(dev instanceof NbdClient);
+    assert.ok(dev instanceof ResilientDevice);
     assert.equal(dev.connectionCount, 4);
     assert.equal(childrenOf(sshd.pid()).length, 1, 'the 4 channels share one SSH session (one sshd connection process)');
     assert.equal(dev.size, 32 * MiB);
@@ -83,14 +83,10 @@ describe('remote targets over ssh', () => {
 
   it('ssh2 reports its packets, socket reads and channel data as short-lived Buffer bytes', async () => {
     let reported = 0;
-    setTransientCollector((n) => (reported += n));
-    try {
-      const dev = await openTarget(`ssh://remote-alias/${unixNbd.exportName}?socket=${unixNbd.socketPath}`, { knownHostsPath: knownHosts, sshConfigPath: sshConfig });
-      await roundTrip(dev, unixNbd.file);
-    } finally {
-      setTransientCollector(undefined);
-    }
-    // 24 MiB each way: the packets written and the socket reads (ssh-socket-buffers.ts), and
+    const io = { buffers: unpooled, noteTransientBytes: (n: number) => (reported += n) };
+    const dev = await openTarget(`ssh://remote-alias/${unixNbd.exportName}?socket=${unixNbd.socketPath}`, { knownHostsPath: knownHosts, sshConfigPath: sshConfig, io });
+    await roundTrip(dev, unixNbd.file);
+    // 24 MiB each way: the packets written and the socket reads (ssh2-internals.ts), and
     // the decrypted channel data the NBD client parsed (client-connection.ts).
     assert.ok(reported >= 3 * 24 * MiB, `${(reported / MiB).toFixed(1)} MiB reported for 24 MiB written and 24 MiB read`);
   });
@@ -127,7 +123,7 @@ describe('remote targets over ssh', () => {
       sshConfigPath: '/dev/null',
       connections: 2,
       keepaliveInterval: 300,
-    })) as NbdClient;
+    })) as ResilientDevice;
     const stopped = sshd.signalConnections('SIGSTOP');
     assert.ok(stopped.length > 0);
     try {
@@ -157,7 +153,7 @@ describe('remote targets over ssh', () => {
       identity: [sshd.userKey],
       sshConfigPath: '/dev/null',
       connections: 2,
-    })) as NbdClient;
+    })) as ResilientDevice;
     const data = randomBytes(4 * MiB);
     const w = dev.write(0, data);
     assert.ok((await sshd.killConnections()) > 0);

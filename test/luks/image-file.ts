@@ -3,11 +3,12 @@
  * so these tests do not depend on the NBD front end's FileDevice.
  */
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
-import { checkRange, checkWritable, type BlockCaps, type BlockDevice } from '../../src/block/block-device.js';
+import { checkRange, checkWritable, DEFAULT_BLOCK_SIZES, type BlockCaps, type BlockDevice } from '../../src/block/block-device.js';
 
 export class ImageFile implements BlockDevice {
   readonly size: number;
   readonly caps: BlockCaps;
+  readonly blockSize = DEFAULT_BLOCK_SIZES;
   private readonly fd: number;
 
   constructor(path: string, opts: { readOnly?: boolean } = {}) {
@@ -59,6 +60,9 @@ export function recordWrites(dev: BlockDevice): { dev: BlockDevice; writes: Arra
     },
     get caps() {
       return dev.caps;
+    },
+    get blockSize() {
+      return dev.blockSize;
     },
     read: (o, l) => dev.read(o, l),
     write: (o, d, f) => (writes.push([o, d.length]), dev.write(o, d, f)),

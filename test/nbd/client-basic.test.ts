@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { isNbdcryptError } from '../../src/errors.js';
-import { NbdClient } from '../../src/nbd/client.js';
+import { openNbdDevice } from '../../src/backend/remote-target.js';
 import { tcpTransport } from '../../src/transport/tcp.js';
 import { unixTransport } from '../../src/transport/unix.js';
 import { startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
@@ -29,7 +29,7 @@ describe('NBD client over tcp and unix', () => {
   });
 
   it('negotiates the export and mirrors the remote flags', async () => {
-    const c = await NbdClient.connect(tcpTransport({ host: srv.host, port: srv.port }), srv.exportName);
+    const c = await openNbdDevice(tcpTransport({ host: srv.host, port: srv.port }), srv.exportName);
     try {
       assert.equal(c.size, 80 * MiB);
       assert.deepEqual(c.caps, { flush: true, fua: true, trim: true, zeroes: true, multiConn: true, readOnly: false });
@@ -39,7 +39,7 @@ describe('NBD client over tcp and unix', () => {
   });
 
   it('round-trips pipelined writes and reads over tcp with 4 connections; the remote file matches', async () => {
-    const c = await NbdClient.connect(tcpTransport({ host: srv.host, port: srv.port }), srv.exportName, { connections: 4 });
+    const c = await openNbdDevice(tcpTransport({ host: srv.host, port: srv.port }), srv.exportName, { connections: 4 });
     assert.equal(c.connectionCount, 4);
     const image = Buffer.alloc(8 * MiB);
     const writes: Promise<void>[] = [];
@@ -59,7 +59,7 @@ describe('NBD client over tcp and unix', () => {
   });
 
   it('splits requests over the 32 MiB maximum payload', async () => {
-    const c = await NbdClient.connect(unixTransport({ path: usrv.socketPath! }), usrv.exportName);
+    const c = await openNbdDevice(unixTransport({ path: usrv.socketPath! }), usrv.exportName);
     const big = randomBytes(70 * MiB);
     await c.write(MiB, big, true);
     const back = await c.read(MiB, big.length);
@@ -73,13 +73,13 @@ describe('NBD client over tcp and unix', () => {
   });
 
   it('refuses out-of-range requests with ERANGE', async () => {
-    const c = await NbdClient.connect(tcpTransport({ host: srv.host, port: srv.port }), srv.exportName);
+    const c = await openNbdDevice(tcpTransport({ host: srv.host, port: srv.port }), srv.exportName);
     await assert.rejects(c.read(80 * MiB - 10, 20), (e) => isNbdcryptError(e, 'ERANGE'));
     await c.close();
   });
 
   it('names a missing export (ENOEXPORT)', async () => {
-    await assert.rejects(NbdClient.connect(tcpTransport({ host: srv.host, port: srv.port }), 'no-such-disk'), (e) => {
+    await assert.rejects(openNbdDevice(tcpTransport({ host: srv.host, port: srv.port }), 'no-such-disk'), (e) => {
       assert.ok(isNbdcryptError(e, 'ENOEXPORT'), String(e));
       assert.match((e as Error).message, /no-such-disk/);
       return true;
@@ -89,7 +89,7 @@ describe('NBD client over tcp and unix', () => {
   it('fails fast with ECONNECT on a closed port', async () => {
     const port = await freePort();
     const t0 = Date.now();
-    await assert.rejects(NbdClient.connect(tcpTransport({ host: '127.0.0.1', port, connectTimeoutMs: 3000 }), 'disk'), (e) => isNbdcryptError(e, 'ECONNECT'));
+    await assert.rejects(openNbdDevice(tcpTransport({ host: '127.0.0.1', port, connectTimeoutMs: 3000 }), 'disk'), (e) => isNbdcryptError(e, 'ECONNECT'));
     assert.ok(Date.now() - t0 < 3500);
   });
 });

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { NbdClient } from '../../src/nbd/client.js';
+import { openNbdDevice } from '../../src/backend/remote-target.js';
 import { unixTransport } from '../../src/transport/unix.js';
 import { requireTool, scratchDir, startProcess, waitFor, type Proc } from '../../peers/tools.js';
 
@@ -33,7 +33,7 @@ describe('NBD client honours the remote block-size limits (nbdkit blocksize-poli
   });
 
   it('widens unaligned reads, read-modify-writes unaligned writes, splits at the maximum', async () => {
-    const c = await NbdClient.connect(unixTransport({ path: sock }), '');
+    const c = await openNbdDevice(unixTransport({ path: sock }), '');
     const image = Buffer.alloc(16 * MiB);
     const big = randomBytes(3 * MiB + 4096);
     await c.write(8192, big);
@@ -59,7 +59,7 @@ describe('NBD client honours the remote block-size limits (nbdkit blocksize-poli
   });
 
   it('sends one flush for all parallel connections (CAN_MULTI_CONN) and then empties the replay log', async () => {
-    const c = await NbdClient.connect(unixTransport({ path: sock }), '', { connections: 4 });
+    const c = await openNbdDevice(unixTransport({ path: sock }), '', { connections: 4 });
     try {
       assert.equal(c.connectionCount, 4);
       await Promise.all(Array.from({ length: 16 }, (_, i) => c.write(i * 65536, randomBytes(65536))));

@@ -132,13 +132,13 @@ test('ExportSpec block sizes are advertised and validated against the spec rules
     { minimum: 512, preferred: 4096, maximum: 1024 },
   ];
   for (const blockSize of bad) {
-    assert.throws(() => new NbdServer({ exports: [{ name: 'd', device: new MemoryDevice(4096), blockSize }] }), /block sizes/);
+    assert.throws(() => new NbdServer({ exports: [{ name: 'd', device: new MemoryDevice(4096, { blockSize }) }] }), /block sizes/);
   }
   assert.throws(() => new NbdServer({ exports: [] }), /at least one export/);
   const dev = new MemoryDevice(1 << 20);
   assert.throws(() => new NbdServer({ exports: [{ name: 'd', device: dev }, { name: 'd', device: dev }] }), /used twice/);
   const dir = scratchDir();
-  const server = new NbdServer({ exports: [{ name: 'd', device: dev, blockSize: { minimum: 4096, preferred: 65536, maximum: 1 << 20 } }] });
+  const server = new NbdServer({ exports: [{ name: 'd', device: new MemoryDevice(1 << 20, { blockSize: { minimum: 4096, preferred: 65536, maximum: 1 << 20 } }) }] });
   try {
     const c = await RawConn.open(await server.listen(`unix:${join(dir.path, 's.sock')}`));
     await c.read(18);

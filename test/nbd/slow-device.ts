@@ -3,11 +3,12 @@
  * concurrent calls and can override caps, to test ordering, back-pressure and advertising.
  * Not a test file itself.
  */
-import type { BlockCaps, BlockDevice } from '../../src/block/block-device.js';
+import type { BlockCaps, BlockDevice, BlockSizes } from '../../src/block/block-device.js';
 
 export class SlowDevice implements BlockDevice {
   readonly size: number;
   readonly caps: BlockCaps;
+  readonly blockSize: BlockSizes;
   active = 0;
   peak = 0;
   calls = 0;
@@ -19,6 +20,7 @@ export class SlowDevice implements BlockDevice {
   ) {
     this.size = inner.size;
     this.caps = { ...inner.caps, ...caps };
+    this.blockSize = inner.blockSize;
   }
 
   private async wrap<T>(op: string, offset: number, f: () => Promise<T>): Promise<T> {

@@ -15,6 +15,7 @@ import { Bench, type TimestampProvider } from 'tinybench';
 import { NbdcryptError } from '../../errors.js';
 import { createXtsCipher, defaultEngine, type XtsEngineName } from '../../crypt/xts-cipher.js';
 import { createSectorCipher, type EngineName } from '../../crypt/sector-cipher.js';
+import type { Environment } from '../environment.js';
 import { keySizes, parseCipherSpec } from '../../crypt/cipher-spec.js';
 import { opensslSpeed } from './openssl-speed.js';
 
@@ -168,7 +169,7 @@ export function formatCipherTable(rows: CipherRow[], elapsed: boolean): string {
   return [line(head), ...body.map(line)].join('\n') + `\n(one thread; ${elapsed ? 'wall-clock' : 'user CPU'} time; openssl speed -evp aes-256-xts -bytes SECTOR run before and after, mean shown)\n`;
 }
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: Environment): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -204,7 +205,7 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
   const rows = await measureCipher({ seconds, engines, sectorSizes, elapsed: values.elapsed });
-  const specEngines: EngineName[] = [defaultEngine()];
+  const specEngines: EngineName[] = [env.engines.xts ?? defaultEngine()];
   if (values.fallback && specEngines[0] === 'native') specEngines.push('node');
   const specRows = specs.length ? await measureCipherSpecs({ seconds, specs, engines: specEngines, elapsed: values.elapsed, sectorSize: 4096 }) : [];
   if (values.json) process.stdout.write(JSON.stringify([...rows, ...specRows]) + '\n');

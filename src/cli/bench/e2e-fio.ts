@@ -9,6 +9,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NbdcryptError } from '../../errors.js';
+import { pinnedCommand } from './cpu-pinning.js';
 import { findTool, runTool, runToolAsync } from './e2e-procs.js';
 
 export type Pattern = 'seq-read' | 'seq-write' | 'rand-read' | 'rand-write' | 'rand-rw';
@@ -64,11 +65,21 @@ interface FioDir {
 
 let serial = 0;
 
+export interface FioRun {
+  /** taskset CPU list fio runs on. */
+  cpus?: string;
+  /**
+   * Sequential workloads move this many bytes (wrapping around a smaller device) instead of
+   * running for `seconds`; random ones stay timed.
+   */
+  sequentialBytes?: number;
+}
+
 /**
  * Runs `w` for `seconds` against `uri`. `region` limits the byte range used (offset, size),
  * e.g. to keep raw writes off a LUKS header.
  */
-export async function runFio(uri: string, w: Workload, seconds: number, region?: { offset: number; size: number }): Promise<FioResult> {
+export async function runFio(uri: string, w: Workload, seconds: number, region?: { offset: number; size: number }, how: FioRun = {}): Promise<FioResult> {
   const fio = checkFioCached();
   const out = join(tmpdir(), `nbdcrypt-fio-${process.pid}-${serial++}.json`);
   const args = [
@@ -78,8 +89,7 @@ export async function runFio(uri: string, w: Workload, seconds: number, region?:
     `--rw=${fioRw[w.pattern]}`,
     `--bs=${w.blockSize}`,
     `--iodepth=${w.queueDepth}`,
-    `--runtime=${seconds}`,
-    '--time_based',
+    ...(how.sequentialBytes && w.pattern.startsWith('seq') ? [`--io_size=${how.sequentialBytes}`] : [`--runtime=${seconds}`, '--time_based']),
     '--randrepeat=0',
     '--norandommap',
     '--output-format=json',
@@ -87,7 +97,8 @@ export async function runFio(uri: string, w: Workload, seconds: number, region?:
     ...(region ? [`--offset=${region.offset}`, `--size=${region.size}`] : []),
   ];
   try {
-    await runToolAsync(fio, args, (seconds + 60) * 1000);
+    const limitMs = how.sequentialBytes && w.pattern.startsWith('seq') ? 600_000 : (seconds + 60) * 1000;
+    await runToolAsync(...pinnedCommand(how.cpus, fio, args), limitMs);
     const j = JSON.parse(readFileSync(out, 'utf8')) as FioJson;
     const job = j.jobs[0];
     if (!job || job.error !== 0) throw new NbdcryptError('EIO', `bench: fio ${workloadLabel(w)} on ${uri} reported error ${job?.error}`);

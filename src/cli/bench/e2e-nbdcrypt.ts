@@ -16,6 +16,9 @@ import { formatVolume } from '../../luks/format-volume.js';
 import { openVolume } from '../../luks/open-volume.js';
 import { NbdServer } from '../../nbd/server.js';
 import { openTarget, type TargetOptions } from '../../backend/open-target.js';
+import type { Environment } from '../environment.js';
+import { withRuntime, type ServeRuntime } from '../serve-runtime.js';
+import { pinnedCommand } from './cpu-pinning.js';
 import { waitUntil } from './e2e-procs.js';
 
 export interface Served {
@@ -31,10 +34,10 @@ export interface Served {
 }
 
 /** Creates `file` as a sparse file of `size` bytes and formats it LUKS2 (sector 4096, pbkdf2 1000 iterations). */
-export async function formatBenchVolume(file: string, size: number, passphrase: Buffer): Promise<void> {
-  const dev = await FileDevice.open(file, { createSize: size });
+export async function formatBenchVolume(file: string, size: number, passphrase: Buffer, env: Environment): Promise<void> {
+  const dev = await FileDevice.open(file, { createSize: size, fastPaths: env.fileFastPaths });
   try {
-    const vol = await formatVolume(dev, passphrase, { sectorSize: 4096, pbkdf: 'pbkdf2', pbkdfForceIterations: 1000, force: true });
+    const vol = await formatVolume(dev, passphrase, { sectorSize: 4096, pbkdf: 'pbkdf2', pbkdfForceIterations: 1000, force: true, engines: env.engines });
     vol.volumeKey.fill(0);
     await dev.flush();
   } finally {
@@ -42,8 +45,8 @@ export async function formatBenchVolume(file: string, size: number, passphrase: 
   }
 }
 
-async function serveDevice(device: BlockDevice, dir: string, sock: string): Promise<{ uri: string; server: NbdServer }> {
-  const server = new NbdServer({ exports: [{ name: 'disk', device }] });
+async function serveDevice(device: BlockDevice, dir: string, sock: string, runtime: ServeRuntime): Promise<{ uri: string; server: NbdServer }> {
+  const server = new NbdServer({ exports: [{ name: 'disk', device }], io: runtime.io });
   const path = join(dir, sock);
   await server.listen(`unix:${path}`);
   return { uri: `nbd+unix:///disk?socket=${path}`, server };
@@ -56,13 +59,14 @@ async function closeAll(server: NbdServer, device: BlockDevice): Promise<void> {
 }
 
 /** Opens the LUKS2 volume on `target` and serves its plaintext on a unix socket in `dir`. */
-export async function serveEncrypted(target: string, passphrase: Buffer, dir: string, opts: TargetOptions = {}): Promise<Served> {
-  const lower = await openTarget(target, opts);
+export async function serveEncrypted(target: string, passphrase: Buffer, dir: string, runtime: ServeRuntime, opts: TargetOptions = {}): Promise<Served> {
+  const lower = await openTarget(target, withRuntime(opts, runtime));
+  const { engines } = runtime.env;
   let device: EncryptedDevice;
   try {
-    const vol = await openVolume(lower, passphrase);
+    const vol = await openVolume(lower, passphrase, { engines });
     try {
-      device = new EncryptedDevice(lower, { key: vol.volumeKey, dataOffset: vol.dataOffset, sectorSize: vol.sectorSize, ivTweak: vol.ivTweak });
+      device = new EncryptedDevice(lower, { key: vol.volumeKey, dataOffset: vol.dataOffset, sectorSize: vol.sectorSize, ivTweak: vol.ivTweak, engine: engines.xts, buffers: runtime.io.buffers });
     } finally {
       vol.volumeKey.fill(0);
     }
@@ -70,28 +74,30 @@ export async function serveEncrypted(target: string, passphrase: Buffer, dir: st
     await lower.close();
     throw e;
   }
-  const { uri, server } = await serveDevice(device, dir, 'nbdcrypt.sock');
+  const { uri, server } = await serveDevice(device, dir, 'nbdcrypt.sock', runtime);
   return { uri, size: device.size, dataOffset: 0, engine: device.engine, stop: () => closeAll(server, device) };
 }
 
 /** Serves `target`'s raw bytes (ciphertext, header included) on a unix socket in `dir`. */
-export async function serveRaw(target: string, dir: string, dataOffset: number, opts: TargetOptions = {}): Promise<Served> {
-  const device = await openTarget(target, opts);
-  const { uri, server } = await serveDevice(device, dir, 'raw.sock');
+export async function serveRaw(target: string, dir: string, dataOffset: number, runtime: ServeRuntime, opts: TargetOptions = {}): Promise<Served> {
+  const device = await openTarget(target, withRuntime(opts, runtime));
+  const { uri, server } = await serveDevice(device, dir, 'raw.sock', runtime);
   return { uri, size: device.size - dataOffset, dataOffset, engine: 'none', stop: () => closeAll(server, device) };
 }
 
 /** bin/nbdcrypt.js of this installation (dist/src/cli/bench → repository root). */
 const nbdcryptBin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'bin', 'nbdcrypt.js');
 
+let serveCount = 0;
+
 /**
  * Runs `nbdcrypt serve TARGET --key-file F --listen unix:dir/serve.sock ARGS` as its own
  * process (what a user runs) and resolves once it prints its listening line. `nodeArgs`
- * lets a caller profile it (e.g. --cpu-prof).
+ * lets a caller profile it (e.g. --cpu-prof); `cpus` pins it (and its ssh+cmd children).
  */
-export async function serveSubprocess(target: string, keyFile: string, dir: string, args: string[] = [], nodeArgs: string[] = []): Promise<Served> {
-  const sock = join(dir, `serve-${Date.now()}.sock`);
-  const child = spawn(process.execPath, [...nodeArgs, nbdcryptBin, 'serve', target, '--key-file', keyFile, '--listen', `unix:${sock}`, ...args], {
+export async function serveSubprocess(target: string, keyFile: string, dir: string, args: string[] = [], nodeArgs: string[] = [], cpus?: string): Promise<Served> {
+  const sock = join(dir, `serve-${Date.now()}-${serveCount++}.sock`);
+  const child = spawn(...pinnedCommand(cpus, process.execPath, [...nodeArgs, nbdcryptBin, 'serve', target, '--key-file', keyFile, '--listen', `unix:${sock}`, ...args]), {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

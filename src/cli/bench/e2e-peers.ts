@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { canConnect, findTool, freePort, runTool, startHelper, waitUntil, type Helper } from './e2e-procs.js';
+import { pinnedCommand } from './cpu-pinning.js';
 import { killAll, processTree } from './process-tree.js';
 import { sshdConfig } from './sshd-config.js';
 
@@ -24,8 +25,11 @@ export interface NbdServerPeer {
   stop(): Promise<void>;
 }
 
-/** nbd-server on 127.0.0.1:free port exporting `file` (which must exist) as `exportName`. */
-export async function startNbdServer(dir: string, file: string, exportName = 'disk'): Promise<NbdServerPeer> {
+/**
+ * nbd-server on 127.0.0.1:free port exporting `file` (which must exist) as `exportName`, on
+ * `cpus` (a taskset list; its per-connection forks inherit it) if given.
+ */
+export async function startNbdServer(dir: string, file: string, exportName = 'disk', cpus?: string): Promise<NbdServerPeer> {
   const bin = findTool('nbd-server', 'nbd-server');
   const port = await freePort();
   const config = join(dir, 'nbd-server.conf');
@@ -34,7 +38,7 @@ export async function startNbdServer(dir: string, file: string, exportName = 'di
     config,
     ['[generic]', 'listenaddr = 127.0.0.1', `port = ${port}`, 'allowlist = true', `[${exportName}]`, `exportname = ${file}`, 'flush = true', 'fua = true', ''].join('\n'),
   );
-  runTool(bin, ['-C', config, '-p', pidFile], 15_000);
+  runTool(...pinnedCommand(cpus, bin, ['-C', config, '-p', pidFile]), 15_000);
   await waitUntil('nbd-server pid file', () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '');
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   await waitUntil(`nbd-server on 127.0.0.1:${port}`, () => canConnect(port));
@@ -56,8 +60,11 @@ function keygen(path: string): string {
   return readFileSync(`${path}.pub`, 'utf8').trim();
 }
 
-/** sshd on 127.0.0.1:free port accepting the current user with a generated key. */
-export async function startSshd(dir: string): Promise<SshdPeer> {
+/**
+ * sshd on 127.0.0.1:free port accepting the current user with a generated key, on `cpus` if
+ * given (its sessions and the commands they run inherit it).
+ */
+export async function startSshd(dir: string, cpus?: string): Promise<SshdPeer> {
   const bin = findTool('sshd', 'openssh-server');
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const port = await freePort();
@@ -71,7 +78,7 @@ export async function startSshd(dir: string): Promise<SshdPeer> {
   writeFileSync(sshConfig, '');
   const config = join(dir, 'sshd_config');
   writeFileSync(config, sshdConfig({ port, hostKey, dir }));
-  const helper = startHelper(bin, ['-D', '-e', '-f', config]);
+  const helper = startHelper(...pinnedCommand(cpus, bin, ['-D', '-e', '-f', config]));
   try {
     await waitUntil(`sshd on 127.0.0.1:${port}`, () => {
       if (helper.exited()) throw new Error(`sshd exited: ${helper.stderr().trim()}`);
@@ -99,12 +106,13 @@ export interface Tunnel {
 
 /**
  * `ssh -N -L 127.0.0.1:P:127.0.0.1:remotePort` through `sshd` with `cipher` (one SSH
- * connection); `sshPort` reaches sshd another way (e.g. a delay proxy in front of it).
+ * connection); `sshPort` reaches sshd another way (e.g. a delay proxy in front of it); `cpus`
+ * pins the ssh client.
  */
-export async function startTunnel(sshd: SshdPeer, remotePort: number, cipher = 'aes128-gcm@openssh.com', sshPort = sshd.port): Promise<Tunnel> {
+export async function startTunnel(sshd: SshdPeer, remotePort: number, cipher = 'aes128-gcm@openssh.com', sshPort = sshd.port, cpus?: string): Promise<Tunnel> {
   const bin = findTool('ssh', 'openssh-client');
   const port = await freePort();
-  const helper: Helper = startHelper(bin, [
+  const helper: Helper = startHelper(...pinnedCommand(cpus, bin, [
     '-N',
     '-F', sshd.sshConfig,
     '-i', sshd.userKey,
@@ -116,7 +124,7 @@ export async function startTunnel(sshd: SshdPeer, remotePort: number, cipher = '
     '-o', `Ciphers=${cipher}`,
     '-L', `127.0.0.1:${port}:127.0.0.1:${remotePort}`,
     `${sshd.user}@127.0.0.1`,
-  ]);
+  ]));
   try {
     await waitUntil(`ssh -L tunnel on 127.0.0.1:${port}`, () => {
       if (helper.exited()) throw new Error(`ssh -L exited: ${helper.stderr().trim()}`);

@@ -10,19 +10,19 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NbdcryptError } from '../../errors.js';
+import { findExecutable } from '../environment.js';
 
 /** Absolute path of `name`, or an error naming the Debian package to install. */
 export function findTool(name: string, debianPackage: string): string {
-  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin']) {
-    if (dir === '') continue;
-    const p = join(dir, name);
+  const found = findExecutable(name, (p) => {
     try {
       accessSync(p, constants.X_OK);
-      return p;
+      return true;
     } catch {
-      // not here
+      return false;
     }
-  }
+  });
+  if (found) return found;
   throw new NbdcryptError('EUSAGE', `bench: '${name}' is not installed; run 'apt-get install ${debianPackage}' and try again`);
 }
 
@@ -38,8 +38,9 @@ export function freePort(): Promise<number> {
   });
 }
 
-export function scratch(prefix: string): { path: string; remove(): void } {
-  const path = mkdtempSync(join(tmpdir(), prefix));
+/** A fresh directory under `base` (default: the temporary directory), removed by remove(). */
+export function scratch(prefix: string, base = tmpdir()): { path: string; remove(): void } {
+  const path = mkdtempSync(join(base, prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
@@ -112,7 +113,7 @@ export interface Helper {
 
 /** Starts a long-running helper process; its stderr is kept (last 8 KiB) for error messages. */
 export function startHelper(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Helper {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env });
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], ...(env ? { env } : {}) });
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-8192)));
   let done = false;

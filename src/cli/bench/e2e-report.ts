@@ -34,6 +34,10 @@ export interface Report {
   seconds: number;
   /** Grid repetitions; each cell is the best of them. */
   rounds: number;
+  /** Bytes each sequential workload moved (absent: they ran for `seconds`). */
+  sequentialBytes?: number;
+  /** Which CPUs the local and the remote side ran on (cpu-pinning.ts). */
+  cpus: string;
   cipherEngine: string;
   rows: RowInfo[];
   results: Result[];
@@ -85,9 +89,15 @@ export function formatTable(report: Report, workloads: Workload[], subject: stri
   const legend = report.rows.map((r) => `  ${r.name}: ${r.description}`).join('\n');
   return (
     `${body}\n\nrows:\n${legend}\n` +
-    `load generator: ${report.loadGenerator}; ${report.seconds} s per cell${report.rounds > 1 ? `, best of ${report.rounds} rounds` : ''}; cipher engine ${report.cipherEngine}\n` +
+    `load generator: ${report.loadGenerator}; ${cellLength(report)}${report.rounds > 1 ? `, best of ${report.rounds} rounds` : ''}; cipher engine ${report.cipherEngine}\n` +
+    `CPUs: ${report.cpus}\n` +
     `measured ${report.startedAt} .. ${report.finishedAt}; ratios are ${subject} / peer (higher is better for ${subject})\n`
   );
+}
+
+function cellLength(r: Report): string {
+  const timed = `${r.seconds} s per cell`;
+  return r.sequentialBytes ? `sequential cells move ${(r.sequentialBytes / 2 ** 20).toFixed(0)} MiB each, random ones ${timed}` : timed;
 }
 
 /** Progress on stderr: rewritten in place on a terminal, else one line per step. */

@@ -8,21 +8,21 @@
  * Figures and how to reproduce them: docs/performance.md.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statfsSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NbdcryptError } from '../../errors.js';
 import { DEFAULT_DATA_OFFSET } from '../../luks/luks2-layout.js';
+import type { Environment } from '../environment.js';
 import { getPassphrase } from '../passphrase.js';
+import { createServeRuntime } from '../serve-runtime.js';
 import { parseSize } from '../../size.js';
-import { checkFio, runFio, standardWorkloads, workloadLabel, type Workload } from './e2e-fio.js';
+import { checkFio, runFio, standardWorkloads, workloadLabel, type FioRun, type Workload } from './e2e-fio.js';
+import { describePinning, parsePinning, pinSelf, type CpuPinning } from './cpu-pinning.js';
 import { formatBenchVolume, serveEncrypted, serveRaw, serveSubprocess, type Served } from './e2e-nbdcrypt.js';
 import { startNbdServer, startSshd, startTunnel } from './e2e-peers.js';
 import { runTool, scratch } from './e2e-procs.js';
 import { formatTable, metricOf, Progress, ratiosFor, type Report, type Result, type RowInfo } from './e2e-report.js';
-
-// The file backend and the async cipher run on libuv's pool (default 4 threads); set before first use.
-process.env.UV_THREADPOOL_SIZE ??= '16';
 
 export const help = `Usage: nbdcrypt bench e2e [TARGET --key-file F] [OPTIONS]
 
@@ -35,6 +35,11 @@ ports), formats a LUKS2 volume on a sparse file (fast KDF), and measures:
               plaintext cache, so reads really cross the link)
   nbd-server  the raw nbd-server, no SSH, no encryption (the ceiling)
   ssh-tunnel  the same nbd-server through 'ssh -N -L' (aes128-gcm, one connection)
+The remote side (sshd and its sessions, nbd-server) runs on one CPU and the local side
+(nbdcrypt, ssh -L, fio) on another (taskset, package util-linux), so that neither steals the
+other's CPU as it would not across a real link; the report says which CPUs each side got.
+The volume lives on tmpfs (/dev/shm) when it has room, and sequential workloads move
+--transfer bytes each instead of running for --seconds.
 With TARGET (a LUKS2 volume nbdcrypt can open, any target kind) it measures nbdcrypt on it
 next to 'raw', the same target served without encryption. Reads only, unless
 --allow-writes (which overwrites the volume's data).
@@ -46,7 +51,12 @@ Options:
   --seconds N       time per measurement (default 2)
   --size SIZE       size of the generated volume (default 1G; no TARGET only)
   --depths LIST     queue depths (default 1,16,64)
-  --rounds N        repeat the whole grid N times, keep each cell's best round (default 1)
+  --rounds N        repeat the whole grid N times, keep each cell's best round (default 3
+                    without TARGET, 1 with)
+  --transfer SIZE   bytes each sequential workload moves (default 1G without TARGET; 0:
+                    run for --seconds like the random ones)
+  --pin L:R | off   CPUs (taskset lists) of the local and the remote side (default: the
+                    first and second CPU this process may use; off on a single CPU)
   --connections N   NBD connections from nbdcrypt to the remote (default 4 over ssh)
   --allow-writes    with TARGET: also run the write workloads (DESTROYS its data)
   --in-process      serve from this process instead of a 'nbdcrypt serve' subprocess
@@ -70,7 +80,9 @@ function parse(argv: string[]) {
         seconds: { type: 'string', default: '2' },
         size: { type: 'string', default: '1G' },
         depths: { type: 'string', default: '1,16,64' },
-        rounds: { type: 'string', default: '1' },
+        rounds: { type: 'string' },
+        transfer: { type: 'string' },
+        pin: { type: 'string' },
         connections: { type: 'string' },
         'key-file': { type: 'string' },
         'allow-writes': { type: 'boolean', default: false },
@@ -87,21 +99,32 @@ function parse(argv: string[]) {
   if (depths.some((d) => !Number.isInteger(d) || d < 1 || d > 1024)) throw new NbdcryptError('EUSAGE', `bench e2e: --depths '${v.depths}' must list whole numbers from 1 to 1024`);
   const connections = v.connections === undefined ? undefined : Number(v.connections);
   if (connections !== undefined && (!Number.isInteger(connections) || connections < 1 || connections > 64)) throw new NbdcryptError('EUSAGE', `bench e2e: --connections '${v.connections}' must be from 1 to 64`);
-  const rounds = Number(v.rounds);
-  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new NbdcryptError('EUSAGE', `bench e2e: --rounds '${v.rounds}' must be a whole number from 1 to 20`);
   if (p.positionals.length > 1) throw new NbdcryptError('EUSAGE', 'bench e2e: at most one TARGET; see --help');
   const target = p.positionals[0];
+  const rounds = Number(v.rounds ?? (target === undefined ? 3 : 1));
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new NbdcryptError('EUSAGE', `bench e2e: --rounds '${v.rounds}' must be a whole number from 1 to 20`);
+  const transfer = parseSize(v.transfer ?? (target === undefined ? '1G' : '0'), '--transfer');
+  // A TARGET's remote side is wherever it is: pinning is asked for explicitly there.
+  const pinning = v.pin === undefined && target !== undefined ? undefined : parsePinning(v.pin);
   if (target !== undefined && v['key-file'] === undefined) throw new NbdcryptError('EUSAGE', 'bench e2e: a TARGET needs --key-file with its passphrase');
   const size = parseSize(v.size!, '--size');
   if (size < 64 << 20) throw new NbdcryptError('EUSAGE', 'bench e2e: --size must be at least 64M (the LUKS2 header takes 16M)');
-  return { json: v.json!, seconds, size, depths, connections, target, keyFile: v['key-file'], allowWrites: v['allow-writes']!, rounds, inProcess: v['in-process']! };
+  return { json: v.json!, seconds, size, depths, connections, target, keyFile: v['key-file'], allowWrites: v['allow-writes']!, rounds, inProcess: v['in-process']!, transfer, pinning };
 }
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: Environment): Promise<number> {
+  // First: the file backend and the async cipher run on libuv's pool (serve-runtime.ts);
+  // its heap guard is never started, the benchmark measures the data path as it is.
+  const runtime = createServeRuntime(env);
   const o = parse(argv);
   const fio = checkFio();
   const fioVersion = runTool(fio, ['--version']).trim();
-  const dir = scratch('nbdcrypt-bench-e2e-');
+  // The seed volume and its unencrypted twin live on tmpfs when it has room: the comparison
+  // is about the data path, not the remote's disk.
+  const dir = scratch('nbdcrypt-bench-e2e-', o.target === undefined ? tmpfsWithRoom(2 * o.size) : undefined);
+  const local = o.pinning?.local;
+  const remote = o.pinning?.remote;
+  const unpin = o.target !== undefined || o.inProcess ? pinSelf(local) : () => undefined;
   const stops: (() => Promise<void>)[] = [];
   const progress = new Progress(0);
   const rows: Row[] = [];
@@ -111,8 +134,8 @@ export async function run(argv: string[]): Promise<number> {
       const passphrase = randomBytes(32);
       const file = join(dir.path, 'remote.img');
       progress.note(`setting up: LUKS2 volume of ${o.size} bytes, nbd-server, sshd, ssh -L tunnel`);
-      await formatBenchVolume(file, o.size, passphrase);
-      const nbd = await startNbdServer(dir.path, file);
+      await formatBenchVolume(file, o.size, passphrase, env);
+      const nbd = await startNbdServer(dir.path, file, 'disk', remote);
       stops.push(nbd.stop);
       // The unencrypted rows get their own file and nbd-server: nbdcrypt flushes the remote when
       // its replay log fills, and that fdatasync must not pay for what other rows left dirty.
@@ -121,20 +144,20 @@ export async function run(argv: string[]): Promise<number> {
       const rawFile = join(rawDir, 'raw.img');
       writeFileSync(rawFile, '');
       truncateSync(rawFile, o.size);
-      const rawNbd = await startNbdServer(rawDir, rawFile);
+      const rawNbd = await startNbdServer(rawDir, rawFile, 'disk', remote);
       stops.push(rawNbd.stop);
-      const sshd = await startSshd(dir.path);
+      const sshd = await startSshd(dir.path, remote);
       stops.push(sshd.stop);
-      const tunnel = await startTunnel(sshd, rawNbd.port);
+      const tunnel = await startTunnel(sshd, rawNbd.port, undefined, undefined, local);
       stops.push(tunnel.stop);
       const target = `ssh://${sshd.user}@127.0.0.1:${sshd.port}/disk?nbd=127.0.0.1:${nbd.port}`;
       const sshArgs = ['--known-hosts', sshd.knownHosts, '--identity', sshd.userKey, '--cache', '0', ...(o.connections ? ['--connections', String(o.connections)] : [])];
       if (o.inProcess) {
-        served = await serveEncrypted(target, passphrase, dir.path, { knownHostsPath: sshd.knownHosts, sshConfigPath: sshd.sshConfig, identity: [sshd.userKey], connections: o.connections });
+        served = await serveEncrypted(target, passphrase, dir.path, runtime, { sshAgentSocket: env.sshAgentSocket, fileFastPaths: env.fileFastPaths, knownHostsPath: sshd.knownHosts, sshConfigPath: sshd.sshConfig, identity: [sshd.userKey], connections: o.connections });
       } else {
         const keyFile = join(dir.path, 'volume.key');
         writeFileSync(keyFile, passphrase, { mode: 0o600 });
-        served = await serveSubprocess(target, keyFile, dir.path, sshArgs);
+        served = await serveSubprocess(target, keyFile, dir.path, sshArgs, [], local);
       }
       passphrase.fill(0);
       stops.push(served.stop);
@@ -147,12 +170,12 @@ export async function run(argv: string[]): Promise<number> {
     } else {
       const passphrase = await getPassphrase({ keyFile: o.keyFile, prompt: '' });
       try {
-        served = await serveEncrypted(o.target, passphrase, dir.path, { connections: o.connections });
+        served = await serveEncrypted(o.target, passphrase, dir.path, runtime, { sshAgentSocket: env.sshAgentSocket, fileFastPaths: env.fileFastPaths, connections: o.connections });
       } finally {
         passphrase.fill(0);
       }
       stops.push(served.stop);
-      const raw = await serveRaw(o.target, dir.path, DEFAULT_DATA_OFFSET, { connections: o.connections });
+      const raw = await serveRaw(o.target, dir.path, DEFAULT_DATA_OFFSET, runtime, { sshAgentSocket: env.sshAgentSocket, fileFastPaths: env.fileFastPaths, connections: o.connections });
       stops.push(raw.stop);
       rows.push(
         { name: 'nbdcrypt', description: `nbdcrypt (${served.engine} XTS) on ${o.target.replace(/\?.*$/, '')}`, uri: served.uri },
@@ -161,7 +184,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     let workloads = standardWorkloads(o.depths);
     if (o.target !== undefined && !o.allowWrites) workloads = workloads.filter((w) => w.pattern.endsWith('read'));
-    const report = await measure(rows, workloads, o.seconds, served.engine, `${fioVersion} ioengine=nbd, one connection per row`, o.rounds);
+    const report = await measure(rows, workloads, o.seconds, served.engine, `${fioVersion} ioengine=nbd, one connection per row`, o.rounds, { cpus: local, sequentialBytes: o.transfer || undefined }, o.pinning);
     if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else process.stdout.write(formatTable(report, workloads, 'nbdcrypt'));
     return 0;
@@ -169,6 +192,17 @@ export async function run(argv: string[]): Promise<number> {
     progress.clear();
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     dir.remove();
+    unpin();
+  }
+}
+
+/** /dev/shm if it exists and has `bytes` free, else undefined (the default temporary directory). */
+export function tmpfsWithRoom(bytes: number): string | undefined {
+  try {
+    const st = statfsSync('/dev/shm');
+    return st.bavail * st.bsize >= bytes + (64 << 20) ? '/dev/shm' : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -177,7 +211,7 @@ export async function run(argv: string[]): Promise<number> {
  * with rounds > 1 the whole grid is repeated and each cell keeps its best round (the one
  * least disturbed by other load on a shared machine), for every row the same way.
  */
-export async function measure(rows: Row[], workloads: Workload[], seconds: number, cipherEngine: string, loadGenerator: string, rounds = 1): Promise<Report> {
+export async function measure(rows: Row[], workloads: Workload[], seconds: number, cipherEngine: string, loadGenerator: string, rounds = 1, how: FioRun = {}, pinning?: CpuPinning): Promise<Report> {
   const startedAt = new Date().toISOString();
   const progress = new Progress(rows.length * workloads.length * rounds);
   const best = new Map<string, Result>();
@@ -187,7 +221,7 @@ export async function measure(rows: Row[], workloads: Workload[], seconds: numbe
       for (const w of workloads) {
         for (const row of rows) {
           progress.step(step++, `${row.name}: ${workloadLabel(w)}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}`);
-          const r = await runFio(row.uri, w, seconds, row.region);
+          const r = await runFio(row.uri, w, seconds, row.region, how);
           const key = `${row.name}|${workloadLabel(w)}`;
           const prev = best.get(key);
           if (!prev || metricOf(w, r) > metricOf(w, prev)) best.set(key, { row: row.name, pattern: w.pattern, blockSize: w.blockSize, queueDepth: w.queueDepth, ...r });
@@ -205,6 +239,8 @@ export async function measure(rows: Row[], workloads: Workload[], seconds: numbe
     loadGenerator,
     seconds,
     rounds,
+    ...(how.sequentialBytes ? { sequentialBytes: how.sequentialBytes } : {}),
+    cpus: describePinning(pinning),
     cipherEngine,
     rows: rows.map(({ name, description }) => ({ name, description })),
     results,

@@ -6,10 +6,11 @@
  * `subcommands` below; nothing else changes.
  */
 import { NbdcryptError } from '../../errors.js';
+import type { Environment } from '../environment.js';
 
 interface Subcommand {
   summary: string;
-  load: () => Promise<{ help: string; run(argv: string[]): Promise<number> }>;
+  load: () => Promise<{ help: string; run(argv: string[], env: Environment): Promise<number> }>;
 }
 
 const subcommands: Record<string, Subcommand> = {
@@ -29,7 +30,7 @@ ${Object.entries(subcommands)
 Run 'nbdcrypt bench SUBCOMMAND --help' for its options.
 `;
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: Environment): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h') {
     process.stdout.write(help);
@@ -42,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(mod.help);
     return 0;
   }
-  return mod.run(rest);
+  return mod.run(rest, env);
 }
 
 /** main.ts leaves --help to us, so `bench cipher --help` shows the subcommand's help. */

@@ -18,6 +18,7 @@ import { convertLuks1ToLuks2 } from '../../luks/luks1-to-luks2.js';
 import { convertLuks2ToLuks1 } from '../../luks/luks2-to-luks1.js';
 import { isLuks1Device } from '../../luks/luks1-volume.js';
 import { openTarget } from '../../backend/open-target.js';
+import type { Environment } from '../environment.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 
 export const help = `Usage: nbdcrypt convert TARGET --type luks2|luks1 [--header-backup FILE]
@@ -62,7 +63,7 @@ async function saveBackup(data: Buffer, file: string | undefined): Promise<strin
   return path;
 }
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: Environment): Promise<number> {
   const parsed = parseCommandArgs('convert', argv, { ...targetArgOptions, type: { type: 'string' }, 'header-backup': { type: 'string' } });
   const v = parsed.values;
   if (parsed.positionals.length !== 1) throw new NbdcryptError('EUSAGE', 'convert needs exactly one TARGET; see nbdcrypt convert --help');
@@ -70,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
   const target = parsed.positionals[0]!;
   let dev: BlockDevice | undefined;
   try {
-    dev = await openTarget(target, targetOptionsFromArgs(v));
+    dev = await openTarget(target, targetOptionsFromArgs(v, env));
     const from = (await isLuks1Device(dev)) ? 'luks1' : 'luks2';
     if (from === v.type) throw new NbdcryptError('EBADHDR', `${target} already holds a ${v.type.toUpperCase()} header; nothing was changed`);
     // Also validates the current header (a LUKS2 one completely) before anything is written.

@@ -18,7 +18,10 @@ import { formatVolume } from '../../luks/format-volume.js';
 import { nbdModuleAvailable } from '../../attach/nbd-client-attach.js';
 import { readKeyFile } from '../passphrase.js';
 import { parseSize } from '../../size.js';
-import { parseServeArgs, serve } from './serve.js';
+import { findExecutable, type Environment } from '../environment.js';
+import { serve } from '../serve-lifecycle.js';
+import { parseServeArgs } from '../serve-options.js';
+import { createServeRuntime } from '../serve-runtime.js';
 import { exitStatusHelp } from '../exit-status.js';
 
 export const help = `Usage: nbdcrypt demo [--dir DIR] [--size SIZE] [--cache SIZE] [--stats-interval S]
@@ -53,7 +56,7 @@ ${exitStatusHelp('after SIGINT/SIGTERM', [1, 2, 3, 4, 8])}`;
 /** argon2id cost of the demo keyslot: real argon2id, cheap because the key is random. */
 const DEMO_KDF = { pbkdf: 'argon2id' as const, pbkdfMemoryKiB: 65536, pbkdfForceIterations: 4, pbkdfParallel: 1 };
 
-async function prepare(dir: string, size: number): Promise<{ image: string; keyFile: string }> {
+async function prepare(dir: string, size: number, env: Environment): Promise<{ image: string; keyFile: string }> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   const image = join(dir, 'demo.img');
@@ -65,9 +68,9 @@ async function prepare(dir: string, size: number): Promise<{ image: string; keyF
   }
   writeFileSync(keyFile, randomBytes(32), { mode: 0o600, flag: 'wx' });
   const key = await readKeyFile(keyFile);
-  const dev = await FileDevice.open(image, { createSize: size });
+  const dev = await FileDevice.open(image, { createSize: size, fastPaths: env.fileFastPaths });
   try {
-    const vol = await formatVolume(dev, key, { ...DEMO_KDF, label: 'nbdcrypt-demo' });
+    const vol = await formatVolume(dev, key, { ...DEMO_KDF, label: 'nbdcrypt-demo', engines: env.engines });
     vol.volumeKey.fill(0);
     await dev.flush();
     log.info(`created ${image}: sparse ${size} bytes, LUKS2 ${vol.uuid}, argon2id keyslot 0 unlocked by ${keyFile}`);
@@ -86,7 +89,7 @@ Demo volume served. In another terminal, as root:
   mkdir -p /mnt/demo && mount DEV /mnt/demo
   cp -r /usr/share/doc /mnt/demo/ && ls /mnt/demo
   umount /mnt/demo`;
-  if (nbdModuleAvailable()) {
+  if (nbdModuleAvailable(findExecutable)) {
     return `${header}
   nbd-client -unix ${sock} -N disk -b 4096 -t 0 /dev/nbd0
 ${fs.replaceAll('DEV', '/dev/nbd0')}
@@ -112,7 +115,9 @@ Then stop the demo with Ctrl-C here.
 `;
 }
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: Environment): Promise<number> {
+  // First: the thread-pool size must be asked for before any file work (serve-runtime.ts).
+  const runtime = createServeRuntime(env);
   const parsed = parseCommandArgs('demo', argv, {
     dir: { type: 'string' },
     size: { type: 'string', default: '1G' },
@@ -124,10 +129,10 @@ export async function run(argv: string[]): Promise<number> {
   const dir = resolve(v.dir ?? 'nbdcrypt-demo');
   const size = parseSize(v.size ?? '1G', '--size');
   if (size < 32 * 2 ** 20) throw new NbdcryptError('EUSAGE', `demo: --size ${v.size} is too small; the LUKS2 header alone takes 16 MiB (try 1G)`);
-  const { image, keyFile } = await prepare(dir, size);
+  const { image, keyFile } = await prepare(dir, size, env);
   const sock = join(dir, 'nbd.sock');
-  const o = parseServeArgs([image, '--key-file', keyFile, '--listen', `unix:${sock}`, '--cache', v.cache ?? '64M', '--stats-interval', v['stats-interval'] ?? '0']);
-  return serve(o, {
+  const o = parseServeArgs([image, '--key-file', keyFile, '--listen', `unix:${sock}`, '--cache', v.cache ?? '64M', '--stats-interval', v['stats-interval'] ?? '0'], env);
+  return serve(o, runtime, {
     afterListen: () => process.stdout.write(howTo(dir, sock, `nbd+unix:///disk?socket=${sock}`)),
   });
 }

@@ -11,6 +11,7 @@ import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
 import { dumpHeader, dumpJsonMetadata } from '../../luks/dump-header.js';
 import { openTarget } from '../../backend/open-target.js';
+import type { Environment } from '../environment.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { getPassphrase } from '../passphrase.js';
 import { intArg } from './format.js';
@@ -43,7 +44,7 @@ Examples:
   nbdcrypt dump disk.img --dump-volume-key --key-file key.bin
 `;
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: Environment): Promise<number> {
   const parsed = parseCommandArgs('dump', argv, {
     ...targetArgOptions,
     'dump-volume-key': { type: 'boolean' },
@@ -61,14 +62,14 @@ export async function run(argv: string[]): Promise<number> {
   let dev: BlockDevice | undefined;
   let passphrase: Buffer | undefined;
   try {
-    dev = await openTarget(target, targetOptionsFromArgs(v, true));
+    dev = await openTarget(target, targetOptionsFromArgs(v, env, true));
     if (v['dump-json-metadata']) {
       process.stdout.write(await dumpJsonMetadata(dev));
       return 0;
     }
     if (v['dump-volume-key']) {
       passphrase = await getPassphrase({ keyFile: v['key-file'], prompt: `Enter passphrase for ${target}: ` });
-      const text = await dumpHeader(dev, { passphrase, keySlot, allowCostlyKdf: v['allow-costly-kdf'] ?? false, deviceName });
+      const text = await dumpHeader(dev, { engines: env.engines, passphrase, keySlot, allowCostlyKdf: v['allow-costly-kdf'] ?? false, deviceName });
       log.warn('the volume key printed below gives access to all data without a passphrase; keep it secret');
       process.stdout.write(text);
       return 0;

@@ -16,6 +16,7 @@ import { formatVolume, refuseNonEmpty } from '../../luks/format-volume.js';
 import { formatLuks1Volume } from '../../luks/luks1-format.js';
 import type { NewKeyOptions } from '../../luks/key-operations.js';
 import { openTarget, type TargetOptions } from '../../backend/open-target.js';
+import type { Environment } from '../environment.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { getPassphrase } from '../passphrase.js';
 import { parseSize } from '../../size.js';
@@ -128,7 +129,7 @@ async function openForFormat(target: string, size: number | undefined, targetOpt
   return dev;
 }
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: Environment): Promise<number> {
   const parsed = parseCommandArgs('format', argv, {
     ...kdfArgOptions,
     ...targetArgOptions,
@@ -157,14 +158,14 @@ export async function run(argv: string[]): Promise<number> {
   let dev: BlockDevice | undefined;
   let passphrase: Buffer | undefined;
   try {
-    dev = await openForFormat(target, size, targetOptionsFromArgs(v));
+    dev = await openForFormat(target, size, targetOptionsFromArgs(v, env));
     // Refuse a busy target before the user types a passphrase twice.
     if (!v.force) await refuseNonEmpty(dev);
     passphrase = await getPassphrase({ keyFile: v['key-file'], prompt: `Enter passphrase for ${target}: `, confirm: true });
     const vol =
       type === 'luks1'
         ? await formatLuks1Volume(dev, passphrase, { ...kdf, cipher: v.cipher, keyBits: intArg(v['key-size'], 'key-size', 1), hash: v.hash, offsetSectors: intArg(v.offset, 'offset'), uuid: v.uuid })
-        : await formatVolume(dev, passphrase, { ...kdf, sectorSize, label: v.label, uuid: v.uuid, force: v.force ?? false });
+        : await formatVolume(dev, passphrase, { engines: env.engines, ...kdf, sectorSize, label: v.label, uuid: v.uuid, force: v.force ?? false });
     vol.volumeKey.fill(0);
     await dev.flush();
     log.info(`formatted ${target}: ${vol.format} UUID ${vol.uuid}, ${vol.cipher}, ${vol.dataSize} bytes of encrypted data (sector ${vol.sectorSize}), keyslot 0`);

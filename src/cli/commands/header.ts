@@ -12,6 +12,7 @@ import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
 import { backupHeader, restoreHeader } from '../../luks/header-backup.js';
 import { openTarget } from '../../backend/open-target.js';
+import type { Environment } from '../environment.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 
 export const help = `Usage: nbdcrypt header backup|restore TARGET FILE [--force]
@@ -41,7 +42,7 @@ Examples:
   nbdcrypt header restore disk.img disk.hdr
 `;
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: Environment): Promise<number> {
   const parsed = parseCommandArgs('header', argv, { ...targetArgOptions, force: { type: 'boolean' } });
   const [action, target, file, ...extra] = parsed.positionals;
   if (action !== 'backup' && action !== 'restore') throw new NbdcryptError('EUSAGE', 'header needs an action: backup or restore; see nbdcrypt header --help');
@@ -49,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
   let dev: BlockDevice | undefined;
   try {
     if (action === 'backup') {
-      dev = await openTarget(target, targetOptionsFromArgs(parsed.values, true));
+      dev = await openTarget(target, targetOptionsFromArgs(parsed.values, env, true));
       const data = await backupHeader(dev);
       let fh;
       try {
@@ -74,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
     } catch (e) {
       throw new NbdcryptError('EUSAGE', `cannot read backup file ${file} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
     }
-    dev = await openTarget(target, targetOptionsFromArgs(parsed.values));
+    dev = await openTarget(target, targetOptionsFromArgs(parsed.values, env));
     await restoreHeader(dev, backup, { force: parsed.values.force ?? false });
     log.info(`header of ${target} restored from ${file}`);
     return 0;

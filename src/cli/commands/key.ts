@@ -11,6 +11,7 @@ import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
 import { addKey, changeKey, removeKey } from '../../luks/key-operations.js';
 import { openTarget } from '../../backend/open-target.js';
+import type { Environment } from '../environment.js';
 import { targetArgOptions, targetOptionsFromArgs } from '../target-options.js';
 import { getPassphrase } from '../passphrase.js';
 import { intArg, kdfArgOptions, kdfFromArgs } from './format.js';
@@ -52,7 +53,7 @@ Examples:
   nbdcrypt key change disk.img
 `;
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], env: Environment): Promise<number> {
   const parsed = parseCommandArgs('key', argv, {
     ...kdfArgOptions,
     'key-file': { type: 'string' },
@@ -74,22 +75,22 @@ export async function run(argv: string[]): Promise<number> {
   const secrets: Buffer[] = [];
   let dev: BlockDevice | undefined;
   try {
-    dev = await openTarget(target, targetOptionsFromArgs(v));
+    dev = await openTarget(target, targetOptionsFromArgs(v, env));
     const existingPrompt = action === 'remove' && keySlot === undefined ? 'Enter passphrase to be deleted: ' : action === 'change' ? 'Enter passphrase to be changed: ' : 'Enter any existing passphrase: ';
     const existing = await getPassphrase({ keyFile: v['key-file'], prompt: existingPrompt });
     secrets.push(existing);
     if (action === 'remove') {
-      const slot = await removeKey(dev, existing, { keySlot, force: v.force ?? false }, auth);
+      const slot = await removeKey(dev, existing, { engines: env.engines, keySlot, force: v.force ?? false }, auth);
       log.info(`keyslot ${slot} removed from ${target}`);
       return 0;
     }
     const fresh = await getPassphrase({ keyFile: v['new-key-file'], prompt: 'Enter new passphrase: ', confirm: true });
     secrets.push(fresh);
     if (action === 'add') {
-      const slot = await addKey(dev, existing, fresh, { ...kdf, keySlot }, auth);
+      const slot = await addKey(dev, existing, fresh, { engines: env.engines, ...kdf, keySlot }, auth);
       log.info(`keyslot ${slot} added to ${target}`);
     } else {
-      const slot = await changeKey(dev, existing, fresh, { ...kdf, keySlot }, auth);
+      const slot = await changeKey(dev, existing, fresh, { engines: env.engines, ...kdf, keySlot }, auth);
       log.info(`passphrase of ${target} changed, now in keyslot ${slot}`);
     }
     return 0;

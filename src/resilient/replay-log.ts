@@ -1,32 +1,34 @@
 /**
  * The replay log: every write-type request the remote acknowledged since the last
- * successful flush, in acknowledgement order. A remote that restarts (or a link that drops)
- * may lose writes it acknowledged but never flushed; after a reconnect these are re-sent
- * before anything newer (docs/ARCHITECTURE.md, Durability and replay). A flush that succeeds
- * on every connection drops the entries acknowledged before that flush was issued. FLUSH
- * semantics: docs/formats.md (NBD transmission).
+ * completed flush, in acknowledgement order. A remote that restarts (or a link that drops)
+ * may lose writes it acknowledged but never flushed; after a reopen they are re-sent before
+ * anything newer (docs/ARCHITECTURE.md, Durability and replay). A completed flush drops the
+ * entries acknowledged before it was issued.
  */
-import { requestBuffers } from '../block/buffer-pool.js';
+import { unpooled, type RequestBuffers } from '../block/buffer-pool.js';
+import type { RequestKind } from './session.js';
 
 export interface LoggedWrite {
   /** Acknowledgement sequence number (monotonic). */
   seq: number;
-  type: number; // Cmd.WRITE, Cmd.WRITE_ZEROES or Cmd.TRIM
-  flags: number;
+  kind: Extract<RequestKind, 'write' | 'zeroes' | 'trim'>;
   offset: number;
   length: number;
-  /** WRITE payload, owned by the log. */
+  /** 'write' payload, owned by the log. */
   data?: Buffer;
-  /** Give `data` back to requestBuffers when the entry is dropped (false: other entries share it). */
+  /** Give `data` back to the log's RequestBuffers when the entry is dropped (false: someone else owns it). */
   release?: boolean;
 }
 
 export class ReplayLog {
-  private entries: LoggedWrite[] = [];
+  private entries: (LoggedWrite | undefined)[] = [];
   private head = 0;
   private nextSeq = 1;
   /** Payload bytes held (what --replay-limit bounds). */
   bytes = 0;
+
+  /** `buffers`: where dropped payloads go back to. */
+  constructor(private readonly buffers: RequestBuffers = unpooled) {}
 
   get size(): number {
     return this.entries.length - this.head;
@@ -47,8 +49,8 @@ export class ReplayLog {
     while (this.head < this.entries.length && this.entries[this.head]!.seq <= seq) {
       const e = this.entries[this.head]!;
       this.bytes -= e.data?.length ?? 0;
-      if (e.release) requestBuffers.release(e.data);
-      this.entries[this.head] = undefined as unknown as LoggedWrite; // release the payload
+      if (e.release) this.buffers.release(e.data);
+      this.entries[this.head] = undefined; // let the payload go
       this.head++;
     }
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
@@ -59,7 +61,7 @@ export class ReplayLog {
 
   /** Entries in acknowledgement order (a snapshot). */
   list(): LoggedWrite[] {
-    return this.entries.slice(this.head);
+    return this.entries.slice(this.head) as LoggedWrite[];
   }
 
   clear(): void {

@@ -1,5 +1,5 @@
 /**
- * Reconnect behaviour of the NBD client over tcp to a real nbd-server: requests in flight
+ * Reconnect behaviour of the resilient device over the NBD client, tcp to a real nbd-server: requests in flight
  * across a server restart complete; --io-timeout fails a request that waits too long (a
  * stopped server, a server that stays down) and the client recovers afterwards; a changed
  * export size after a restart fails everything clearly; the replay log stays within
@@ -10,25 +10,26 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, it } from 'node:test';
 import { isNbdcryptError } from '../../src/errors.js';
-import { NbdClient, type NbdClientOptions } from '../../src/nbd/client.js';
+import { openNbdDevice, type NbdDeviceOptions } from '../../src/backend/remote-target.js';
+import type { ResilientDevice } from '../../src/resilient/resilient-device.js';
 import { tcpTransport } from '../../src/transport/tcp.js';
 import { childrenOf, startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
 import { run, sleep, waitFor } from '../../peers/tools.js';
 
 const MiB = 1024 * 1024;
 
-describe('NBD client reconnect', () => {
+describe('resilient NBD client: reconnect against a real nbd-server', () => {
   let srv: NbdServerPeer | undefined;
-  let client: NbdClient | undefined;
+  let client: ResilientDevice | undefined;
   afterEach(async () => {
     await client?.close().catch(() => {});
     await srv?.stop();
     client = undefined;
     srv = undefined;
   });
-  const connect = async (opts: NbdClientOptions = {}): Promise<NbdClient> => {
+  const connect = async (opts: NbdDeviceOptions = {}): Promise<ResilientDevice> => {
     srv = await startNbdServer({ size: 16 * MiB });
-    client = await NbdClient.connect(tcpTransport({ host: srv.host, port: srv.port }), srv.exportName, opts);
+    client = await openNbdDevice(tcpTransport({ host: srv.host, port: srv.port }), srv.exportName, opts);
     return client;
   };
 

@@ -54,6 +54,23 @@ export function luksFormat(img: string, pass: Pass, o: FormatOpts = {}): void {
   cs([...args, img], pass);
 }
 
+export interface Luks1FormatOpts {
+  /** e.g. "aes-xts-plain64", "aes-cbc-essiv:sha256". */
+  cipher: string;
+  keyBits: number;
+  /** hash-spec: PBKDF2 and AF hash (sha1, sha256, sha512, ripemd160, ...). */
+  hash: string;
+  /** Payload offset in 512-byte sectors (default: cryptsetup's 1 MiB alignment). */
+  offsetSectors?: number;
+}
+
+/** luksFormat --type luks1 with 1000 PBKDF2 iterations (keyslot 0). */
+export function luksFormat1(img: string, pass: Pass, o: Luks1FormatOpts): void {
+  const args = ['luksFormat', '--type', 'luks1', '--batch-mode', ...fastPbkdf('pbkdf2'), '--cipher', o.cipher, '--key-size', String(o.keyBits), '--hash', o.hash, '--key-file', '-'];
+  if (o.offsetSectors !== undefined) args.push('--offset', String(o.offsetSectors));
+  cs([...args, img], pass);
+}
+
 export function luksAddKey(img: string, existing: Pass, newPass: Pass, o: { pbkdf?: 'argon2id' | 'pbkdf2'; keySlot?: number } = {}): void {
   withKeyFile(newPass, (newFile) => {
     const args = ['luksAddKey', '--batch-mode', ...fastPbkdf(o.pbkdf), '--key-file', '-'];

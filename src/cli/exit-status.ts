@@ -26,7 +26,7 @@ const meaning: Record<number, string> = {
   1: 'I/O, unsupported volume or internal error',
   2: 'usage (bad option, unreadable key file)',
   3: 'wrong passphrase or no usable keyslot',
-  4: 'no, damaged or unsupported LUKS2 header (or one asking for an unreasonable KDF cost)',
+  4: 'no, damaged or unsupported LUKS header or cipher (or one asking for an unreasonable KDF cost)',
   5: 'refusing to overwrite existing data or a file (use --force)',
   6: 'SSH host key or authentication',
   7: 'remote unreachable, export missing or NBD protocol error',

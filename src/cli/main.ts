@@ -17,11 +17,12 @@ interface CommandModule {
 }
 
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
-  serve: { summary: 'open a LUKS2 volume and serve its plaintext over NBD', load: () => import('./commands/serve.js') },
-  format: { summary: 'create a LUKS2 volume (cryptsetup-compatible)', load: () => import('./commands/format.js') },
-  dump: { summary: 'print the LUKS2 header like cryptsetup luksDump', load: () => import('./commands/dump.js') },
+  serve: { summary: 'open a LUKS2 or LUKS1 volume and serve its plaintext over NBD', load: () => import('./commands/serve.js') },
+  format: { summary: 'create a LUKS2 (or LUKS1) volume (cryptsetup-compatible)', load: () => import('./commands/format.js') },
+  dump: { summary: 'print the LUKS2 or LUKS1 header like cryptsetup luksDump', load: () => import('./commands/dump.js') },
   key: { summary: 'add, remove or change a passphrase (keyslot)', load: () => import('./commands/key.js') },
-  header: { summary: 'back up or restore the LUKS2 header', load: () => import('./commands/header.js') },
+  header: { summary: 'back up or restore the LUKS2 or LUKS1 header', load: () => import('./commands/header.js') },
+  convert: { summary: 'convert between LUKS1 and LUKS2 in place (like cryptsetup convert)', load: () => import('./commands/convert.js') },
   bench: { summary: 'measure cipher and end-to-end throughput against peers', load: () => import('./commands/bench.js') },
   status: { summary: 'list the kernel nbd devices nbdcrypt attached', load: () => import('./commands/status.js') },
   detach: { summary: 'disconnect a kernel nbd device (/dev/nbdN)', load: () => import('./commands/detach.js') },

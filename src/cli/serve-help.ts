@@ -8,12 +8,12 @@ import { targetHelp } from './target-options.js';
 export const serveHelp = `Usage: nbdcrypt serve TARGET [OPTIONS]
        nbdcrypt serve --unencrypted TARGET [OPTIONS]
 
-Open the LUKS2 volume on TARGET and serve its plaintext over NBD on a private local
+Open the LUKS2 or LUKS1 volume on TARGET and serve its plaintext over NBD on a private local
 listener, until interrupted (SIGINT or SIGTERM); then stop accepting, finish the requests
 in flight, flush the remote, wipe the key and exit 0. Bounded even when the remote stalls
 or is down: requests in flight get up to 30 s, the final flush up to 10 s more, and what
 is still unanswered then fails with EIO (exit within about 45 s). Stack: TARGET (file, or an
-nbd-server reached over SSH/TCP/unix) -> aes-xts-plain64 (LUKS2) -> plaintext sector cache
+nbd-server reached over SSH/TCP/unix) -> the volume's cipher -> plaintext sector cache
 -> NBD server. The kernel attaches with nbd-client; without the nbd module use nbdfuse.
 
 ${targetHelp}

@@ -1,7 +1,7 @@
 /**
- * Builds the BlockDevice stack `nbdcrypt serve` puts behind the NBD server: for a LUKS2
- * volume TARGET (file, or the remote NBD client over SSH/TCP/unix) → EncryptedDevice
- * (aes-xts-plain64 with the unlocked volume key) → SectorCache (plaintext, write-through);
+ * Builds the BlockDevice stack `nbdcrypt serve` puts behind the NBD server: for a LUKS2 or
+ * LUKS1 volume TARGET (file, or the remote NBD client over SSH/TCP/unix) → EncryptedDevice
+ * (the volume's cipher with the unlocked volume key) → SectorCache (plaintext, write-through);
  * with --unencrypted TARGET alone. `openServedDevice` is the one place that decides which.
  * Keeps handles on the layers whose counters the stats line reads. The passphrase and the
  * volume key are wiped here as soon as the layer that needs them has its own copy. Every
@@ -61,6 +61,7 @@ async function openEncryptedStack(o: ServeOptions, runtime: ServeRuntime, signal
     volumeKey = vol.volumeKey;
     const enc = new EncryptedDevice(lower, {
       key: vol.volumeKey,
+      cipher: vol.cipher,
       dataOffset: vol.dataOffset,
       sectorSize: vol.sectorSize,
       ivTweak: vol.ivTweak,
@@ -70,7 +71,7 @@ async function openEncryptedStack(o: ServeOptions, runtime: ServeRuntime, signal
     });
     if (enc.size !== vol.dataSize) {
       // A fixed-size segment shorter than the device: serve exactly the segment.
-      log.warn(`LUKS2 data segment is ${vol.dataSize} bytes, the device holds ${enc.size}; serving ${enc.size} bytes`);
+      log.warn(`${vol.format} data segment is ${vol.dataSize} bytes, the device holds ${enc.size}; serving ${enc.size} bytes`);
     }
     if (o.allowDiscards && !enc.caps.trim) log.warn('--allow-discards: the target cannot trim (or is read-only); TRIM will not be advertised');
     const cache = o.cacheBytes > 0 ? new SectorCache(enc, CACHE_BLOCK, Math.max(o.cacheBytes, CACHE_BLOCK), buffers) : undefined;
@@ -80,7 +81,7 @@ async function openEncryptedStack(o: ServeOptions, runtime: ServeRuntime, signal
       cache,
       client,
       volumeId: vol.uuid,
-      description: `LUKS2 volume ${vol.uuid}${vol.label ? ` (${vol.label})` : ''} unlocked with keyslot ${vol.keyslot}: ${enc.size} bytes, sector ${vol.sectorSize}, ${enc.cipherName} (${enc.engine} engine)`,
+      description: `${vol.format} volume ${vol.uuid}${vol.label ? ` (${vol.label})` : ''} unlocked with keyslot ${vol.keyslot}: ${enc.size} bytes, sector ${vol.sectorSize}, ${enc.cipherName} (${enc.engine} engine)`,
     };
   } catch (e) {
     await lower.close().catch(() => undefined);

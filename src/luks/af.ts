@@ -2,20 +2,22 @@
  * Anti-forensic information splitter (Clemens Fruhwirth's AF, as in LUKS1 and LUKS2): a key of
  * B bytes is stored as S stripes of B bytes, so destroying any part of the area destroys the
  * key. Diffusion H hashes the buffer in digest-sized chunks, chunk j ← hash(BE32(j) ‖ chunk_j).
- * Spec: docs/formats.md (LUKS2 keyslots).
+ * The hash is any of hash-functions.ts (LUKS1 uses the header's hash-spec, LUKS2 the keyslot's).
+ * Spec: docs/formats.md (LUKS2 keyslots, LUKS1 keyslots).
  */
-import { createHash, randomFillSync } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
+import { hashDigest, hashLength } from './hash-functions.js';
 
 /** cryptsetup always uses LUKS_STRIPES, whatever the JSON says. */
 export const AF_STRIPES = 4000;
 
 function diffuse(buf: Buffer, hash: string): void {
-  const digestLen = createHash(hash).digest().length;
+  const digestLen = hashLength(hash);
   const iv = Buffer.alloc(4);
   for (let j = 0, off = 0; off < buf.length; j++, off += digestLen) {
     const len = Math.min(digestLen, buf.length - off);
     iv.writeUInt32BE(j, 0);
-    const d = createHash(hash).update(iv).update(buf.subarray(off, off + len)).digest();
+    const d = hashDigest(hash, iv, buf.subarray(off, off + len));
     d.copy(buf, off, 0, len);
     d.fill(0);
   }

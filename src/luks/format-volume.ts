@@ -11,6 +11,7 @@ import { NbdcryptError } from '../errors.js';
 import { chooseKdf, kdfChoiceOf, type KdfOptions } from './kdf-benchmark.js';
 import { createDigest, benchmarkDigestIterations, DIGEST_MIN_ITERATIONS } from './luks2-digest.js';
 import { readHeaders, HDR_SIZES, MAGIC_PRIMARY } from './luks2-header.js';
+import { isLuks1, parseLuks1Header } from './luks1-header.js';
 import { storeKeyslot, keyslotAreaSize } from './luks2-keyslot.js';
 import { DEFAULT_DATA_OFFSET, DEFAULT_HDR_SIZE, DEFAULT_KEYSLOTS_SIZE } from './luks2-layout.js';
 import { parseMetadata } from './luks2-metadata.js';
@@ -41,7 +42,17 @@ export async function refuseNonEmpty(dev: BlockDevice): Promise<void> {
     if (e instanceof NbdcryptError && e.code === 'EEXIST') throw e;
   }
   const head = await dev.read(0, Math.min(dev.size, 1 << 20));
-  if (head.subarray(0, 6).equals(MAGIC_PRIMARY)) throw new NbdcryptError('EEXIST', 'the device starts with a LUKS header (damaged or LUKS1); use --force to overwrite it');
+  if (isLuks1(head)) {
+    const uuid = (() => {
+      try {
+        return ` (UUID ${parseLuks1Header(head).uuid})`;
+      } catch {
+        return ' (damaged)';
+      }
+    })();
+    throw new NbdcryptError('EEXIST', `the device already holds a LUKS1 header${uuid}; formatting destroys its data — use --force to do it anyway`);
+  }
+  if (head.subarray(0, 6).equals(MAGIC_PRIMARY)) throw new NbdcryptError('EEXIST', 'the device starts with a damaged LUKS header; use --force to overwrite it');
   if (head.some((b) => b !== 0)) throw new NbdcryptError('EEXIST', 'the device is not empty (its first MiB holds non-zero bytes: a filesystem or partition table?); use --force to overwrite it');
   for (const off of HDR_SIZES) {
     if (off < head.length || off + 6 > dev.size) continue;

@@ -1,22 +1,20 @@
 /**
  * Key derivation for keyslots and digests: argon2id/argon2i (the native npm `argon2` with raw
  * output, @noble/hashes when it is missing or the passphrase is empty, which node-argon2
- * refuses) and PBKDF2 (node:crypto). `deriveKey` runs in this process; it is for parameters
- * we chose ourselves (benchmarks, new keyslots). `deriveKeyAbortable` runs the derivation in
- * a child process that is killed when the signal aborts: native argon2 and PBKDF2 run on
- * libuv's thread pool, where nothing can stop them, and a process whose pool is busy cannot
- * even exit until the job ends. Opening a volume uses it, because the cost comes from the
- * header, which nbdcrypt does not trust. Spec: RFC 9106 (argon2), RFC 8018 (PBKDF2).
+ * refuses) and PBKDF2 (hash-functions.ts: node:crypto, or @noble/hashes for hashes OpenSSL
+ * lacks). `deriveKey` runs in this process; it is for parameters we chose ourselves
+ * (benchmarks, new keyslots). `deriveKeyAbortable` runs the derivation in a child process that
+ * is killed when the signal aborts: native argon2 and PBKDF2 run on libuv's thread pool, where
+ * nothing can stop them, and a process whose pool is busy cannot even exit until the job
+ * ends. Opening a volume uses it, because the cost comes from the header, which nbdcrypt does
+ * not trust. Spec: RFC 9106 (argon2), RFC 8018 (PBKDF2).
  */
-import { pbkdf2 } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { NbdcryptError } from '../errors.js';
+import { pbkdf2 } from './hash-functions.js';
 import type { Kdf } from './luks2-metadata.js';
 import type { XtsEngineName } from '../crypt/xts-cipher.js';
-
-const pbkdf2Async = promisify(pbkdf2);
 
 type NativeArgon2 = typeof import('argon2');
 let nativeArgon2: Promise<NativeArgon2 | undefined> | undefined;
@@ -42,7 +40,7 @@ export interface KeyslotEngines {
 /** Raw KDF output of `length` bytes, computed in this process. Caller wipes it. */
 export async function deriveKey(kdf: Kdf, passphrase: Buffer, length: number, engines: KeyslotEngines = {}): Promise<Buffer> {
   if (kdf.type === 'pbkdf2') {
-    return pbkdf2Async(passphrase, kdf.salt, kdf.iterations, length, kdf.hash);
+    return pbkdf2(kdf.hash, passphrase, kdf.salt, kdf.iterations, length);
   }
   const native = engines.argon2 === 'noble' ? undefined : await loadNativeArgon2();
   if (native && passphrase.length > 0) {

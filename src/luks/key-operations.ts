@@ -4,6 +4,7 @@
  * the new keyslot material (and flushes it) before the header that points to it, and commits
  * the header as seqid++ and both copies; a freed keyslot area is overwritten with random bytes
  * after the header no longer points to it.
+ * A LUKS1 volume goes to luks1-key-operations.ts.
  * Spec: docs/formats.md (LUKS2 keyslots).
  */
 import { randomBytes } from 'node:crypto';
@@ -11,6 +12,8 @@ import { checkWritable, type BlockDevice } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
 import { chooseKdf, kdfChoiceOf, type KdfOptions } from './kdf-benchmark.js';
 import type { Json, JsonObject } from './luks2-json-fields.js';
+import { addLuks1Key, changeLuks1Key, removeLuks1Key } from './luks1-key-operations.js';
+import { isLuks1Device } from './luks1-volume.js';
 import { storeKeyslot, keyslotAreaSize, type KeyslotEngines } from './luks2-keyslot.js';
 import { findAreaGap } from './luks2-layout.js';
 import { MAX_KEYSLOTS } from './luks2-metadata.js';
@@ -37,6 +40,7 @@ function checkSlotNumber(n: number): void {
 /** Adds a keyslot for `newPassphrase`, authorised by `passphrase`; returns its number. */
 export async function addKey(dev: BlockDevice, passphrase: Buffer, newPassphrase: Buffer, opts: NewKeyOptions = {}, auth: AuthOptions = {}): Promise<number> {
   checkWritable(dev, 'add key');
+  if (await isLuks1Device(dev)) return addLuks1Key(dev, passphrase, newPassphrase, opts, auth);
   const l = await loadHeader(dev);
   const { key, slot: authSlot } = await unlockVolumeKey(dev, l, passphrase, { engines: opts.engines, ...auth });
   try {
@@ -81,6 +85,7 @@ function dropSlot(raw: JsonObject, slot: number): void {
  */
 export async function removeKey(dev: BlockDevice, passphrase: Buffer, opts: { keySlot?: number; force?: boolean; engines?: KeyslotEngines } = {}, auth: AuthOptions = {}): Promise<number> {
   checkWritable(dev, 'remove key');
+  if (await isLuks1Device(dev)) return removeLuks1Key(dev, passphrase, opts, auth);
   const l = await loadHeader(dev);
   if (opts.keySlot !== undefined) {
     checkSlotNumber(opts.keySlot);
@@ -100,9 +105,10 @@ export async function removeKey(dev: BlockDevice, passphrase: Buffer, opts: { ke
   return slot;
 }
 
-/** Replaces the passphrase of the keyslot `passphrase` opens (or `keySlot`), keeping its number. */
+/** Replaces the passphrase of the keyslot `passphrase` opens (or `keySlot`), keeping its number (LUKS1: the number it returns, see luks1-key-operations.ts). */
 export async function changeKey(dev: BlockDevice, passphrase: Buffer, newPassphrase: Buffer, opts: NewKeyOptions = {}, auth: AuthOptions = {}): Promise<number> {
   checkWritable(dev, 'change key');
+  if (await isLuks1Device(dev)) return changeLuks1Key(dev, passphrase, newPassphrase, opts, auth);
   const l = await loadHeader(dev);
   if (opts.keySlot !== undefined) checkSlotNumber(opts.keySlot);
   const { key, slot } = await unlockVolumeKey(dev, l, passphrase, { engines: opts.engines, ...auth, keySlot: opts.keySlot });

@@ -8,7 +8,8 @@
 import type { HeaderFields } from './luks2-header.js';
 import type { Json, JsonObject, Metadata, Segment } from './luks2-metadata.js';
 
-function hex(buf: Buffer, lineSep: string): string {
+/** Hex bytes as cryptsetup's crypt_log_hex prints them: each followed by a space, 16 a line. */
+export function hex(buf: Buffer, lineSep: string): string {
   let s = '';
   for (let i = 0; i < buf.length; i++) {
     if (i > 0 && i % 16 === 0) s += lineSep;
@@ -108,12 +109,17 @@ export function formatVolumeKeyDump(deviceName: string, f: HeaderFields, seg: Se
   const dash = seg.encryption.indexOf('-');
   const cipher = dash < 0 ? seg.encryption : seg.encryption.slice(0, dash);
   const mode = dash < 0 ? '' : seg.encryption.slice(dash + 1);
+  return volumeKeyDumpText(deviceName, { cipher, mode, payloadSectors: seg.offset / 512, uuid: f.uuid }, key);
+}
+
+/** The `--dump-volume-key` text, the same for LUKS1 and LUKS2. */
+export function volumeKeyDumpText(deviceName: string, v: { cipher: string; mode: string; payloadSectors: number; uuid: string }, key: Buffer): string {
   return (
     `LUKS header information for ${deviceName}\n` +
-    `Cipher name:   \t${cipher}\n` +
-    `Cipher mode:   \t${mode}\n` +
-    `Payload offset:\t${seg.offset / 512}\n` +
-    `UUID:          \t${f.uuid}\n` +
+    `Cipher name:   \t${v.cipher}\n` +
+    `Cipher mode:   \t${v.mode}\n` +
+    `Payload offset:\t${v.payloadSectors}\n` +
+    `UUID:          \t${v.uuid}\n` +
     `MK bits:       \t${key.length * 8}\n` +
     `MK dump:\t${hex(key, '\n\t\t')}\n`
   );

@@ -22,6 +22,9 @@ export interface LoadedHeader {
 
 /** What opening a volume yields: the key and where the data is. */
 export interface OpenedVolume {
+  format: 'LUKS1' | 'LUKS2';
+  /** The data cipher in cryptsetup's notation, e.g. "aes-xts-plain64", "twofish-cbc-essiv:sha256". */
+  cipher: string;
   volumeKey: Buffer;
   dataOffset: number;
   sectorSize: number;
@@ -102,5 +105,5 @@ export function describeVolume(l: LoadedHeader, dev: BlockDevice, key: Buffer, s
   if (seg.size !== 'dynamic' && seg.offset + seg.size > dev.size) {
     throw new NbdcryptError('EBADHDR', `LUKS2 data segment [${seg.offset}, ${seg.offset + seg.size}) (segments.${seg.id}) reaches past the end of the ${dev.size}-byte device; the header belongs to another device or is damaged; no data was changed`);
   }
-  return { volumeKey: key, dataOffset: seg.offset, sectorSize: seg.sectorSize, ivTweak: seg.ivTweak, keyslot: slot, uuid: l.fields.uuid, label: l.fields.label, dataSize };
+  return { format: 'LUKS2', cipher: seg.encryption, volumeKey: key, dataOffset: seg.offset, sectorSize: seg.sectorSize, ivTweak: seg.ivTweak, keyslot: slot, uuid: l.fields.uuid, label: l.fields.label, dataSize };
 }

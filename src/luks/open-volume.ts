@@ -1,12 +1,14 @@
 /**
- * Opening a LUKS2 volume for serving: read the header (either copy), unlock a keyslot with the
- * passphrase, check that the key is one nbdcrypt can serve with, then repair a damaged or
- * stale header copy (only after a successful unlock, and only on a writable device).
- * Spec: docs/formats.md (LUKS2).
+ * Opening a LUKS volume for serving. A LUKS1 header goes to luks1-volume.ts. For LUKS2: read
+ * the header (either copy), unlock a keyslot with the passphrase, check that the key is one
+ * nbdcrypt can serve with, then repair a damaged or stale header copy (only after a
+ * successful unlock, and only on a writable device).
+ * Spec: docs/formats.md (LUKS2, LUKS1 header).
  */
 import type { BlockDevice } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
+import { isLuks1Device, openLuks1Volume } from './luks1-volume.js';
 import { unlockVolumeKey, type UnlockOptions } from './luks2-unlock.js';
 import { damagedCopyWarning, describeVolume, loadHeader, repairHeader, type OpenedVolume } from './luks2-volume-state.js';
 
@@ -20,6 +22,7 @@ export type { UnlockOptions } from './luks2-unlock.js';
  * it); the returned volumeKey belongs to the caller, who wipes it too.
  */
 export async function openVolume(dev: BlockDevice, passphrase: Buffer, opts: UnlockOptions = {}): Promise<OpenedVolume> {
+  if (await isLuks1Device(dev)) return openLuks1Volume(dev, passphrase, opts);
   const l = await loadHeader(dev);
   const { key, slot } = await unlockVolumeKey(dev, l, passphrase, opts);
   try {

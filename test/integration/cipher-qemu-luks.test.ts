@@ -19,6 +19,7 @@ import { MemoryDevice } from '../../src/block/memory-device.js';
 import { requireTool, run, scratchDir } from '../../peers/tools.js';
 import { volumeKey as cryptsetupVolumeKey } from '../../peers/cryptsetup.js';
 import { unlockLuks1 } from '../crypt/luks1-keyslot-oracle.js';
+import { qemuLuksCreate } from '../../peers/qemu-luks.js';
 
 const PAYLOAD = 1 << 20;
 const PASS = 'qemu-oracle passphrase';
@@ -54,21 +55,6 @@ function secretArgs(passFile: string): string[] {
   return ['--object', `secret,id=sec0,file=${passFile}`];
 }
 
-/** qemu-img create -f luks; its PBKDF benchmark sometimes fails on a busy machine ("Unable to get accurate CPU usage"), so retry a few times. */
-function qemuFormat(img: string, passFile: string, c: Case): void {
-  const qemuImg = requireTool('qemu-img', 'qemu-utils');
-  const ivHash = c.ivgen === 'essiv' ? ',ivgen-hash-alg=sha256' : '';
-  const opts = `key-secret=sec0,cipher-alg=${c.alg},cipher-mode=${c.mode},ivgen-alg=${c.ivgen}${ivHash},hash-alg=sha256,iter-time=10`;
-  let last = '';
-  for (let attempt = 0; attempt < 6; attempt++) {
-    const r = run(qemuImg, ['create', '-q', '-f', 'luks', ...secretArgs(passFile), '-o', opts, img, String(PAYLOAD)], { allowFail: true, timeoutMs: 60_000 });
-    if (r.status === 0) return;
-    last = r.stderr.trim();
-    if (!/accurate CPU usage/.test(last)) break;
-  }
-  throw new Error(`qemu-img create ${opts} failed: ${last}`);
-}
-
 /** Plaintext file -> image (qemu encrypts), or image -> plaintext file (qemu decrypts). */
 function qemuConvert(passFile: string, img: string, plain: string, toImage: boolean): void {
   const qemuImg = requireTool('qemu-img', 'qemu-utils');
@@ -86,7 +72,7 @@ for (const c of cases) {
       const img = join(dir.path, 'disk.luks');
       const passFile = join(dir.path, 'pass');
       writeFileSync(passFile, PASS, { mode: 0o600 });
-      qemuFormat(img, passFile, c);
+      qemuLuksCreate(img, passFile, { cipherAlg: c.alg, cipherMode: c.mode, ivgenAlg: c.ivgen, hashAlg: 'sha256' }, PAYLOAD);
 
       const header = readFileSync(img);
       const native = unlockLuks1(header, Buffer.from(PASS), 'native');

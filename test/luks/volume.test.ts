@@ -37,7 +37,7 @@ test('format then open returns the same key and the layout cryptsetup uses', asy
   assert.deepEqual(v.volumeKey, key);
   assert.deepEqual(
     { ...v, volumeKey: undefined },
-    { volumeKey: undefined, dataOffset: 16 * MiB, sectorSize: 512, ivTweak: 0, keyslot: 0, uuid: '01234567-89ab-cdef-0123-456789abcdef', label: 'lbl', dataSize: MiB },
+    { format: 'LUKS2', cipher: 'aes-xts-plain64', volumeKey: undefined, dataOffset: 16 * MiB, sectorSize: 512, ivTweak: 0, keyslot: 0, uuid: '01234567-89ab-cdef-0123-456789abcdef', label: 'lbl', dataSize: MiB },
   );
 });
 

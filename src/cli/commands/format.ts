@@ -1,7 +1,8 @@
 /**
  * `nbdcrypt format TARGET`: create a LUKS2 volume that cryptsetup opens (same layout as
  * `cryptsetup luksFormat --type luks2`: aes-xts-plain64, 512-bit key, one argon2id keyslot
- * benchmarked to --iter-time). Also exports the KDF option table shared with `key`.
+ * benchmarked to --iter-time), or with --type luks1 a LUKS1 volume with the cipher, key size
+ * and hash given. Also exports the KDF option table shared with `key`.
  * Spec: docs/formats.md (LUKS2); cryptsetup(8) luksFormat.
  */
 import { parseCommandArgs } from '../args.js';
@@ -12,6 +13,7 @@ import { FileDevice } from '../../block/file-device.js';
 import { NbdcryptError } from '../../errors.js';
 import { log } from '../../log.js';
 import { formatVolume, refuseNonEmpty } from '../../luks/format-volume.js';
+import { formatLuks1Volume } from '../../luks/luks1-format.js';
 import type { NewKeyOptions } from '../../luks/key-operations.js';
 import { openTarget, type TargetOptions } from '../../backend/open-target.js';
 import type { Environment } from '../environment.js';
@@ -24,6 +26,8 @@ export const help = `Usage: nbdcrypt format TARGET [OPTIONS]
 Create a LUKS2 volume on TARGET, byte-compatible with 'cryptsetup luksFormat --type luks2':
 aes-xts-plain64 with a random 512-bit volume key, data at 16 MiB, one argon2id keyslot (0).
 The volume opens with cryptsetup/dm-crypt on any Linux machine. ALL DATA ON TARGET IS LOST.
+With --type luks1: a LUKS1 volume as 'cryptsetup luksFormat --type luks1' makes it (for
+systems that need LUKS1), with --cipher, --key-size and --hash; pbkdf2 keyslots.
 
 TARGET:
   file:PATH | PATH   a regular file or a block device
@@ -39,8 +43,18 @@ Options:
   --key-file FILE        read the passphrase from FILE; the whole file is the key (no
                          newline stripping), '-' means standard input. Without it the
                          passphrase is asked twice on the terminal without echo.
-  --sector-size 512|4096 encryption sector size (default 4096)
-  --label TEXT           volume label (at most 47 bytes)
+  --type luks2|luks1     on-disk format (default luks2)
+  --cipher SPEC          data cipher (luks1 only; luks2 is always aes-xts-plain64):
+                         aes|twofish|serpent - xts-plain64|cbc-essiv:sha256|cbc-plain64|
+                         cbc-plain|ecb (default aes-xts-plain64)
+  --key-size BITS        volume key size (luks1; default 256; xts takes 256 or 512, cbc 128,
+                         192 or 256)
+  --hash HASH            luks1 PBKDF2 and AF hash: sha1, sha256, sha512, ripemd160, ...
+                         (default sha256)
+  --offset SECTORS       luks1 payload offset in 512-byte sectors, a multiple of 8 (default:
+                         after the keyslots, aligned to 1 MiB)
+  --sector-size 512|4096 encryption sector size (default 4096; luks1: 512 only)
+  --label TEXT           volume label (at most 47 bytes; luks2 only)
   --uuid UUID            volume UUID (default: random)
   --pbkdf argon2id|pbkdf2  keyslot KDF (default argon2id)
   --iter-time MS         benchmark the KDF so one unlock takes about MS ms (default 2000)
@@ -59,6 +73,7 @@ Examples:
   nbdcrypt format disk.img --size 10G --label backup
   gpg -d key.asc | nbdcrypt format --key-file - /dev/sdb1
   nbdcrypt format disk.img --pbkdf-memory 65536 --iter-time 1000
+  nbdcrypt format disk.img --type luks1 --cipher twofish-cbc-essiv:sha256 --hash sha256
 `;
 
 /** parseArgs options for a new keyslot's KDF (format, key add, key change). */
@@ -86,6 +101,18 @@ export function kdfFromArgs(v: Record<string, string | boolean | undefined>): Om
     pbkdfParallel: intArg(v['pbkdf-parallel'] as string | undefined, 'pbkdf-parallel', 1),
     pbkdfForceIterations: intArg(v['pbkdf-force-iterations'] as string | undefined, 'pbkdf-force-iterations', 1),
   };
+}
+
+/** Options that only one of the formats takes. */
+function checkTypeOptions(type: 'luks1' | 'luks2', v: Record<string, string | boolean | undefined>, sectorSize: number): void {
+  const usage = (msg: string) => new NbdcryptError('EUSAGE', msg);
+  if (type === 'luks1') {
+    if (sectorSize !== 512) throw usage('LUKS1 encrypts 512-byte sectors only; drop --sector-size or use --type luks2');
+    if (v.label !== undefined) throw usage('LUKS1 has no label; drop --label or use --type luks2');
+    return;
+  }
+  if (v.cipher !== undefined && v.cipher !== 'aes-xts-plain64') throw usage(`--cipher ${String(v.cipher)}: LUKS2 volumes are formatted aes-xts-plain64; other ciphers need --type luks1`);
+  for (const o of ['key-size', 'hash', 'offset']) if (v[o] !== undefined) throw usage(`--${o} applies to --type luks1 only`);
 }
 
 async function openForFormat(target: string, size: number | undefined, targetOptions: TargetOptions = {}): Promise<BlockDevice> {
@@ -116,12 +143,20 @@ export async function run(argv: string[], env: Environment): Promise<number> {
     uuid: { type: 'string' },
     size: { type: 'string' },
     force: { type: 'boolean' },
+    type: { type: 'string' },
+    cipher: { type: 'string' },
+    'key-size': { type: 'string' },
+    hash: { type: 'string' },
+    offset: { type: 'string' },
   });
   const v = parsed.values;
   if (parsed.positionals.length !== 1) throw new NbdcryptError('EUSAGE', 'format needs exactly one TARGET; see nbdcrypt format --help');
   const target = parsed.positionals[0]!;
-  const sectorSize = intArg(v['sector-size'], 'sector-size') ?? 4096;
+  const type = v.type ?? 'luks2';
+  if (type !== 'luks2' && type !== 'luks1') throw new NbdcryptError('EUSAGE', `--type '${type}' is not supported; use luks2 or luks1`);
+  const sectorSize = intArg(v['sector-size'], 'sector-size') ?? (type === 'luks1' ? 512 : 4096);
   if (sectorSize !== 512 && sectorSize !== 4096) throw new NbdcryptError('EUSAGE', `--sector-size ${sectorSize} is not supported; use 512 or 4096`);
+  checkTypeOptions(type, v, sectorSize);
   const kdf = kdfFromArgs(v);
   const size = v.size === undefined ? undefined : parseSize(v.size, '--size');
   let dev: BlockDevice | undefined;
@@ -131,10 +166,13 @@ export async function run(argv: string[], env: Environment): Promise<number> {
     // Refuse a busy target before the user types a passphrase twice.
     if (!v.force) await refuseNonEmpty(dev);
     passphrase = await getPassphrase({ keyFile: v['key-file'], prompt: `Enter passphrase for ${target}: `, confirm: true });
-    const vol = await formatVolume(dev, passphrase, { engines: env.engines, ...kdf, sectorSize, label: v.label, uuid: v.uuid, force: v.force ?? false });
+    const vol =
+      type === 'luks1'
+        ? await formatLuks1Volume(dev, passphrase, { ...kdf, cipher: v.cipher, keyBits: intArg(v['key-size'], 'key-size', 1), hash: v.hash, offsetSectors: intArg(v.offset, 'offset'), uuid: v.uuid })
+        : await formatVolume(dev, passphrase, { engines: env.engines, ...kdf, sectorSize, label: v.label, uuid: v.uuid, force: v.force ?? false });
     vol.volumeKey.fill(0);
     await dev.flush();
-    log.info(`formatted ${target}: LUKS2 UUID ${vol.uuid}, ${vol.dataSize} bytes of encrypted data (sector ${vol.sectorSize}), keyslot 0`);
+    log.info(`formatted ${target}: ${vol.format} UUID ${vol.uuid}, ${vol.cipher}, ${vol.dataSize} bytes of encrypted data (sector ${vol.sectorSize}), keyslot 0`);
     return 0;
   } finally {
     passphrase?.fill(0);

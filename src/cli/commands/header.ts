@@ -1,7 +1,7 @@
 /**
- * `nbdcrypt header backup|restore TARGET FILE`: save the LUKS2 header and keyslot areas to a
- * file (as cryptsetup luksHeaderBackup, so the two tools read each other's backups) and put
- * them back. A backup is validated completely before restore writes anything.
+ * `nbdcrypt header backup|restore TARGET FILE`: save the LUKS2 or LUKS1 header and keyslot
+ * areas to a file (as cryptsetup luksHeaderBackup, so the two tools read each other's
+ * backups) and put them back. A backup is validated completely before restore writes anything.
  * Spec: cryptsetup(8) luksHeaderBackup / luksHeaderRestore.
  */
 import { parseCommandArgs } from '../args.js';
@@ -21,7 +21,8 @@ TARGET is a file, a block device or a remote export (ssh://, nbd://); see 'nbdcr
 --help' for the URI forms and the remote options (--accept-new-host-key, --known-hosts,
 --identity, --connections, --io-timeout, ...), which this command accepts too.
 
-  backup    write TARGET's LUKS2 header and keyslot areas (16 MiB with default layout)
+  backup    write TARGET's LUKS2 or LUKS1 header and keyslot areas (16 MiB with LUKS2's
+            default layout, about 1-2 MiB for LUKS1)
             to FILE, which must not exist unless --force (created mode 0600). Compatible with
             'cryptsetup luksHeaderBackup'. Keep it safe: with it, old passphrases stay
             valid even after they are removed from the volume.
@@ -32,7 +33,7 @@ TARGET is a file, a block device or a remote export (ssh://, nbd://); see 'nbdcr
 
 Options:
   --force      backup: overwrite FILE if it exists; restore: restore over a different
-               LUKS2 volume (its keyslots are lost)
+               LUKS volume (its keyslots are lost)
   -h, --help   show this help
 
 ${exitStatusHelp('done', [1, 2, 4, 5, 6, 7, 10, 11])}

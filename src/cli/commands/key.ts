@@ -18,8 +18,8 @@ import { intArg, kdfArgOptions, kdfFromArgs } from './format.js';
 
 export const help = `Usage: nbdcrypt key add|remove|change TARGET [OPTIONS]
 
-Manage the passphrases (keyslots, at most 32) of the LUKS2 volume on TARGET. Every change
-needs an existing passphrase. The volume key and the data are never touched.
+Manage the passphrases (keyslots: at most 32 in LUKS2, 8 in LUKS1) of the LUKS volume on
+TARGET. Every change needs an existing passphrase. The volume key and the data are never touched.
 TARGET is a file, a block device or a remote export (ssh://, nbd://); see 'nbdcrypt serve
 --help' for the URI forms and the remote options (--accept-new-host-key, --known-hosts,
 --identity, --connections, --io-timeout, ...), which this command accepts too.
@@ -28,7 +28,8 @@ TARGET is a file, a block device or a remote export (ssh://, nbd://); see 'nbdcr
   remove    remove the keyslot the given passphrase opens (luksRemoveKey), or with
             --key-slot N remove slot N, authorised by any passphrase (luksKillSlot)
   change    replace the passphrase of the keyslot it opens, keeping the slot number
-            (luksChangeKey)
+            (luksChangeKey); on LUKS1, as cryptsetup, the new passphrase goes to the
+            first free slot and the old slot is removed, unless --key-slot is given
 
 Options:
   --key-file FILE        the existing passphrase; the whole file is the key, '-' = stdin
@@ -39,6 +40,7 @@ Options:
                          what cryptsetup writes (see 'nbdcrypt serve --help')
   --pbkdf, --iter-time, --pbkdf-memory, --pbkdf-parallel, --pbkdf-force-iterations
                          KDF of the new keyslot, as for 'nbdcrypt format'
+                         (LUKS1: pbkdf2 with the header's hash only)
   -h, --help             show this help
 
 Without --key-file/--new-key-file the passphrases are asked on the terminal without echo
@@ -89,7 +91,7 @@ export async function run(argv: string[], env: Environment): Promise<number> {
       log.info(`keyslot ${slot} added to ${target}`);
     } else {
       const slot = await changeKey(dev, existing, fresh, { engines: env.engines, ...kdf, keySlot }, auth);
-      log.info(`passphrase of keyslot ${slot} of ${target} changed`);
+      log.info(`passphrase of ${target} changed, now in keyslot ${slot}`);
     }
     return 0;
   } finally {

@@ -131,7 +131,7 @@ test('terminal prompt: no echo, asked twice, a mismatch is refused', () => {
   const img = file('tty.img', '');
   truncateSync(img, 20 * 1024 * 1024);
   const cmd = (typed: string[]) =>
-    run('sh', ['-c', `(sleep 1; ${typed.map((t) => `printf '${t}\\r'; sleep 0.5`).join('; ')}; sleep 3) | ${script} -qec "${process.execPath} ${bin} format ${img} --pbkdf pbkdf2 --pbkdf-force-iterations 1000" /dev/null`], {
+    run('sh', ['-c', `(sleep 4; ${typed.map((t) => `printf '${t}\\r'; sleep 0.5`).join('; ')}; sleep 3) | ${script} -qec "${process.execPath} ${bin} format ${img} --pbkdf pbkdf2 --pbkdf-force-iterations 1000" /dev/null`], {
       allowFail: true,
       timeoutMs: 60_000,
     });

@@ -20,7 +20,7 @@ export interface ReattachScriptOptions {
 }
 
 export function reattachScript(o: ReattachScriptOptions): string {
-  const nbdcrypt = `chroot /host /usr/bin/node ${o.repo}/bin/nbdcrypt.js`;
+  const nbdcrypt = `chroot /host /usr/bin/env TMPDIR=/run /usr/bin/node ${o.repo}/bin/nbdcrypt.js`;
   const serveArgs = '--key-file /run/key --listen unix:/run/nbdcrypt.sock --attach /dev/nbd0 --attach-connections 4 --kernel-timeout 3';
   return `set -u
 . /test/guest-lib.sh
@@ -29,8 +29,10 @@ H=/host
 host_root() {
   mkdir -p $H
   mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot $H || return 1
+  # /run becomes the chroot's only writable place (TMPDIR below); the host's /tmp stays
+  # visible, since this tree itself may live there.
   mount -t proc proc $H/proc && mount -t sysfs sysfs $H/sys && mount -t devtmpfs devtmpfs $H/dev &&
-    mount -t tmpfs tmpfs $H/tmp && mount -t tmpfs tmpfs $H/run || return 1
+    mount -t tmpfs tmpfs $H/run || return 1
   cp /test/key $H/run/key
   chroot $H /usr/bin/node --version
 }

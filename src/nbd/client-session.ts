@@ -12,6 +12,7 @@ import { defaultRequestIo, type RequestIo } from '../block/request-io.js';
 import type { RequestBuffers } from '../block/buffer-pool.js';
 import type { BlockCaps } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
+import { SessionDeath } from '../session-death.js';
 import type { NbdClientConnection, WireRequest } from './client-connection.js';
 import { alignRange, readModifyWrite, readWidened } from './client-alignment.js';
 import type { NegotiatedExport } from './client-handshake-step.js';
@@ -50,8 +51,7 @@ export class NbdClientSession implements WireSink {
   private readonly minBlock: number;
   /** Wire requests waiting for a connection slot. */
   private readonly waiting: WireRequest[] = [];
-  private failure: Error | undefined;
-  private readonly listeners: ((err: Error) => void)[] = [];
+  private readonly death = new SessionDeath();
   private readonly stallTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -95,10 +95,10 @@ export class NbdClientSession implements WireSink {
   }
 
   submit(req: NbdSessionRequest): void {
-    if (this.failure) return;
+    if (this.death.failure) return;
     // No answer once the session died: the owner re-sends the request on the next one.
     const answer: Answer = (err, payload) => {
-      if (!this.failure) req.done(err, payload);
+      if (!this.death.failure) req.done(err, payload);
     };
     const fua = req.fua ? CF.FUA : 0;
     switch (req.kind) {
@@ -125,15 +125,12 @@ export class NbdClientSession implements WireSink {
   }
 
   whenDead(listener: (err: Error) => void): void {
-    if (this.failure) {
-      const err = this.failure;
-      queueMicrotask(() => listener(err));
-    } else this.listeners.push(listener);
+    this.death.whenDead(listener);
   }
 
   /** Sends NBD_CMD_DISC on every connection (the server finishes what it got) and ends them. */
   close(): void {
-    if (this.failure) return;
+    if (this.death.failure) return;
     for (const c of this.conns) c.disconnect();
     this.die(new NbdcryptError('ECLOSED', `${this.opts.name}: the NBD session was closed`), false);
   }
@@ -164,7 +161,7 @@ export class NbdClientSession implements WireSink {
 
   private dispatch(): void {
     let head = 0;
-    while (!this.failure && head < this.waiting.length) {
+    while (!this.death.failure && head < this.waiting.length) {
       const conn = this.leastLoaded();
       if (!conn || conn.pending >= MAX_REQS_PER_CONN || (conn.load >= MAX_LOAD_PER_CONN && conn.pending > 0)) break;
       conn.send(this.waiting[head++]!);
@@ -190,11 +187,10 @@ export class NbdClientSession implements WireSink {
   }
 
   private die(err: Error, destroyConnections = true): void {
-    if (this.failure) return;
-    this.failure = err;
-    if (this.stallTimer) clearInterval(this.stallTimer);
-    this.waiting.length = 0;
-    if (destroyConnections) for (const c of this.conns) c.destroy(err);
-    for (const l of this.listeners.splice(0)) l(err);
+    this.death.announce(err, () => {
+      if (this.stallTimer) clearInterval(this.stallTimer);
+      this.waiting.length = 0;
+      if (destroyConnections) for (const c of this.conns) c.destroy(err);
+    });
   }
 }

@@ -10,6 +10,7 @@
  */
 import type { BlockCaps } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
+import { SessionDeath } from '../session-death.js';
 import type { SftpChannel } from './sftp-channel.js';
 import { requestError, statusOf } from './sftp-status.js';
 
@@ -42,8 +43,7 @@ type Piece = (ch: SftpChannel) => void;
 export class SftpSession {
   readonly facts: { size: number; caps: BlockCaps };
   private readonly waiting: Piece[] = [];
-  private failure: Error | undefined;
-  private readonly listeners: ((err: Error) => void)[] = [];
+  private readonly death = new SessionDeath();
 
   constructor(
     private readonly chans: SftpChannel[],
@@ -77,9 +77,9 @@ export class SftpSession {
   }
 
   submit(req: SftpSessionRequest): void {
-    if (this.failure) return;
+    if (this.death.failure) return;
     const answer = (err: Error | undefined, payload?: Buffer): void => {
-      if (!this.failure) req.done(err, payload);
+      if (!this.death.failure) req.done(err, payload);
     };
     switch (req.kind) {
       case 'read':
@@ -95,15 +95,12 @@ export class SftpSession {
   }
 
   whenDead(listener: (err: Error) => void): void {
-    if (this.failure) {
-      const err = this.failure;
-      queueMicrotask(() => listener(err));
-    } else this.listeners.push(listener);
+    this.death.whenDead(listener);
   }
 
   /** Closes the file handles and the channels; the server finishes what it was sent. */
   close(): void {
-    if (this.failure) return;
+    if (this.death.failure) return;
     this.die(new NbdcryptError('ECLOSED', `${this.o.name}: the SFTP session was closed`), false);
     for (const c of this.chans) c.close();
   }
@@ -177,7 +174,7 @@ export class SftpSession {
 
   private dispatch(): void {
     let head = 0;
-    while (!this.failure && head < this.waiting.length) {
+    while (!this.death.failure && head < this.waiting.length) {
       const ch = this.leastLoaded();
       if (!ch || ch.pending >= MAX_PENDING_PER_CHANNEL) break;
       this.waiting[head++]!(ch);
@@ -192,11 +189,10 @@ export class SftpSession {
   }
 
   private die(err: Error, destroyChannels = true): void {
-    if (this.failure) return;
-    this.failure = err;
-    this.waiting.length = 0;
-    if (destroyChannels) for (const c of this.chans) c.destroy();
-    for (const l of this.listeners.splice(0)) l(err);
+    this.death.announce(err, () => {
+      this.waiting.length = 0;
+      if (destroyChannels) for (const c of this.chans) c.destroy();
+    });
   }
 }
 

@@ -32,7 +32,8 @@ export const targetHelp = `TARGET:
   ssh://[USER@]HOST[:PORT]/EXPORT[?nbd=H:P|socket=PATH]
                      export EXPORT of the nbd-server on HOST, reached through SSH
                      (direct-tcpip to H:P, default 127.0.0.1:10809, or to a unix socket);
-                     user, port and identity also come from ~/.ssh/config
+                     user, port and identity also come from the OpenSSH
+                     configuration (as 'ssh -G HOST' prints it: Include, Match)
   ssh+cmd://...      the same through OpenSSH's 'ssh -W' (ProxyJump, ControlMaster)
   sftp://[USER@]HOST[:PORT]/PATH
                      the image as a plain LUKS2 file on any SFTP server (no nbd-server,

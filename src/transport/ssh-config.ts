@@ -1,5 +1,6 @@
 /**
- * The subset of OpenSSH's ~/.ssh/config that nbdcrypt honours: `Host` blocks (patterns with
+ * The fallback reader of ~/.ssh/config, for machines without an OpenSSH client (where there
+ * is one, openssh-config.ts asks `ssh -G` instead). The subset it honours: `Host` blocks (patterns with
  * `*`/`?` wildcards and `!` negation, matched against the name given on the command line),
  * HostName, User, Port, IdentityFile (all of them, in order), IdentitiesOnly,
  * UserKnownHostsFile, StrictHostKeyChecking, ConnectTimeout, ServerAliveInterval, and
@@ -20,6 +21,8 @@ export interface SshHostConfig {
   user?: string;
   port?: number;
   identityFiles: string[];
+  /** Whether OpenSSH's default key files are tried after identityFiles. */
+  defaultIdentities: boolean;
   identitiesOnly: boolean;
   userKnownHostsFile?: string;
   strictHostKeyChecking?: string;
@@ -111,6 +114,7 @@ export function resolveSshConfig(alias: string, configPath = join(homedir(), '.s
     user,
     port: port !== undefined && Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined,
     identityFiles: identityFiles.map((f) => expandPath(f, tokens)),
+    defaultIdentities: one('identitiesonly')?.toLowerCase() !== 'yes',
     identitiesOnly: one('identitiesonly')?.toLowerCase() === 'yes',
     userKnownHostsFile: one('userknownhostsfile') !== undefined ? expandPath(one('userknownhostsfile')!, tokens) : undefined,
     strictHostKeyChecking: one('stricthostkeychecking')?.toLowerCase(),

@@ -20,7 +20,7 @@ import { SshAuth } from './ssh-auth.js';
 import { enlargeReceiveWindow } from './ssh-window.js';
 import { Ssh2Patches } from './ssh2-internals.js';
 import { requestSftpSubsystem } from './sshd-nodelay.js';
-import { resolveSshConfig } from './ssh-config.js';
+import { hostSshConfig } from './openssh-config.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type Transport } from './transport.js';
 
 export type RemoteEndpoint = { host: string; port: number } | { socket: string };
@@ -79,7 +79,7 @@ export class SshTransport implements Transport {
   private readonly patches: Ssh2Patches;
 
   constructor(private readonly o: SshTransportOptions) {
-    const cfg = resolveSshConfig(o.host, o.sshConfigPath);
+    const cfg = hostSshConfig({ alias: o.host, configPath: o.sshConfigPath, user: o.user, port: o.port });
     this.hostName = cfg.hostName;
     this.port = o.port ?? cfg.port ?? 22;
     this.user = o.user ?? cfg.user ?? userInfo().username;
@@ -94,7 +94,7 @@ export class SshTransport implements Transport {
     this.auth = new SshAuth({
       username: this.user,
       identityFiles: [...(o.identity ?? []), ...cfg.identityFiles],
-      defaultIdentities: !cfg.identitiesOnly,
+      defaultIdentities: cfg.defaultIdentities,
       askPassphrase: o.askPassphrase,
       askPassword: o.askPassword,
       agentSocket: o.agentSocket,

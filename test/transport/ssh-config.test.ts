@@ -74,6 +74,6 @@ describe('ssh config resolution', () => {
 
   it('a missing file gives defaults', () => {
     const r = resolveSshConfig('h', join(dir.path, 'absent'));
-    assert.deepEqual(r, { hostName: 'h', user: undefined, port: undefined, identityFiles: [], identitiesOnly: false, userKnownHostsFile: undefined, strictHostKeyChecking: undefined, connectTimeoutSec: undefined, serverAliveIntervalSec: undefined, proxyJump: undefined, proxyCommand: undefined });
+    assert.deepEqual(r, { hostName: 'h', user: undefined, port: undefined, identityFiles: [], defaultIdentities: true, identitiesOnly: false, userKnownHostsFile: undefined, strictHostKeyChecking: undefined, connectTimeoutSec: undefined, serverAliveIntervalSec: undefined, proxyJump: undefined, proxyCommand: undefined });
   });
 });

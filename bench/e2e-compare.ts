@@ -28,7 +28,7 @@ import { checkFio, standardWorkloads, type FioRun, type Workload } from '../src/
 import { formatBenchVolume, serveSubprocess } from '../src/cli/bench/e2e-nbdcrypt.js';
 import { startNbdServer, startSshd, startTunnel } from '../src/cli/bench/e2e-peers.js';
 import { runTool, scratch } from '../src/cli/bench/e2e-procs.js';
-import { formatTable, metricOf, type Report } from '../src/cli/bench/e2e-report.js';
+import { formatTable, resultMetric, type Report } from '../src/cli/bench/e2e-report.js';
 import { benchArgs } from './bench-args.js';
 import { bareChannelMbps, qemuLuksImage, startDelayProxy, startNbdkitLuks, startQemuNbdLuks } from './e2e-compare-peers.js';
 
@@ -203,11 +203,6 @@ try {
   remoteDir.remove();
 }
 
-function metric(report: Report | undefined, row: string, pattern: Workload['pattern'], qd: number): number | undefined {
-  const r = report?.results.find((x) => x.row === row && x.pattern === pattern && x.queueDepth === qd);
-  return r ? metricOf({ pattern, blockSize: r.blockSize, queueDepth: qd }, r) : undefined;
-}
-
 function targets(): { what: string; value: string; ok: boolean }[] {
   const out: { what: string; value: string; ok: boolean }[] = [];
   const ratio = (what: string, a: number | undefined, b: number | undefined, want: number): void => {
@@ -217,18 +212,18 @@ function targets(): { what: string; value: string; ok: boolean }[] {
   const qd = depths.includes(16) ? 16 : depths[0]!;
   const { file, ssh, wan } = reports;
   for (const p of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) {
-    ratio(`file: nbdcrypt/qemu-nbd ${p} QD${qd}`, metric(file, 'nbdcrypt', p, qd), metric(file, 'qemu-nbd', p, qd), 1.5);
+    ratio(`file: nbdcrypt/qemu-nbd ${p} QD${qd}`, resultMetric(file, 'nbdcrypt', p, qd), resultMetric(file, 'qemu-nbd', p, qd), 1.5);
   }
-  for (const p of ['seq-read', 'seq-write'] as const) ratio(`ssh: nbdcrypt/qemu-tunnel ${p} QD${qd}`, metric(ssh, 'nbdcrypt', p, qd), metric(ssh, 'qemu-tunnel', p, qd), 1.2);
-  for (const p of ['seq-read', 'seq-write'] as const) ratio(`ssh: nbdcrypt/ssh-tunnel ${p} 1M QD${qd}`, metric(ssh, 'nbdcrypt', p, qd), metric(ssh, 'ssh-tunnel', p, qd), 1.0);
-  ratio(`ssh: nbdcrypt seq-read QD${qd} / bare ssh2 channel read`, metric(ssh, 'nbdcrypt', 'seq-read', qd), extra.rawChannelReadMbps, 0.9);
-  ratio(`ssh: nbdcrypt seq-write QD${qd} / bare ssh2 channel write`, metric(ssh, 'nbdcrypt', 'seq-write', qd), extra.rawChannelWriteMbps, 0.9);
-  ratio('ssh: nbdcrypt/ssh-tunnel rand-read 4K QD16', metric(ssh, 'nbdcrypt', 'rand-read', 16), metric(ssh, 'ssh-tunnel', 'rand-read', 16), 0.9);
-  ratio('ssh: nbdcrypt/ssh-tunnel rand-write 4K QD16', metric(ssh, 'nbdcrypt', 'rand-write', 16), metric(ssh, 'ssh-tunnel', 'rand-write', 16), 5);
-  for (const p of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) ratio(`ssh: ssh+cmd/nbdcrypt ${p} QD${qd}`, metric(ssh, 'ssh+cmd', p, qd), metric(ssh, 'nbdcrypt', p, qd), 0.9);
-  for (const p of ['rand-read', 'rand-write'] as const) ratio(`ssh: nbdcrypt/qemu-tunnel ${p} 4K QD16`, metric(ssh, 'nbdcrypt', p, 16), metric(ssh, 'qemu-tunnel', p, 16), 5);
-  ratio(`wan: nbdcrypt/ssh-tunnel seq-write 1M QD16`, metric(wan, 'nbdcrypt', 'seq-write', 16), metric(wan, 'ssh-tunnel', 'seq-write', 16), 5);
-  const iops = metric(file, 'nbdcrypt', 'rand-read', 16);
+  for (const p of ['seq-read', 'seq-write'] as const) ratio(`ssh: nbdcrypt/qemu-tunnel ${p} QD${qd}`, resultMetric(ssh, 'nbdcrypt', p, qd), resultMetric(ssh, 'qemu-tunnel', p, qd), 1.2);
+  for (const p of ['seq-read', 'seq-write'] as const) ratio(`ssh: nbdcrypt/ssh-tunnel ${p} 1M QD${qd}`, resultMetric(ssh, 'nbdcrypt', p, qd), resultMetric(ssh, 'ssh-tunnel', p, qd), 1.0);
+  ratio(`ssh: nbdcrypt seq-read QD${qd} / bare ssh2 channel read`, resultMetric(ssh, 'nbdcrypt', 'seq-read', qd), extra.rawChannelReadMbps, 0.9);
+  ratio(`ssh: nbdcrypt seq-write QD${qd} / bare ssh2 channel write`, resultMetric(ssh, 'nbdcrypt', 'seq-write', qd), extra.rawChannelWriteMbps, 0.9);
+  ratio('ssh: nbdcrypt/ssh-tunnel rand-read 4K QD16', resultMetric(ssh, 'nbdcrypt', 'rand-read', 16), resultMetric(ssh, 'ssh-tunnel', 'rand-read', 16), 0.9);
+  ratio('ssh: nbdcrypt/ssh-tunnel rand-write 4K QD16', resultMetric(ssh, 'nbdcrypt', 'rand-write', 16), resultMetric(ssh, 'ssh-tunnel', 'rand-write', 16), 5);
+  for (const p of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) ratio(`ssh: ssh+cmd/nbdcrypt ${p} QD${qd}`, resultMetric(ssh, 'ssh+cmd', p, qd), resultMetric(ssh, 'nbdcrypt', p, qd), 0.9);
+  for (const p of ['rand-read', 'rand-write'] as const) ratio(`ssh: nbdcrypt/qemu-tunnel ${p} 4K QD16`, resultMetric(ssh, 'nbdcrypt', p, 16), resultMetric(ssh, 'qemu-tunnel', p, 16), 5);
+  ratio(`wan: nbdcrypt/ssh-tunnel seq-write 1M QD16`, resultMetric(wan, 'nbdcrypt', 'seq-write', 16), resultMetric(wan, 'ssh-tunnel', 'seq-write', 16), 5);
+  const iops = resultMetric(file, 'nbdcrypt', 'rand-read', 16);
   if (iops !== undefined) out.push({ what: 'file: nbdcrypt rand-read 4K QD16 >= 30000 IOPS', value: `${iops.toFixed(0)} IOPS`, ok: iops >= 30_000 });
   return out;
 }

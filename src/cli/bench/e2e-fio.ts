@@ -76,7 +76,7 @@ export interface FioRun {
 }
 
 /**
- * Runs `w` for `seconds` against `uri`. `region` limits the byte range used (offset, size),
+ * Runs `w` for `seconds` against `uri` (an NBD URI, or the path of a block device). `region` limits the byte range used (offset, size),
  * e.g. to keep raw writes off a LUKS header.
  */
 export async function runFio(uri: string, w: Workload, seconds: number, region?: { offset: number; size: number }, how: FioRun = {}): Promise<FioResult> {
@@ -84,8 +84,8 @@ export async function runFio(uri: string, w: Workload, seconds: number, region?:
   const out = join(tmpdir(), `nbdcrypt-fio-${process.pid}-${serial++}.json`);
   const args = [
     '--name=e2e',
-    '--ioengine=nbd',
-    `--uri=${uri}`,
+    // A path is a local block device (e.g. a loop device on an sshfs mount): libaio, O_DIRECT.
+    ...(uri.startsWith('/') ? ['--ioengine=libaio', '--direct=1', `--filename=${uri}`] : ['--ioengine=nbd', `--uri=${uri}`]),
     `--rw=${fioRw[w.pattern]}`,
     `--bs=${w.blockSize}`,
     `--iodepth=${w.queueDepth}`,

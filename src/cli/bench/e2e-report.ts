@@ -50,6 +50,12 @@ const sameWorkload = (a: Workload, b: { pattern: string; blockSize: number; queu
 /** Sequential workloads compare MB/s, random ones IOPS. */
 export const metricOf = (w: Workload, r: FioResult): number => (w.pattern.startsWith('seq') ? r.mbps : r.iops);
 
+/** The metric of `row` in one workload of `report` (any block size), or undefined if not measured. */
+export function resultMetric(report: Report | undefined, row: string, pattern: Workload['pattern'], queueDepth: number): number | undefined {
+  const r = report?.results.find((x) => x.row === row && x.pattern === pattern && x.queueDepth === queueDepth);
+  return r ? metricOf({ pattern, blockSize: r.blockSize, queueDepth }, r) : undefined;
+}
+
 /** Ratios of `subject` to every other row, per workload measured for both. */
 export function ratiosFor(results: Result[], subject: string, workloads: Workload[]): Ratio[] {
   const out: Ratio[] = [];

@@ -26,8 +26,11 @@ export function windowForChannels(channels: number): number {
   return w > SSH2_WINDOW ? w : 0;
 }
 
+/** Receive window of an SFTP channel: pipelined reads of up to 256 KiB each fill ssh2's 2 MiB in eight. */
+export const SFTP_WINDOW = 16 * 1024 * 1024;
+
 /** `access`: the channel's window internals (ssh2-internals.ts channelWindow). */
-export function enlargeReceiveWindow(ch: ClientChannel, access: ChannelWindowAccess, window = CHANNEL_WINDOW): void {
+export function enlargeReceiveWindow(ch: Pick<ClientChannel, 'push'>, access: ChannelWindowAccess, window = CHANNEL_WINDOW): void {
   const incoming = access.incoming;
   const adjust = (): void => {
     const amount = window - incoming.window;
@@ -38,10 +41,11 @@ export function enlargeReceiveWindow(ch: ClientChannel, access: ChannelWindowAcc
   adjust();
   // ssh2 calls push() for every CHANNEL_DATA packet; top the window up once half is used,
   // unless the reader is applying backpressure (push returned false): then ssh2 resumes on _read.
+  // An SFTP channel's push parses the packet and returns nothing: it never pushes back.
   const push = ch.push.bind(ch);
   ch.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
     const ok = push(chunk, encoding);
-    if (ok && chunk !== null && incoming.window < window / 2) adjust();
+    if (ok !== false && chunk !== null && incoming.window < window / 2) adjust();
     return ok;
   };
 }

@@ -17,7 +17,7 @@ import type { NoteTransientBytes } from '../transient-buffers.js';
 import { log } from '../log.js';
 import { knownKeyTypes, parseKnownHosts, verifyHostKey } from './known-hosts.js';
 import { SshAuth } from './ssh-auth.js';
-import { enlargeReceiveWindow } from './ssh-window.js';
+import { enlargeReceiveWindow, SFTP_WINDOW } from './ssh-window.js';
 import { Ssh2Patches } from './ssh2-internals.js';
 import { requestSftpSubsystem } from './sshd-nodelay.js';
 import { hostSshConfig } from './openssh-config.js';
@@ -42,6 +42,8 @@ export interface SshTransportOptions {
   keepaliveIntervalMs?: number;
   /** Receive window per channel in bytes (default 8 MiB; 0 keeps ssh2's 2 MiB); see ssh-window.ts. */
   channelWindow?: number;
+  /** Receive window per SFTP channel in bytes (default SFTP_WINDOW; 0 keeps ssh2's 2 MiB). */
+  sftpWindow?: number;
   /** Cipher preference (default aes128-gcm@openssh.com first, as ssh2 does on x86). */
   ciphers?: string[];
   /** Open and close the sftp subsystem once per session so sshd turns Nagle off (default true; sshd-nodelay.ts). */
@@ -129,7 +131,11 @@ export class SshTransport implements Transport {
       (client, done) => client.sftp(done),
       // ssh2 drops its own 'error' listener once the channel is ready: until the user adds
       // one, an error event would be thrown as uncaught.
-      (sftp) => sftp.on('error', () => undefined),
+      (sftp) => {
+        sftp.on('error', () => undefined);
+        const access = this.o.sftpWindow === 0 ? undefined : this.patches.channelWindow(sftp);
+        if (access) enlargeReceiveWindow(sftp as unknown as Pick<ClientChannel, 'push'>, access, this.o.sftpWindow ?? SFTP_WINDOW);
+      },
       (msg) => `the SSH server refused the sftp subsystem (${msg}); check that the account may use SFTP`,
     );
   }

@@ -1,7 +1,8 @@
 /**
  * The ssh2 internals nbdcrypt relies on (src/transport/ssh2-internals.ts): against the
  * installed ssh2 and a real sshd they are all there (the session socket is found, a channel's
- * receive window is raised to 8 MiB, the AES-GCM packets ssh2 sends take their padding from a
+ * receive window is raised to 8 MiB, an SFTP channel's to SFTP_WINDOW and kept there while
+ * answers stream in, the AES-GCM packets ssh2 sends take their padding from a
  * pooled CSPRNG block and sshd accepts them, nothing is logged); against objects that lack them the
  * transport says so in exactly one warning line and patches nothing.
  */
@@ -13,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { SshTransport } from '../../src/transport/ssh.js';
-import { CHANNEL_WINDOW } from '../../src/transport/ssh-window.js';
+import { CHANNEL_WINDOW, SFTP_WINDOW } from '../../src/transport/ssh-window.js';
 import { Ssh2Patches, SSH2_CHECKED_RANGE, channelWindow, patchPacketAllocation, sessionSocket } from '../../src/transport/ssh2-internals.js';
 import { startSshd, type SshdPeer } from '../../peers/sshd.js';
 import { waitFor } from '../../peers/tools.js';
@@ -99,6 +100,43 @@ describe('against the installed ssh2 and a real sshd', () => {
     } finally {
       (ch as { destroy?: () => void } | undefined)?.destroy?.();
       await t.close();
+    }
+  });
+});
+
+describe('the SFTP channel window, against a real sshd', () => {
+  it('starts at SFTP_WINDOW and is topped up as answers arrive (SFTP push returns nothing)', async () => {
+    const sshd = await startSshd();
+    const knownHosts = join(sshd.dir, 'known_hosts');
+    writeFileSync(knownHosts, `${sshd.knownHostsLine}\n`);
+    const file = join(sshd.dir, 'window.bin');
+    writeFileSync(file, Buffer.alloc(24 << 20, 3));
+    const t = new SshTransport({ host: sshd.host, port: sshd.port, user: sshd.user, identity: [sshd.userKey], knownHostsPath: knownHosts, sshConfigPath: '/dev/null', sftpRequest: false });
+    try {
+      const sftp = await t.openSftp();
+      const incoming = (sftp as unknown as { incoming: { window: number } }).incoming;
+      assert.equal(incoming.window, SFTP_WINDOW, 'raised from ssh2 2 MiB');
+      const handle = await new Promise<Buffer>((res, rej) => sftp.open(file, 'r', (e, h) => (e ? rej(e) : res(h))));
+      // 24 MiB of answers, more than the window: without top-ups the server would stall.
+      const into = Buffer.alloc(24 << 20);
+      const piece = 256 << 10;
+      let lowest = Infinity;
+      await Promise.all(
+        Array.from({ length: into.length / piece }, (_, i) =>
+          new Promise<void>((res, rej) =>
+            sftp.read(handle, into, i * piece, piece, i * piece, (e) => {
+              lowest = Math.min(lowest, incoming.window);
+              return e ? rej(e) : res();
+            }),
+          ),
+        ),
+      );
+      assert.ok(into.every((b) => b === 3), 'every byte arrived');
+      assert.ok(lowest > 2 << 20, `the window stayed above ssh2's 2 MiB (lowest ${lowest})`);
+      sftp.end();
+    } finally {
+      await t.close();
+      await sshd.stop();
     }
   });
 });

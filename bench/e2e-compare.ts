@@ -28,7 +28,7 @@ import { checkFio, standardWorkloads, type FioRun, type Workload } from '../src/
 import { formatBenchVolume, serveSubprocess } from '../src/cli/bench/e2e-nbdcrypt.js';
 import { startNbdServer, startSshd, startTunnel } from '../src/cli/bench/e2e-peers.js';
 import { runTool, scratch } from '../src/cli/bench/e2e-procs.js';
-import { formatTable, resultMetric, type Report } from '../src/cli/bench/e2e-report.js';
+import { addRatioTarget, formatTable, formatTargets, resultMetric, type Report, type Target } from '../src/cli/bench/e2e-report.js';
 import { benchArgs } from './bench-args.js';
 import { bareChannelMbps, qemuLuksImage, startDelayProxy, startNbdkitLuks, startQemuNbdLuks } from './e2e-compare-peers.js';
 
@@ -195,7 +195,7 @@ try {
       process.stdout.write(`\n== ${name} ==\n${formatTable(r, w, 'nbdcrypt')}`);
     }
     if (extra.rawChannelReadMbps !== undefined) process.stdout.write(`\none bare ssh2 exec channel: read ${extra.rawChannelReadMbps.toFixed(0)} MB/s, write ${extra.rawChannelWriteMbps!.toFixed(0)} MB/s\n`);
-    process.stdout.write(`\n== targets ==\n${targets().map((t) => `${t.ok ? 'MET ' : 'MISS'} ${t.what}: ${t.value}`).join('\n')}\n`);
+    process.stdout.write(formatTargets(targets()));
   }
 } finally {
   for (const s of stops.reverse()) await s().catch(() => undefined);
@@ -203,12 +203,9 @@ try {
   remoteDir.remove();
 }
 
-function targets(): { what: string; value: string; ok: boolean }[] {
-  const out: { what: string; value: string; ok: boolean }[] = [];
-  const ratio = (what: string, a: number | undefined, b: number | undefined, want: number): void => {
-    if (a === undefined || b === undefined || b === 0) return;
-    out.push({ what: `${what} >= ${want}`, value: `${(a / b).toFixed(2)} (${a.toFixed(0)} / ${b.toFixed(0)})`, ok: a / b >= want });
-  };
+function targets(): Target[] {
+  const out: Target[] = [];
+  const ratio = (what: string, a: number | undefined, b: number | undefined, want: number): void => addRatioTarget(out, what, a, b, want);
   const qd = depths.includes(16) ? 16 : depths[0]!;
   const { file, ssh, wan } = reports;
   for (const p of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) {

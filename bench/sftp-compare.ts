@@ -26,7 +26,7 @@ import { checkFio, standardWorkloads, type Workload } from '../src/cli/bench/e2e
 import { formatBenchVolume, serveSubprocess } from '../src/cli/bench/e2e-nbdcrypt.js';
 import { startNbdServer, startSshd } from '../src/cli/bench/e2e-peers.js';
 import { runTool, scratch } from '../src/cli/bench/e2e-procs.js';
-import { formatTable, resultMetric, type Report } from '../src/cli/bench/e2e-report.js';
+import { addRatioTarget, formatTable, formatTargets, resultMetric, type Report, type Target } from '../src/cli/bench/e2e-report.js';
 import { benchArgs } from './bench-args.js';
 import { qemuLuksImage, startDelayProxy } from './e2e-compare-peers.js';
 import { startAgent, startNbdkitSsh, startQemuNbdSsh, startSshfsLoop } from './sftp-compare-peers.js';
@@ -162,7 +162,7 @@ try {
   if (v.json) process.stdout.write(`${JSON.stringify({ reports, targets: targets() }, null, 2)}\n`);
   else {
     for (const [name, r] of Object.entries(reports)) process.stdout.write(`\n== ${name} ==\n${formatTable(r, name === 'wan' ? wanWorkloads : standardWorkloads(depths), 'sftp')}`);
-    process.stdout.write(`\n== targets ==\n${targets().map((t) => `${t.ok ? 'MET   ' : 'MISSED'} ${t.what}: ${t.value}`).join('\n')}\n`);
+    process.stdout.write(formatTargets(targets()));
   }
 } finally {
   for (const s of stops.reverse()) await s().catch(() => undefined);
@@ -170,12 +170,9 @@ try {
   remoteDir.remove();
 }
 
-function targets(): { what: string; value: string; ok: boolean }[] {
-  const out: { what: string; value: string; ok: boolean }[] = [];
-  const ratio = (what: string, a: number | undefined, b: number | undefined, want: number): void => {
-    if (a === undefined || b === undefined || b === 0) return;
-    out.push({ what: `${what} >= ${want}`, value: `${(a / b).toFixed(2)} (${a.toFixed(0)} / ${b.toFixed(0)})`, ok: a / b >= want });
-  };
+function targets(): Target[] {
+  const out: Target[] = [];
+  const ratio = (what: string, a: number | undefined, b: number | undefined, want: number): void => addRatioTarget(out, what, a, b, want);
   const qd = depths.includes(16) ? 16 : depths[0]!;
   const { lan, wan } = reports;
   for (const p of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) {

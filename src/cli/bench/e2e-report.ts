@@ -56,6 +56,24 @@ export function resultMetric(report: Report | undefined, row: string, pattern: W
   return r ? metricOf({ pattern, blockSize: r.blockSize, queueDepth }, r) : undefined;
 }
 
+/** One performance target of a comparison bench: what, the measured ratio, met or not. */
+export interface Target {
+  what: string;
+  value: string;
+  ok: boolean;
+}
+
+/** Adds the target `a / b >= want` to `out` when both were measured. */
+export function addRatioTarget(out: Target[], what: string, a: number | undefined, b: number | undefined, want: number): void {
+  if (a === undefined || b === undefined || b === 0) return;
+  out.push({ what: `${what} >= ${want}`, value: `${(a / b).toFixed(2)} (${a.toFixed(0)} / ${b.toFixed(0)})`, ok: a / b >= want });
+}
+
+/** The targets section: one line each, MET or MISSED first. */
+export function formatTargets(targets: Target[]): string {
+  return `\n== targets ==\n${targets.map((t) => `${t.ok ? 'MET   ' : 'MISSED'} ${t.what}: ${t.value}`).join('\n')}\n`;
+}
+
 /** Ratios of `subject` to every other row, per workload measured for both. */
 export function ratiosFor(results: Result[], subject: string, workloads: Workload[]): Ratio[] {
   const out: Ratio[] = [];

@@ -2,6 +2,7 @@
  * The data cipher and volume key a new volume gets (LUKS1 and LUKS2 format alike): the spec
  * must be written as cryptsetup writes it, the key size must be one the spec takes, and a
  * random (or given) XTS key must not have two equal halves (OpenSSL refuses those).
+ * Spec: docs/formats.md (LUKS2 ciphers, LUKS1 header).
  */
 import { randomBytes } from 'node:crypto';
 import { checkKeySize, parseCipherSpec, type CipherSpec } from '../crypt/cipher-spec.js';

@@ -5,7 +5,7 @@
  * size, e.g. serpent-xts-plain64 with 256 bits; any spec cipher-spec.ts supports) in 512-byte
  * units numbered from 0 (whatever the data sector size), AF-merge the stripes into a
  * candidate volume key; and the reverse for storing.
- * Spec: docs/formats.md (LUKS2 keyslots).
+ * Spec: docs/formats.md (LUKS2 keyslots, LUKS2 ciphers).
  */
 import { getHashes, randomBytes } from 'node:crypto';
 import type { BlockDevice } from '../block/block-device.js';

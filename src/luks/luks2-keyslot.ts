@@ -11,7 +11,7 @@ import { getHashes, randomBytes } from 'node:crypto';
 import type { BlockDevice } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
 import { checkKeySize, DEFAULT_CIPHER, parseCipherSpec, type CipherSpec } from '../crypt/cipher-spec.js';
-import { createSectorCipher, type SectorCipher } from '../crypt/sector-cipher.js';
+import { createSectorCipher } from '../crypt/sector-cipher.js';
 import { afMerge, afSplit, AF_STRIPES } from './af.js';
 import { deriveKey, deriveKeyAbortable, type KeyslotEngines } from './kdf.js';
 export type { KeyslotEngines } from './kdf.js';
@@ -38,6 +38,27 @@ function areaCipherSpec(encryption: string, keyBytes: number, what: string): Cip
   } catch (e) {
     if (!(e instanceof NbdcryptError)) throw e;
     throw new NbdcryptError('ENOTSUP', `${what}: area encryption ${encryption} with a ${keyBytes * 8}-bit key is not supported (${e.message})`);
+  }
+}
+
+/**
+ * Encrypts or decrypts `material` in place in 512-byte units numbered from 0 under `spec`
+ * and `areaKey`; wipes `areaKey`, and `material` too if this throws.
+ */
+async function cryptArea(spec: CipherSpec, areaKey: Buffer, material: Buffer, op: 'encrypt' | 'decrypt', engines: KeyslotEngines): Promise<void> {
+  try {
+    const cipher = createSectorCipher(spec, areaKey, engines.xts);
+    areaKey.fill(0);
+    try {
+      await (op === 'encrypt' ? cipher.encryptAsync(material, 0, SECTOR) : cipher.decryptAsync(material, 0, SECTOR));
+    } finally {
+      cipher.destroy();
+    }
+  } catch (e) {
+    material.fill(0);
+    throw e;
+  } finally {
+    areaKey.fill(0);
   }
 }
 
@@ -68,20 +89,10 @@ export async function openKeyslot(dev: BlockDevice, ks: Keyslot, passphrase: Buf
     const cost = ks.kdf.type === 'pbkdf2' ? `pbkdf2-${ks.kdf.hash}` : `${ks.kdf.type} with ${ks.kdf.memory} KiB`;
     throw new NbdcryptError('ENOTSUP', `keyslot ${ks.id}: ${cost} failed here (${e instanceof Error ? e.message : String(e)}); not enough memory, or an unsupported hash?`);
   }
-  let cipher: SectorCipher;
   try {
-    cipher = createSectorCipher(spec, areaKey, engines.xts);
-  } catch (e) {
-    material.fill(0);
-    throw e;
-  } finally {
-    areaKey.fill(0);
-  }
-  try {
-    await cipher.decryptAsync(material, 0, SECTOR);
+    await cryptArea(spec, areaKey, material, 'decrypt', engines);
     return afMerge(material, ks.keySize, ks.afHash);
   } finally {
-    cipher.destroy();
     material.fill(0);
   }
 }
@@ -101,20 +112,7 @@ export async function storeKeyslot(dev: BlockDevice, p: { areaOffset: number; ar
   split.copy(material);
   split.fill(0);
   const areaKey = await deriveKey(p.kdf, passphrase, volumeKey.length, engines);
-  let cipher: SectorCipher;
-  try {
-    cipher = createSectorCipher(spec, areaKey, engines.xts);
-  } catch (e) {
-    material.fill(0);
-    throw e;
-  } finally {
-    areaKey.fill(0);
-  }
-  try {
-    await cipher.encryptAsync(material, 0, SECTOR);
-  } finally {
-    cipher.destroy();
-  }
+  await cryptArea(spec, areaKey, material, 'encrypt', engines);
   const area = Buffer.concat([material, randomBytes(p.areaSize - n)]);
   await dev.write(p.areaOffset, area);
   await dev.flush();

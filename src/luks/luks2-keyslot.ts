@@ -29,7 +29,7 @@ export function keyslotAreaSize(keySize: number): number {
   return Math.ceil((keySize * AF_STRIPES) / 4096) * 4096;
 }
 
-/** A keyslot area's cipher spec, or ENOTSUP naming `what` (e.g. "keyslot 3"), the spec and why. */
+/** A keyslot area's cipher spec, or EBADHDR naming `what` (e.g. "keyslot 3"), the spec and why. */
 function areaCipherSpec(encryption: string, keyBytes: number, what: string): CipherSpec {
   try {
     const spec = parseCipherSpec(encryption);
@@ -37,7 +37,18 @@ function areaCipherSpec(encryption: string, keyBytes: number, what: string): Cip
     return spec;
   } catch (e) {
     if (!(e instanceof NbdcryptError)) throw e;
-    throw new NbdcryptError('ENOTSUP', `${what}: area encryption ${encryption} with a ${keyBytes * 8}-bit key is not supported (${e.message})`);
+    throw new NbdcryptError('EBADHDR', `${what}: area encryption ${encryption} with a ${keyBytes * 8}-bit key is not supported (${e.message})`);
+  }
+}
+
+/** Why nbdcrypt cannot decrypt this keyslot's area (EBADHDR naming the spec), or undefined. */
+export function keyslotCipherError(ks: Keyslot): NbdcryptError | undefined {
+  try {
+    areaCipherSpec(ks.areaEncryption, ks.areaKeySize, `keyslot ${ks.id}`);
+    return undefined;
+  } catch (e) {
+    if (e instanceof NbdcryptError) return e;
+    throw e;
   }
 }
 

@@ -5,7 +5,8 @@
  * device-mapper, no AF_ALG module), so it formats and unlocks only the AES specs; for Twofish
  * and Serpent nbdcrypt formats, cryptsetup dumps and converts the volume to LUKS1 (which needs
  * no cipher), and qemu's luks driver opens that copy (keyslot area and data) and reads and
- * writes its plaintext. Kernel dm-crypt on cryptsetup's own Twofish/Serpent volumes: test/vm.
+ * writes its plaintext; a Serpent LUKS1 volume converts to LUKS2 and back. Kernel dm-crypt on
+ * cryptsetup's own Twofish/Serpent volumes: test/vm.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -199,4 +200,28 @@ test('a LUKS2 data or keyslot cipher nbdcrypt lacks is refused naming it, never 
     assert.equal(d.status, 0, d.stderr);
     assert.equal(d.stdout, cs.luksDump(img));
   }
+});
+
+test('convert: a Serpent LUKS1 volume qemu wrote becomes LUKS2 (nbdcrypt convert), serves, takes a key, and goes back (cryptsetup convert) for qemu', async () => {
+  const img = blank('conv.img');
+  const pass = file('conv.pass', 'conv pass');
+  let r = nbdcrypt(['format', img, '--type', 'luks1', '--key-file', pass, '--cipher', 'serpent-cbc-essiv:sha256', '--key-size', '256', '--pbkdf-force-iterations', '1000']);
+  assert.equal(r.status, 0, r.stderr);
+  qemuLuksIo(img, pass, ['write -P 0x6b 0 512k', 'write -P 0x2e 3M 8k']);
+  r = nbdcrypt(['convert', img, '--type', 'luks2', '--header-backup', file('conv.hdr')]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(nbdcrypt(['dump', img]).stdout, cs.luksDump(img));
+  assert.match(cs.luksDump(img), /\tcipher: serpent-cbc-essiv:sha256\n[^]*\tCipher:     serpent-cbc-essiv:sha256\n\tCipher key: 256 bits\n/);
+  const added = file('conv.added', 'added on LUKS2');
+  r = nbdcrypt(['key', 'add', img, '--key-file', pass, '--new-key-file', added, ...fastPbkdf2]);
+  assert.equal(r.status, 0, r.stderr);
+  const srv = await startNbdcrypt(['serve', img, '--key-file', added, '--listen', `unix:${join(dir.path, 'conv.sock')}`]);
+  try {
+    assert.match(srv.proc.stderr(), /^nbdcrypt: LUKS2 volume [0-9a-f-]{36} unlocked with keyslot 1: \d+ bytes, sector 512, serpent-cbc-essiv:sha256 \(/m);
+    qemuIo(srv.uri(), ['read -P 0x6b 0 512k', 'read -P 0x2e 3M 8k', 'write -P 0x90 1M 4k', 'flush']);
+  } finally {
+    assert.equal(await srv.stop(), 0);
+  }
+  run(cs.cryptsetup(), ['convert', '--batch-mode', '--type', 'luks1', img]);
+  qemuLuksIo(img, added, ['read -P 0x6b 0 512k', 'read -P 0x90 1M 4k', 'read -P 0x2e 3M 8k']);
 });

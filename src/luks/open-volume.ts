@@ -1,8 +1,8 @@
 /**
  * Opening a LUKS volume for serving. A LUKS1 header goes to luks1-volume.ts. For LUKS2: read
  * the header (either copy), unlock a keyslot with the passphrase, check that the data cipher
- * and key size are ones nbdcrypt serves (describeVolume), then repair a damaged or stale header copy (only after a
- * successful unlock, and only on a writable device).
+ * and key size are ones nbdcrypt serves (describeVolume), then repair a damaged or stale
+ * header copy (only after a successful unlock, and only on a writable device).
  * Spec: docs/formats.md (LUKS2, LUKS1 header).
  */
 import type { BlockDevice } from '../block/block-device.js';

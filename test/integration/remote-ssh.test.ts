@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import type { BlockDevice } from '../../src/block/block-device.js';
 import { ResilientDevice } from '../../src/resilient/resilient-device.js';
 import { openTarget } from '../../src/backend/open-target.js';
+import { SSH2_CONNECTIONS } from '../../src/backend/remote-target.js';
 import { unpooled } from '../../src/block/buffer-pool.js';
 import { childrenOf, startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
 import { startSshd, type SshdPeer } from '../../peers/sshd.js';
@@ -56,19 +57,28 @@ describe('remote targets over ssh', () => {
   });
 
   /** ssh:// to the tcp nbd-server with the suite's key and known_hosts, no ~/.ssh/config. */
-  const sshTarget = (sftpRequest?: boolean) =>
+  const sshTarget = (sftpRequest?: boolean, connections?: number) =>
     openTarget(`ssh://${sshd.user}@${sshd.host}:${sshd.port}/${nbd.exportName}?nbd=127.0.0.1:${nbd.port}`, {
       knownHostsPath: knownHosts,
       identity: [sshd.userKey],
       sshConfigPath: '/dev/null',
       sftpRequest,
+      connections,
     });
   // The ssh2 transport opens the sftp subsystem once per SSH session, so that sshd runs a
   // session and turns Nagle's algorithm off on the connection (src/transport/sshd-nodelay.ts).
   const sftpSessions = (): number => sshd.log().match(/Starting session: subsystem 'sftp'/g)?.length ?? 0;
 
-  it('ssh:// with 4 channels of one session to a tcp nbd-server', async () => {
+  it('ssh:// opens SSH2_CONNECTIONS (2) channels by default', async () => {
     const dev = await sshTarget();
+    assert.ok(dev instanceof ResilientDevice);
+    assert.equal(SSH2_CONNECTIONS, 2);
+    assert.equal(dev.connectionCount, 2);
+    await dev.close();
+  });
+
+  it('ssh:// with 4 channels of one session to a tcp nbd-server', async () => {
+    const dev = await sshTarget(undefined, 4);
     assert.ok(dev instanceof ResilientDevice);
     assert.equal(dev.connectionCount, 4);
     assert.equal(childrenOf(sshd.pid()).length, 1, 'the 4 channels share one SSH session (one sshd connection process)');
@@ -93,7 +103,7 @@ describe('remote targets over ssh', () => {
 
   it('sshd is asked to turn Nagle off: one sftp session per SSH session by default', async () => {
     const before = sftpSessions();
-    await roundTrip(await sshTarget(undefined), nbd.file);
+    await roundTrip(await sshTarget(undefined, 4), nbd.file);
     await waitFor('sshd to log the sftp subsystem request', () => sftpSessions() > before, 5000);
     await sleep(300);
     assert.equal(sftpSessions() - before, 1, 'one request for one SSH session of 4 channels');

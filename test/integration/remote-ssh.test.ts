@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BlockDevice } from '../../src/block/block-device.js';
@@ -123,6 +123,28 @@ describe('remote targets over ssh', () => {
       sshConfigPath: '/dev/null',
       connections: 2,
     });
+    await roundTrip(dev, nbd.file);
+  });
+
+  it('ssh+cmd:// gives ssh -W a loopback TCP connection as standard input and output, not a socketpair', async () => {
+    const dev = await openTarget(`ssh+cmd://${sshd.user}@${sshd.host}:${sshd.port}/${nbd.exportName}?nbd=127.0.0.1:${nbd.port}`, {
+      knownHostsPath: knownHosts,
+      identity: [sshd.userKey],
+      sshConfigPath: '/dev/null',
+    });
+    let checked = false;
+    try {
+      const ssh = childrenOf(process.pid).filter((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'ssh');
+      assert.equal(ssh.length, 1, 'one ssh -W for one connection');
+      const tcpInodes = new Set(['/proc/net/tcp', '/proc/net/tcp6'].flatMap((f) => readFileSync(f, 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/)[9])));
+      // ssh moves its standard input and output to other descriptors (its standard error stays
+      // a socketpair): two TCP sockets, the connection to sshd and the one to nbdcrypt.
+      const sockets = new Set(readdirSync(`/proc/${ssh[0]}/fd`).flatMap((fd) => /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${ssh[0]}/fd/${fd}`))?.[1] ?? []));
+      assert.equal([...sockets].filter((inode) => tcpInodes.has(inode)).length, 2);
+      checked = true;
+    } finally {
+      if (!checked) await dev.close();
+    }
     await roundTrip(dev, nbd.file);
   });
 

@@ -20,6 +20,7 @@ import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSize } from '../src/size.js';
 import { DEFAULT_DATA_OFFSET } from '../src/luks/luks2-layout.js';
+import { SSH2_CONNECTIONS } from '../src/backend/remote-target.js';
 import { readEnvironment } from '../src/cli/environment.js';
 import { createServeRuntime } from '../src/cli/serve-runtime.js';
 import { measure, tmpfsWithRoom, type Row } from '../src/cli/bench/e2e.js';
@@ -156,7 +157,7 @@ try {
     const qemu = await startQemuNbdLuks(dir.path, 'qemu-tunnel', passFile, { host: '127.0.0.1', port: tunB.port, exportName: 'disk' }, local);
     const started = [nbdcrypt, viaCmd, qemu, tunA, tunB, nbdB, nbdC];
     const rows: Row[] = [
-      { name: 'nbdcrypt', description: `'nbdcrypt serve ssh://…?nbd=… --cache 0' (ssh2, 4 connections, ${nbdcrypt.engine} XTS)`, uri: nbdcrypt.uri },
+      { name: 'nbdcrypt', description: `'nbdcrypt serve ssh://…?nbd=… --cache 0' (ssh2, ${SSH2_CONNECTIONS} connections, ${nbdcrypt.engine} XTS)`, uri: nbdcrypt.uri },
       { name: 'ssh+cmd', description: `'nbdcrypt serve ssh+cmd://…?nbd=… --cache 0' (OpenSSH ssh -W, 1 connection, ${viaCmd.engine} XTS)`, uri: viaCmd.uri },
       { name: 'qemu-tunnel', description: "qemu-nbd driver=luks,file.driver=nbd through 'ssh -N -L' (aes128-gcm) to nbd-server", uri: qemu.uri },
       { name: 'ssh-tunnel', description: "nbd-server through 'ssh -N -L' (aes128-gcm), no encryption", uri: `nbd://127.0.0.1:${tunA.port}/disk`, region },

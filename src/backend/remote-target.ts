@@ -2,8 +2,8 @@
  * Opens a remote TARGET (nbd://, nbd+unix://, ssh://, ssh+cmd://) as a BlockDevice by
  * composing the stack: transport (ssh2 channels, ssh -W, tcp, unix) → NBD client session
  * (the protocol) → ResilientDevice (reconnect, replay, --io-timeout). Picks the connection
- * count (default 4 channels of one session over ssh://; 1 for ssh+cmd://, where each would
- * be its own ssh process, and for nbd), and passes the SSH options. Used by open-target.ts.
+ * count (default SSH2_CONNECTIONS channels of one session over ssh://; 1 for ssh+cmd://, where
+ * each would be its own ssh process, and for nbd), and passes the SSH options. Used by open-target.ts.
  * Peer behaviour it relies on: docs/formats.md (NBD peers, SSH).
  */
 import { NbdcryptError } from '../errors.js';
@@ -21,7 +21,7 @@ import type { RequestIo } from '../block/request-io.js';
 
 export interface RemoteTargetOptions {
   readOnly?: boolean;
-  /** NBD connections (default 4 over ssh://, 1 otherwise); used only if the remote allows multi-conn. */
+  /** NBD connections (default SSH2_CONNECTIONS over ssh://, 1 otherwise); used only if the remote allows multi-conn. */
   connections?: number;
   /** Seconds a request may wait across reconnects before failing; 0 = forever (default). */
   ioTimeout?: number;
@@ -53,8 +53,17 @@ export interface RemoteTargetOptions {
 }
 
 /**
+ * Default NBD connections over ssh:// (channels of one SSH session). Each channel adds its own
+ * SSH packets, wake-ups and remote nbd-server process per batch of requests, on both sides of
+ * the link; two keep two requests' worth of remote parallelism (an RBD exporter read about as
+ * fast with two as with four) for a quarter to a third less local CPU per byte than four, and
+ * the session's window budget is the same (ssh-window.ts). Figures: docs/performance.md (SSH).
+ */
+export const SSH2_CONNECTIONS = 2;
+
+/**
  * Builds the transport for a remote target URI (exported for benchmarks and tests), with the
- * number of NBD connections to open over it: 4 over ssh2 by default, 1 otherwise (with
+ * number of NBD connections to open over it: SSH2_CONNECTIONS over ssh2 by default, 1 otherwise (with
  * ssh+cmd each connection is its own `ssh` process and login, unless ControlMaster).
  */
 export function remoteTransport(spec: string, opts: RemoteTargetOptions = {}): { transport: Transport; exportName: string; connections: number } {
@@ -62,7 +71,7 @@ export function remoteTransport(spec: string, opts: RemoteTargetOptions = {}): {
   if (t.kind === 'sftp') throw new NbdcryptError('EUSAGE', `target '${spec}': an sftp:// target has no NBD transport`);
   const connectTimeoutMs = opts.connectTimeout !== undefined ? opts.connectTimeout * 1000 : undefined;
   const viaSsh2 = t.kind === 'ssh' && !opts.sshCommand;
-  const connections = opts.connections ?? (viaSsh2 ? 4 : 1);
+  const connections = opts.connections ?? (viaSsh2 ? SSH2_CONNECTIONS : 1);
   const exportName = t.exportName;
   switch (t.kind) {
     case 'nbd':

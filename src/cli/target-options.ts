@@ -44,7 +44,7 @@ export const targetHelp = `TARGET:
                      an nbd-server reached directly (no SSH: use only on loopback)
 
 Remote TARGET options:
-  --connections N        parallel NBD connections (default 4 over ssh, 1 otherwise; used
+  --connections N        parallel NBD connections (default 2 over ssh, 1 otherwise; used
                          when the remote allows multi-conn)
   --io-timeout S         fail a request with EIO after S seconds without the remote,
                          reconnects included, whatever state its reply is in (default

@@ -1,15 +1,16 @@
 /**
  * SSH transport through OpenSSH itself: each NBD connection runs `ssh -W HOST:PORT host`
- * (or `-W /path/to/socket`) and speaks NBD over its standard input and output, so every
- * OpenSSH feature applies: ProxyJump, ControlMaster multiplexing, certificates, FIDO keys,
+ * (or `-W /path/to/socket`) and speaks NBD over its standard input and output (one loopback
+ * TCP connection, loopback-pair.ts), so every OpenSSH feature applies: ProxyJump, ControlMaster multiplexing, certificates, FIDO keys,
  * ~/.ssh/config in full. ssh asks for passwords on the terminal itself; without a terminal
  * it runs in BatchMode. ssh's exit status and message are mapped to ECONNECT, EAUTH or
  * EHOSTKEY. Unless the ssh configuration picks its own ciphers, AES-GCM goes first
  * (ssh-command-ciphers.ts). Spec: ssh(1) -W.
  */
 import { spawn } from 'node:child_process';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { NbdcryptError } from '../errors.js';
+import { loopbackPair } from './loopback-pair.js';
 import { preferredCipherArgs } from './ssh-command-ciphers.js';
 import type { RemoteEndpoint } from './ssh.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type Transport } from './transport.js';
@@ -67,23 +68,35 @@ export function sshCommandTransport(o: SshCommandOptions): Transport {
     description,
     open: async () => {
       const cipherArgs = await (ciphers ??= preferredCipherArgs(configArgs(o)));
+      const timeoutMs = (o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS) + 2000;
+      let pair: Awaited<ReturnType<typeof loopbackPair>>;
+      try {
+        pair = await loopbackPair(timeoutMs);
+      } catch (e) {
+        throw new NbdcryptError('ECONNECT', `${description}: cannot connect ssh's standard input and output (${(e as Error).message})`, { cause: e });
+      }
+      const { ours, theirs } = pair;
       return new Promise<Duplex>((resolve, reject) => {
-        const child = spawn('ssh', sshCommandArgs(o, cipherArgs), { stdio: ['pipe', 'pipe', 'pipe'] });
+        // ssh reads and writes the loopback connection as its standard input and output
+        // (loopback-pair.ts); our copy of its end is closed once ssh holds it.
+        const child = spawn('ssh', sshCommandArgs(o, cipherArgs), { stdio: [theirs, theirs, 'pipe'] });
+        theirs.destroy();
         children.add(child);
         let stderr = '';
         let settled = false;
         child.stderr!.on('data', (d: Buffer) => {
           if (stderr.length < 8192) stderr += d.toString();
         });
-        const timeoutMs = (o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS) + 2000;
         const timer = setTimeout(() => fail(new NbdcryptError('ECONNECT', `${description}: no answer within ${timeoutMs} ms`)), timeoutMs);
         const fail = (e: NbdcryptError): void => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
           child.kill('SIGKILL');
+          ours.destroy();
           reject(e);
         };
+        ours.on('error', () => undefined);
         child.on('error', (e) => fail(new NbdcryptError('ECONNECT', `${description}: cannot run ssh (${e.message}); install openssh-client`, { cause: e })));
         child.on('exit', (code) => {
           children.delete(child);
@@ -91,16 +104,16 @@ export function sshCommandTransport(o: SshCommandOptions): Transport {
           setImmediate(() => fail(mapSshFailure(stderr, code, description)));
         });
         // The NBD server speaks first (greeting), so the first byte proves the tunnel is up.
-        child.stdout!.once('data', (first: Buffer) => {
-          if (settled) return;
+        // 'readable' leaves the bytes buffered for the NBD client, and once its listener is
+        // gone the client's own 'data' listener starts the flow.
+        ours.once('readable', () => {
+          // At end of stream (ssh failed) the exit handler reports why.
+          if (settled || ours.readableLength === 0) return;
           settled = true;
           clearTimeout(timer);
-          child.stdout!.pause();
-          child.stdout!.unshift(first);
-          const d = Duplex.from({ readable: child.stdout!, writable: child.stdin! });
-          d.on('close', () => child.kill('SIGTERM'));
-          child.on('exit', () => d.destroy());
-          resolve(d);
+          ours.on('close', () => child.kill('SIGTERM'));
+          child.on('exit', () => ours.destroy());
+          resolve(ours);
         });
       });
     },

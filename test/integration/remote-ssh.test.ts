@@ -7,12 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BlockDevice } from '../../src/block/block-device.js';
 import { ResilientDevice } from '../../src/resilient/resilient-device.js';
 import { openTarget } from '../../src/backend/open-target.js';
+import { SSH2_CONNECTIONS } from '../../src/backend/remote-target.js';
 import { unpooled } from '../../src/block/buffer-pool.js';
 import { childrenOf, startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
 import { startSshd, type SshdPeer } from '../../peers/sshd.js';
@@ -56,19 +57,28 @@ describe('remote targets over ssh', () => {
   });
 
   /** ssh:// to the tcp nbd-server with the suite's key and known_hosts, no ~/.ssh/config. */
-  const sshTarget = (sftpRequest?: boolean) =>
+  const sshTarget = (sftpRequest?: boolean, connections?: number) =>
     openTarget(`ssh://${sshd.user}@${sshd.host}:${sshd.port}/${nbd.exportName}?nbd=127.0.0.1:${nbd.port}`, {
       knownHostsPath: knownHosts,
       identity: [sshd.userKey],
       sshConfigPath: '/dev/null',
       sftpRequest,
+      connections,
     });
   // The ssh2 transport opens the sftp subsystem once per SSH session, so that sshd runs a
   // session and turns Nagle's algorithm off on the connection (src/transport/sshd-nodelay.ts).
   const sftpSessions = (): number => sshd.log().match(/Starting session: subsystem 'sftp'/g)?.length ?? 0;
 
-  it('ssh:// with 4 channels of one session to a tcp nbd-server', async () => {
+  it('ssh:// opens SSH2_CONNECTIONS (2) channels by default', async () => {
     const dev = await sshTarget();
+    assert.ok(dev instanceof ResilientDevice);
+    assert.equal(SSH2_CONNECTIONS, 2);
+    assert.equal(dev.connectionCount, 2);
+    await dev.close();
+  });
+
+  it('ssh:// with 4 channels of one session to a tcp nbd-server', async () => {
+    const dev = await sshTarget(undefined, 4);
     assert.ok(dev instanceof ResilientDevice);
     assert.equal(dev.connectionCount, 4);
     assert.equal(childrenOf(sshd.pid()).length, 1, 'the 4 channels share one SSH session (one sshd connection process)');
@@ -93,7 +103,7 @@ describe('remote targets over ssh', () => {
 
   it('sshd is asked to turn Nagle off: one sftp session per SSH session by default', async () => {
     const before = sftpSessions();
-    await roundTrip(await sshTarget(undefined), nbd.file);
+    await roundTrip(await sshTarget(undefined, 4), nbd.file);
     await waitFor('sshd to log the sftp subsystem request', () => sftpSessions() > before, 5000);
     await sleep(300);
     assert.equal(sftpSessions() - before, 1, 'one request for one SSH session of 4 channels');
@@ -113,6 +123,28 @@ describe('remote targets over ssh', () => {
       sshConfigPath: '/dev/null',
       connections: 2,
     });
+    await roundTrip(dev, nbd.file);
+  });
+
+  it('ssh+cmd:// gives ssh -W a loopback TCP connection as standard input and output, not a socketpair', async () => {
+    const dev = await openTarget(`ssh+cmd://${sshd.user}@${sshd.host}:${sshd.port}/${nbd.exportName}?nbd=127.0.0.1:${nbd.port}`, {
+      knownHostsPath: knownHosts,
+      identity: [sshd.userKey],
+      sshConfigPath: '/dev/null',
+    });
+    let checked = false;
+    try {
+      const ssh = childrenOf(process.pid).filter((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'ssh');
+      assert.equal(ssh.length, 1, 'one ssh -W for one connection');
+      const tcpInodes = new Set(['/proc/net/tcp', '/proc/net/tcp6'].flatMap((f) => readFileSync(f, 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/)[9])));
+      // ssh moves its standard input and output to other descriptors (its standard error stays
+      // a socketpair): two TCP sockets, the connection to sshd and the one to nbdcrypt.
+      const sockets = new Set(readdirSync(`/proc/${ssh[0]}/fd`).flatMap((fd) => /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${ssh[0]}/fd/${fd}`))?.[1] ?? []));
+      assert.equal([...sockets].filter((inode) => tcpInodes.has(inode)).length, 2);
+      checked = true;
+    } finally {
+      if (!checked) await dev.close();
+    }
     await roundTrip(dev, nbd.file);
   });
 

@@ -23,6 +23,7 @@ import { formatBenchVolume, serveEncrypted, serveRaw, serveSubprocess, type Serv
 import { startNbdServer, startSshd, startTunnel } from './e2e-peers.js';
 import { runTool, scratch } from './e2e-procs.js';
 import { formatTable, metricOf, Progress, ratiosFor, type Report, type Result, type RowInfo } from './e2e-report.js';
+import { SSH2_CONNECTIONS } from '../../backend/remote-target.js';
 
 export const help = `Usage: nbdcrypt bench e2e [TARGET --key-file F] [OPTIONS]
 
@@ -57,7 +58,7 @@ Options:
                     run for --seconds like the random ones)
   --pin L:R | off   CPUs (taskset lists) of the local and the remote side (default: the
                     first and second CPU this process may use; off on a single CPU)
-  --connections N   NBD connections from nbdcrypt to the remote (default 4 over ssh)
+  --connections N   NBD connections from nbdcrypt to the remote (default 2 over ssh)
   --allow-writes    with TARGET: also run the write workloads (DESTROYS its data)
   --in-process      serve from this process instead of a 'nbdcrypt serve' subprocess
                     (always so with TARGET)
@@ -163,7 +164,7 @@ export async function run(argv: string[], env: Environment): Promise<number> {
       stops.push(served.stop);
       const region = { offset: DEFAULT_DATA_OFFSET, size: o.size - DEFAULT_DATA_OFFSET };
       rows.push(
-        { name: 'nbdcrypt', description: `nbdcrypt (${served.engine} XTS) over ssh2 to nbd-server, ${o.connections ?? 4} connections`, uri: served.uri },
+        { name: 'nbdcrypt', description: `nbdcrypt (${served.engine} XTS) over ssh2 to nbd-server, ${o.connections ?? SSH2_CONNECTIONS} connections`, uri: served.uri },
         { name: 'nbd-server', description: 'nbd-server over TCP, no SSH, no encryption', uri: `nbd://127.0.0.1:${rawNbd.port}/disk`, region },
         { name: 'ssh-tunnel', description: "nbd-server through 'ssh -N -L' (aes128-gcm@openssh.com), no encryption", uri: `nbd://127.0.0.1:${tunnel.port}/disk`, region },
       );

@@ -17,7 +17,7 @@ import type { BlockDevice } from '../../src/block/block-device.js';
 import { killAll } from '../../src/cli/bench/process-tree.js';
 import { startNbdcrypt, type NbdcryptProc } from '../../peers/nbdcrypt.js';
 import { sftpVolume, type SftpVolume } from '../../peers/sftp-volume.js';
-import { run, waitFor } from '../../peers/tools.js';
+import { requireTool, run, waitFor } from '../../peers/tools.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 64 * MiB;
@@ -48,7 +48,7 @@ function putRange(file: string, offset: number, data: Buffer): void {
 
 /** Bytes this machine's TCP sockets have sent to `port` so far (ss -i bytes_sent). */
 function bytesSentTo(port: number): number {
-  const out = run('ss', ['-tinH', 'state', 'established', `( dport = :${port} )`]).stdout;
+  const out = run(requireTool('ss', 'iproute2'), ['-tinH', 'state', 'established', `( dport = :${port} )`]).stdout;
   return [...out.matchAll(/bytes_sent:(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
 }
 

@@ -44,10 +44,15 @@ export interface FormatOpts {
   sectorSize?: 512 | 4096;
   label?: string;
   keySlot?: number;
+  /** Data (and keyslot area) cipher, e.g. "aes-cbc-plain64"; cryptsetup's default when absent. */
+  cipher?: string;
+  keyBits?: number;
 }
 
 export function luksFormat(img: string, pass: Pass, o: FormatOpts = {}): void {
   const args = ['luksFormat', '--type', 'luks2', '--batch-mode', ...fastPbkdf(o.pbkdf), '--key-file', '-'];
+  if (o.cipher !== undefined) args.push('--cipher', o.cipher);
+  if (o.keyBits !== undefined) args.push('--key-size', String(o.keyBits));
   if (o.sectorSize) args.push('--sector-size', String(o.sectorSize));
   if (o.label !== undefined) args.push('--label', o.label);
   if (o.keySlot !== undefined) args.push('--key-slot', String(o.keySlot));

@@ -24,7 +24,8 @@ export interface NbdfuseMount {
   cleanup(): Promise<void>;
 }
 
-export async function nbdfuseMount(uri: string, opts: { mkfs?: FsType; expectedSize?: number } = {}): Promise<NbdfuseMount> {
+/** `readOnly` mounts with -o ro (and the loop device read-only): nothing is written to the export. */
+export async function nbdfuseMount(uri: string, opts: { mkfs?: FsType; expectedSize?: number; readOnly?: boolean } = {}): Promise<NbdfuseMount> {
   const nbdfuse = requireTool('nbdfuse', 'libnbd-bin');
   const fusermount = requireTool('fusermount3', 'fuse3');
   const losetup = requireTool('losetup', 'mount');
@@ -71,11 +72,11 @@ export async function nbdfuseMount(uri: string, opts: { mkfs?: FsType; expectedS
         return existsSync(file) && (opts.expectedSize === undefined || statSync(file).size === opts.expectedSize);
       }, 30_000);
       fuseMounted = true;
-      loop = run(losetup, ['-f', '--show', file]).stdout.trim();
+      loop = run(losetup, ['-f', '--show', ...(opts.readOnly ? ['-r'] : []), file]).stdout.trim();
       if (opts.mkfs === 'ext4') run(requireTool('mkfs.ext4', 'e2fsprogs'), ['-q', '-F', loop], { timeoutMs: 300_000 });
       if (opts.mkfs === 'xfs') run(requireTool('mkfs.xfs', 'xfsprogs'), ['-q', '-f', loop], { timeoutMs: 300_000 });
       opts = { ...opts, mkfs: undefined }; // format once; attach() again only mounts
-      run(mountBin, [loop, mountpoint], { timeoutMs: 120_000 });
+      run(mountBin, [...(opts.readOnly ? ['-o', 'ro'] : []), loop, mountpoint], { timeoutMs: 120_000 });
       mounted = true;
     } catch (e) {
       await detach().catch(() => undefined);

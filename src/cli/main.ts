@@ -31,8 +31,9 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
 
 export const usage = `Usage: nbdcrypt COMMAND [OPTIONS]
 
-An encrypting NBD proxy: serves the plaintext of a LUKS2 (aes-xts-plain64) volume to the
-kernel's nbd-client on localhost while the remote only ever stores ciphertext.
+An encrypting NBD proxy: serves the plaintext of a LUKS2 or LUKS1 volume (aes-xts-plain64,
+or twofish, serpent and aes in the modes cryptsetup offers) to the kernel's nbd-client on
+localhost while the remote only ever stores ciphertext.
 
 Commands:
 ${Object.entries(commands)

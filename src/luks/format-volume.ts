@@ -1,13 +1,16 @@
 /**
  * Creating a LUKS2 volume the way `cryptsetup luksFormat --type luks2` lays it out by default
  * (16 KiB metadata copies, keyslots area up to 16 MiB, data at 16 MiB or 0 for a detached
- * header), with one keyslot (0) for the passphrase and a fresh random volume key; and the
+ * header), with one keyslot (0) for the passphrase and a fresh random volume key for the data
+ * cipher chosen (default aes-xts-plain64, 512 bits; the keyslot area uses it too); and the
  * check that refuses to format over something that is not empty.
  * Spec: docs/formats.md (LUKS2 layout).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { checkWritable, type BlockDevice } from '../block/block-device.js';
+import { DEFAULT_CIPHER, parseCipherSpec } from '../crypt/cipher-spec.js';
 import { NbdcryptError } from '../errors.js';
+import { formatCipher, newVolumeKey } from './format-cipher.js';
 import { chooseKdf, kdfChoiceOf, type KdfOptions } from './kdf-benchmark.js';
 import { createDigest, benchmarkDigestIterations, DIGEST_MIN_ITERATIONS } from './luks2-digest.js';
 import { readHeaders, HDR_SIZES, MAGIC_PRIMARY } from './luks2-header.js';
@@ -25,6 +28,10 @@ export interface FormatOptions extends KdfOptions {
   uuid?: string;
   force?: boolean;
   volumeKey?: Buffer;
+  /** Data cipher in cryptsetup's notation (default aes-xts-plain64); keyslot areas use it too, as cryptsetup does. */
+  cipher?: string;
+  /** Volume key bits (default 512 for an XTS cipher, 256 otherwise, as cryptsetup's luksFormat). */
+  keyBits?: number;
   /** Data segment offset in bytes: 16 MiB (default), or 0 for a detached header (the data lives on another device). */
   dataOffset?: 0 | 16777216;
 }
@@ -76,14 +83,23 @@ export async function formatVolume(dev: BlockDevice, passphrase: Buffer, opts: F
   const minSize = dataOffset === 0 ? DEFAULT_DATA_OFFSET : DEFAULT_DATA_OFFSET + sectorSize;
   if (dev.size < minSize) throw new NbdcryptError('EUSAGE', `the device (${dev.size} bytes) is too small: LUKS2 needs 16 MiB of metadata plus at least one ${sectorSize}-byte sector`);
   if (dataOffset !== 0 && (dev.size - DEFAULT_DATA_OFFSET) % sectorSize !== 0) throw new NbdcryptError('EUSAGE', `the device size ${dev.size} is not a multiple of the ${sectorSize}-byte sector size; resize it or use --sector-size 512`);
-  if (opts.volumeKey && opts.volumeKey.length !== 64) throw new NbdcryptError('EUSAGE', 'the volume key must be 64 bytes (aes-xts-plain64, 512 bits)');
-  if (!opts.force) await refuseNonEmpty(dev);
+  const encryption = opts.cipher ?? DEFAULT_CIPHER;
+  const { spec, keyBytes } = formatCipher(encryption, opts.keyBits ?? (parseCipherSpec(encryption).mode === 'xts' ? 512 : 256));
+  const key = newVolumeKey(spec, keyBytes, opts.volumeKey);
+  try {
+    return await writeVolume(dev, key, passphrase, { ...opts, encryption, sectorSize, uuid, label, dataOffset });
+  } catch (e) {
+    key.fill(0);
+    throw e;
+  }
+}
 
-  if (opts.volumeKey && opts.volumeKey.subarray(0, 32).equals(opts.volumeKey.subarray(32))) throw new NbdcryptError('EUSAGE', 'the two halves of an XTS volume key must differ; use a random key');
-  let key = opts.volumeKey ? Buffer.from(opts.volumeKey) : randomBytes(64);
-  while (key.subarray(0, 32).equals(key.subarray(32))) key = randomBytes(64);
+/** Writes keyslot 0 for `key` and both header copies (the checks are done). */
+async function writeVolume(dev: BlockDevice, key: Buffer, passphrase: Buffer, opts: Omit<FormatOptions, 'sectorSize' | 'dataOffset'> & { encryption: string; sectorSize: number; uuid: string; label: string; dataOffset: number }): Promise<OpenedVolume> {
+  const { encryption, sectorSize, uuid, label, dataOffset } = opts;
+  if (!opts.force) await refuseNonEmpty(dev);
   const kdf = await chooseKdf(kdfChoiceOf(opts));
-  const iterations = opts.pbkdfForceIterations !== undefined ? DIGEST_MIN_ITERATIONS : await benchmarkDigestIterations(64);
+  const iterations = opts.pbkdfForceIterations !== undefined ? DIGEST_MIN_ITERATIONS : await benchmarkDigestIterations(key.length);
   const digest = await createDigest(key, iterations);
 
   // Random bytes over the whole keyslots area first (hides which part is in use).
@@ -91,12 +107,12 @@ export async function formatVolume(dev: BlockDevice, passphrase: Buffer, opts: F
   for (let off = start; off < start + DEFAULT_KEYSLOTS_SIZE; off += 4 << 20) {
     await dev.write(off, randomBytes(Math.min(4 << 20, start + DEFAULT_KEYSLOTS_SIZE - off)));
   }
-  const areaSize = keyslotAreaSize(64);
-  await storeKeyslot(dev, { areaOffset: start, areaSize, kdf }, key, passphrase, opts.engines);
+  const areaSize = keyslotAreaSize(key.length);
+  await storeKeyslot(dev, { areaOffset: start, areaSize, kdf, encryption }, key, passphrase, opts.engines);
   const raw: JsonObject = {
-    keyslots: { '0': keyslotJson({ keySize: 64, areaOffset: start, areaSize, kdf }) },
+    keyslots: { '0': keyslotJson({ keySize: key.length, areaOffset: start, areaSize, kdf, encryption }) },
     tokens: {},
-    segments: { '0': segmentJson({ offset: dataOffset, sectorSize }) },
+    segments: { '0': segmentJson({ offset: dataOffset, sectorSize, encryption }) },
     digests: { '0': digestJson({ keyslots: [0], segments: [0], ...digest }) },
     config: { json_size: String(DEFAULT_HDR_SIZE - 4096), keyslots_size: String(DEFAULT_KEYSLOTS_SIZE) },
   };

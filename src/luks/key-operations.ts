@@ -2,8 +2,9 @@
  * Keyslot changes on a LUKS2 volume, as cryptsetup luksAddKey, luksRemoveKey/luksKillSlot and
  * luksChangeKey do them: each is authorised by a passphrase that opens some keyslot, writes
  * the new keyslot material (and flushes it) before the header that points to it, and commits
- * the header as seqid++ and both copies; a freed keyslot area is overwritten with random bytes
- * after the header no longer points to it.
+ * the header as seqid++ and both copies; a freed keyslot area is overwritten with random
+ * bytes after the header no longer points to it. A new keyslot's area is encrypted with the
+ * data segment's cipher and a key of the volume key's size, cryptsetup's default.
  * A LUKS1 volume goes to luks1-key-operations.ts.
  * Spec: docs/formats.md (LUKS2 keyslots).
  */
@@ -19,7 +20,7 @@ import { findAreaGap } from './luks2-layout.js';
 import { MAX_KEYSLOTS } from './luks2-metadata.js';
 import { keyslotJson } from './luks2-metadata-json.js';
 import { digestFor, unlockVolumeKey, type UnlockOptions } from './luks2-unlock.js';
-import { commitHeader, loadHeader } from './luks2-volume-state.js';
+import { commitHeader, dataSegment, loadHeader } from './luks2-volume-state.js';
 
 /** KDF options for a new keyslot (add/change), as on format. */
 export interface NewKeyOptions extends KdfOptions {
@@ -55,8 +56,9 @@ export async function addKey(dev: BlockDevice, passphrase: Buffer, newPassphrase
     const areaSize = keyslotAreaSize(key.length);
     const areaOffset = findAreaGap(l.meta, l.fields.hdrSize, areaSize);
     const kdf = await chooseKdf(kdfChoiceOf(opts));
-    await storeKeyslot(dev, { areaOffset, areaSize, kdf }, key, newPassphrase, opts.engines);
-    rawObj(l.meta.raw.keyslots)[String(slot)] = keyslotJson({ keySize: key.length, areaOffset, areaSize, kdf });
+    const encryption = dataSegment(l.meta).encryption;
+    await storeKeyslot(dev, { areaOffset, areaSize, kdf, encryption }, key, newPassphrase, opts.engines);
+    rawObj(l.meta.raw.keyslots)[String(slot)] = keyslotJson({ keySize: key.length, areaOffset, areaSize, kdf, encryption });
     const d = digestFor(l.meta, authSlot)!;
     (rawObj(rawObj(l.meta.raw.digests)[String(d.id)]).keyslots as Json[]).push(String(slot));
     await commitHeader(dev, l);
@@ -122,8 +124,9 @@ export async function changeKey(dev: BlockDevice, passphrase: Buffer, newPassphr
       areaOffset = findAreaGap(l.meta, l.fields.hdrSize, areaSize, slot); // no spare room: overwrite in place
     }
     const kdf = await chooseKdf(kdfChoiceOf(opts));
-    await storeKeyslot(dev, { areaOffset, areaSize, kdf }, key, newPassphrase, opts.engines);
-    rawObj(l.meta.raw.keyslots)[String(slot)] = keyslotJson({ keySize: key.length, areaOffset, areaSize, kdf, priority: old.priority });
+    const encryption = dataSegment(l.meta).encryption;
+    await storeKeyslot(dev, { areaOffset, areaSize, kdf, encryption }, key, newPassphrase, opts.engines);
+    rawObj(l.meta.raw.keyslots)[String(slot)] = keyslotJson({ keySize: key.length, areaOffset, areaSize, kdf, encryption, priority: old.priority });
     await commitHeader(dev, l);
     if (areaOffset !== old.areaOffset) {
       await dev.write(old.areaOffset, randomBytes(old.areaSize));

@@ -9,10 +9,11 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { checkWritable, type BlockDevice } from '../block/block-device.js';
-import { checkKeySize, parseCipherSpec } from '../crypt/cipher-spec.js';
+import { DEFAULT_CIPHER, parseLuks1Cipher } from '../crypt/cipher-spec.js';
 import { NbdcryptError } from '../errors.js';
 import { benchmarkPbkdf2, PBKDF2_MIN_ITERATIONS, type KdfOptions } from './kdf-benchmark.js';
 import { isSupportedHash } from './hash-functions.js';
+import { formatCipher, newVolumeKey } from './format-cipher.js';
 import { afSectors, keyslotLayout, LUKS1_STRIPES, type Luks1Header } from './luks1-header.js';
 import { luks1Iterations } from './luks1-key-operations.js';
 import { createLuks1Digest, storeLuks1Keyslot } from './luks1-keyslot.js';
@@ -42,21 +43,12 @@ function usage(msg: string): NbdcryptError {
 
 /** The header fields a format writes, before the key digest and keyslot 0 are filled in. */
 function plan(dev: BlockDevice, o: Luks1FormatOptions): Omit<Luks1Header, 'mkDigest' | 'mkDigestSalt' | 'mkDigestIterations'> {
-  const cipher = o.cipher ?? 'aes-xts-plain64';
-  const spec = parseCipherSpec(cipher);
-  if (spec.name !== cipher) throw usage(`cipher '${cipher}': write it as cryptsetup does, '${spec.name}'`);
   const keyBits = o.keyBits ?? 256;
-  if (!Number.isInteger(keyBits) || keyBits % 8 !== 0) throw usage(`--key-size ${keyBits} must be a whole number of bytes in bits`);
-  try {
-    checkKeySize(spec, keyBits / 8);
-  } catch (e) {
-    throw usage((e as Error).message);
-  }
+  const { spec, keyBytes } = formatCipher(o.cipher ?? DEFAULT_CIPHER, keyBits);
   const hash = (o.hash ?? 'sha256').toLowerCase();
   if (!isSupportedHash(hash)) throw usage(`--hash ${hash} is not supported; use sha1, sha256, sha512 or ripemd160`);
   const uuid = (o.uuid ?? randomUUID()).toLowerCase();
   if (!UUID_RE.test(uuid)) throw usage(`UUID '${o.uuid}' is not of the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`);
-  const keyBytes = keyBits / 8;
   const layout = keyslotLayout(keyBytes);
   let payloadOffset = Math.ceil(layout.end / MIB_SECTORS) * MIB_SECTORS;
   if (o.offsetSectors !== undefined) {
@@ -75,11 +67,7 @@ function plan(dev: BlockDevice, o: Luks1FormatOptions): Omit<Luks1Header, 'mkDig
 export async function formatLuks1Volume(dev: BlockDevice, passphrase: Buffer, o: Luks1FormatOptions = {}): Promise<OpenedVolume> {
   checkWritable(dev, 'format');
   const fields = plan(dev, o);
-  const spec = parseCipherSpec(o.cipher ?? 'aes-xts-plain64');
-  if (o.volumeKey && o.volumeKey.length !== fields.keyBytes) throw usage(`the volume key must be ${fields.keyBytes} bytes`);
-  let key = o.volumeKey ? Buffer.from(o.volumeKey) : randomBytes(fields.keyBytes);
-  const half = fields.keyBytes / 2;
-  while (spec.mode === 'xts' && key.subarray(0, half).equals(key.subarray(half))) key = randomBytes(fields.keyBytes);
+  const key = newVolumeKey(parseLuks1Cipher(fields.cipherName, fields.cipherMode), fields.keyBytes, o.volumeKey);
   const slotIterations = await luks1Iterations(fields.hashSpec, fields.keyBytes, o);
   const digestIterations = o.pbkdfForceIterations !== undefined ? PBKDF2_MIN_ITERATIONS : Math.max(PBKDF2_MIN_ITERATIONS, await benchmarkPbkdf2(fields.hashSpec, DIGEST_TARGET_MS, fields.keyBytes));
   const h: Luks1Header = { ...fields, ...(await createLuks1Digest(fields.hashSpec, key, digestIterations)) };

@@ -4,6 +4,7 @@
  * JSON.stringify for this content).
  * Spec: docs/formats.md (LUKS2 JSON metadata).
  */
+import { DEFAULT_CIPHER } from '../crypt/cipher-spec.js';
 import type { JsonObject } from './luks2-json-fields.js';
 import type { Kdf } from './luks2-metadata.js';
 
@@ -12,7 +13,8 @@ export function serializeMetadata(raw: JsonObject): string {
   return JSON.stringify(raw);
 }
 
-export function keyslotJson(p: { keySize: number; areaOffset: number; areaSize: number; kdf: Kdf; priority?: number }): JsonObject {
+/** A "luks2" keyslot; its area is encrypted with `encryption` (default aes-xts-plain64) and a key of `keySize` bytes, as cryptsetup does with the data cipher. */
+export function keyslotJson(p: { keySize: number; areaOffset: number; areaSize: number; kdf: Kdf; encryption?: string; priority?: number }): JsonObject {
   const kdf: JsonObject =
     p.kdf.type === 'pbkdf2'
       ? { type: 'pbkdf2', hash: p.kdf.hash, iterations: p.kdf.iterations, salt: p.kdf.salt.toString('base64') }
@@ -21,15 +23,15 @@ export function keyslotJson(p: { keySize: number; areaOffset: number; areaSize: 
     type: 'luks2',
     key_size: p.keySize,
     af: { type: 'luks1', stripes: 4000, hash: 'sha256' },
-    area: { type: 'raw', offset: String(p.areaOffset), size: String(p.areaSize), encryption: 'aes-xts-plain64', key_size: p.keySize },
+    area: { type: 'raw', offset: String(p.areaOffset), size: String(p.areaSize), encryption: p.encryption ?? DEFAULT_CIPHER, key_size: p.keySize },
     kdf,
   };
   if (p.priority !== undefined && p.priority !== 1) o.priority = p.priority;
   return o;
 }
 
-export function segmentJson(p: { offset: number; sectorSize: number }): JsonObject {
-  return { type: 'crypt', offset: String(p.offset), size: 'dynamic', iv_tweak: '0', encryption: 'aes-xts-plain64', sector_size: p.sectorSize };
+export function segmentJson(p: { offset: number; sectorSize: number; encryption?: string }): JsonObject {
+  return { type: 'crypt', offset: String(p.offset), size: 'dynamic', iv_tweak: '0', encryption: p.encryption ?? DEFAULT_CIPHER, sector_size: p.sectorSize };
 }
 
 export function digestJson(p: { keyslots: number[]; segments: number[]; iterations: number; salt: Buffer; digest: Buffer }): JsonObject {

@@ -10,7 +10,7 @@
 import type { BlockDevice } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
 import { checkKdfCost } from './kdf-cost-limits.js';
-import { openKeyslot, type KeyslotEngines } from './luks2-keyslot.js';
+import { keyslotCipherError, openKeyslot, type KeyslotEngines } from './luks2-keyslot.js';
 import { verifyDigest } from './luks2-digest.js';
 import type { Keyslot, Metadata, Segment } from './luks2-metadata.js';
 import { dataSegment, type LoadedHeader } from './luks2-volume-state.js';
@@ -44,7 +44,7 @@ function candidateSlots(meta: Metadata, segment: Segment, keySlot?: number): Key
 /**
  * Returns the volume key and the keyslot that opened it. ENOKEY when no keyslot opens with
  * `passphrase` (wrong passphrase, or damaged key material: the two look the same), ENOTSUP
- * when no keyslot is of a kind nbdcrypt can open, EBADHDR for an unreasonable KDF cost (a
+ * when no keyslot is of a kind nbdcrypt can open (EBADHDR when it is their area cipher), EBADHDR for an unreasonable KDF cost (a
  * digest's, or a keyslot's when no reasonable keyslot opened).
  */
 export async function unlockVolumeKey(dev: BlockDevice, l: LoadedHeader, passphrase: Buffer, opts: UnlockOptions = {}): Promise<{ key: Buffer; slot: number }> {
@@ -62,6 +62,12 @@ export async function unlockVolumeKey(dev: BlockDevice, l: LoadedHeader, passphr
   for (const ks of slots) {
     const d = digestFor(l.meta, ks.id);
     if (!d) continue;
+    const cipherError = keyslotCipherError(ks);
+    if (cipherError) {
+      unsupported = cipherError;
+      unsupportedCount++;
+      continue;
+    }
     try {
       checkKdfCost(ks.kdf, `keyslot ${ks.id}`, allow);
     } catch (e) {
@@ -89,7 +95,7 @@ export async function unlockVolumeKey(dev: BlockDevice, l: LoadedHeader, passphr
   }
   if (costly) throw costly;
   if (slots.length === 0) throw new NbdcryptError('ENOKEY', 'no usable keyslot in this LUKS2 header; restore a header backup; no data was changed');
-  if (unsupported && unsupportedCount === slots.length) throw new NbdcryptError('ENOTSUP', `${unsupported.message}; no data was changed`);
+  if (unsupported && unsupportedCount === slots.length) throw new NbdcryptError(unsupported.code, `${unsupported.message}; no data was changed`);
   const tried = slots.length === 1 ? `keyslot ${slots[0]!.id}` : `keyslots ${slots.map((k) => k.id).join(',')}`;
   throw new NbdcryptError(
     'ENOKEY',

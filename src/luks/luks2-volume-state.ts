@@ -7,6 +7,7 @@
  * Spec: docs/formats.md (LUKS2 layout, LUKS2 binary header).
  */
 import type { BlockDevice } from '../block/block-device.js';
+import { checkKeySize, parseCipherSpec } from '../crypt/cipher-spec.js';
 import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
 import { readHeaders, writeHeaders, type HeaderFields, type HeaderReadResult } from './luks2-header.js';
@@ -87,16 +88,19 @@ export function dataSegment(meta: Metadata): Segment {
   const crypt = meta.segments.filter((s) => s.type === 'crypt');
   if (crypt.length !== 1 || meta.segments.length !== 1) throw new NbdcryptError('ENOTSUP', `this LUKS2 volume has ${meta.segments.length} segments (reencryption in progress?); nbdcrypt supports exactly one crypt segment`);
   const seg = crypt[0]!;
-  if (seg.encryption !== 'aes-xts-plain64') throw new NbdcryptError('ENOTSUP', `data cipher ${seg.encryption} is not supported; nbdcrypt supports aes-xts-plain64 only`);
+  // An unsupported spec is EBADHDR naming it (cipher-spec.ts), before any keyslot is tried.
+  parseCipherSpec(seg.encryption);
   return seg;
 }
 
 /**
- * The opened volume for `key`. Refuses (EBADHDR) a data segment that starts past the end of
- * the device or holds not one whole sector: the header belongs to a bigger device.
+ * The opened volume for `key`. Refuses (EBADHDR) a key size the data cipher does not take, and
+ * a data segment that starts past the end of the device or holds not one whole sector: the
+ * header belongs to a bigger device.
  */
 export function describeVolume(l: LoadedHeader, dev: BlockDevice, key: Buffer, slot: number): OpenedVolume {
   const seg = dataSegment(l.meta);
+  checkKeySize(parseCipherSpec(seg.encryption), key.length);
   if (seg.offset > 0 && seg.offset + seg.sectorSize > dev.size) {
     throw new NbdcryptError('EBADHDR', `LUKS2 data segment starts at byte ${seg.offset} (segments.${seg.id}.offset), but the device has only ${dev.size} bytes; the header belongs to another, larger device or is damaged; no data was changed`);
   }

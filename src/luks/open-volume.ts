@@ -1,12 +1,11 @@
 /**
  * Opening a LUKS volume for serving. A LUKS1 header goes to luks1-volume.ts. For LUKS2: read
- * the header (either copy), unlock a keyslot with the passphrase, check that the key is one
- * nbdcrypt can serve with, then repair a damaged or stale header copy (only after a
- * successful unlock, and only on a writable device).
+ * the header (either copy), unlock a keyslot with the passphrase, check that the data cipher
+ * and key size are ones nbdcrypt serves (describeVolume), then repair a damaged or stale
+ * header copy (only after a successful unlock, and only on a writable device).
  * Spec: docs/formats.md (LUKS2, LUKS1 header).
  */
 import type { BlockDevice } from '../block/block-device.js';
-import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
 import { isLuks1Device, openLuks1Volume } from './luks1-volume.js';
 import { unlockVolumeKey, type UnlockOptions } from './luks2-unlock.js';
@@ -26,9 +25,6 @@ export async function openVolume(dev: BlockDevice, passphrase: Buffer, opts: Unl
   const l = await loadHeader(dev);
   const { key, slot } = await unlockVolumeKey(dev, l, passphrase, opts);
   try {
-    if (key.length !== 64) {
-      throw new NbdcryptError('ENOTSUP', `the volume key is ${key.length * 8} bits; nbdcrypt supports aes-xts-plain64 with 512-bit keys only (cryptsetup's default)`);
-    }
     const opened = describeVolume(l, dev, key, slot);
     if (dev.caps.readOnly) {
       const warning = damagedCopyWarning(l);

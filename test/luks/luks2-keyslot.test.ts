@@ -62,3 +62,26 @@ test('aborting a derivation of hours ends it with EINTR at once', async () => {
   // An already aborted signal does not start anything.
   await assert.rejects(deriveKeyAbortable(kdfs[0]!, Buffer.from('x'), 64, controller.signal), (e) => isNbdcryptError(e, 'EINTR'));
 });
+
+test('keyslot areas in other ciphers: store then open under the area spec and key size; another block cipher gives another key', async () => {
+  const kdf = kdfs[0]!;
+  for (const [encryption, keySize] of [['serpent-xts-plain64', 32], ['twofish-cbc-essiv:sha256', 32], ['aes-cbc-plain64', 16], ['serpent-ecb', 24], ['twofish-xts-plain64', 48]] as const) {
+    const dev = new MemoryDevice(1 << 20);
+    const key = randomBytes(keySize);
+    const ks: Keyslot = { ...keyslot(kdf), keySize, areaSize: keyslotAreaSize(keySize), areaEncryption: encryption, areaKeySize: keySize };
+    await storeKeyslot(dev, { areaOffset: AREA, areaSize: ks.areaSize, kdf, encryption }, key, Buffer.from('right'));
+    assert.deepEqual(await openKeyslot(dev, ks, Buffer.from('right')), key, encryption);
+    // Opened as if it were another block cipher, the key comes out wrong (the digest rejects it).
+    const other = encryption.replace(/^[a-z]+/, (c) => (c === 'serpent' ? 'twofish' : 'serpent'));
+    assert.notDeepEqual(await openKeyslot(dev, { ...ks, areaEncryption: other }, Buffer.from('right')), key, `${encryption} read as ${other}`);
+  }
+});
+
+test('a keyslot area cipher or key size nbdcrypt lacks is EBADHDR naming the keyslot and the spec', async () => {
+  const dev = new MemoryDevice(1 << 20);
+  for (const [areaEncryption, areaKeySize, named] of [['cast5-cbc-plain64', 16, "block cipher 'cast5'"], ['aes-xts-plain64', 48, 'a 384-bit key is not supported'], ['aes-cbc-essiv:sha1', 32, "ESSIV hash 'sha1'"]] as const) {
+    const ks: Keyslot = { ...keyslot(kdfs[0]!), areaEncryption, areaKeySize };
+    await assert.rejects(openKeyslot(dev, ks, Buffer.from('x')), (e) => isNbdcryptError(e, 'EBADHDR') && e.message.startsWith(`keyslot 0: area encryption ${areaEncryption} with a ${areaKeySize * 8}-bit key is not supported`) && e.message.includes(named));
+  }
+  await assert.rejects(storeKeyslot(dev, { areaOffset: AREA, areaSize: keyslotAreaSize(32), kdf: kdfs[0]!, encryption: 'serpent-xts-plain64' }, randomBytes(24), Buffer.from('x')), (e) => isNbdcryptError(e, 'EBADHDR') && /new keyslot: .*192-bit key is not supported/.test(e.message));
+});

@@ -58,7 +58,8 @@ cp "$x/boot/vmlinuz-$kver" "$work/vmlinuz"
 depmod -b "$x" "$kver"
 mods="virtio_pci virtio_console nbd dm_mod dm_crypt xts ecb cbc aes_generic aesni_intel
   crc32c_generic crc32c_intel crc32_pclmul ext4 xfs algif_skcipher algif_hash af_alg
-  sha256_generic sha256_ssse3 sha512_generic virtio_blk 9p 9pnet_virtio"
+  sha256_generic sha256_ssse3 sha512_generic virtio_blk 9p 9pnet_virtio twofish_generic
+  serpent_generic essiv"
 mkdir -p "$r/lib/modules"
 : >"$r/etc-modules.order"
 for m in $mods; do

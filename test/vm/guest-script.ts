@@ -53,13 +53,14 @@ step detach2-${tag} detach ${d.dev}
 }
 
 /** The reverse direction: cryptsetup formats a raw export, a filesystem is filled through
- * dm-crypt, and the host later serves the same image with nbdcrypt. */
-export function cryptsetupFormat(d: GuestDisk, tag: string, sectorSize: 512 | 4096): string {
+ * dm-crypt, and the host later serves the same image with nbdcrypt. `format` replaces the
+ * default luksFormat options (LUKS2, aes-xts-plain64, 1000 pbkdf2 iterations). */
+export function cryptsetupFormat(d: GuestDisk, tag: string, sectorSize: 512 | 4096, format?: string): string {
   const mnt = `/mnt/${tag}`;
   return `
 mkdir -p ${mnt}
 step attach-${tag} attach ${d.dev} ${d.port} ${d.port}
-step luksFormat-${tag} cryptsetup luksFormat --batch-mode --type luks2 --sector-size ${sectorSize} --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file ${guestKeyFile} ${d.dev}
+step luksFormat-${tag} cryptsetup luksFormat --batch-mode ${format ?? `--type luks2 --sector-size ${sectorSize} --pbkdf pbkdf2 --pbkdf-force-iterations 1000`} --key-file ${guestKeyFile} ${d.dev}
 step open-${tag} cryptsetup open --key-file ${guestKeyFile} ${d.dev} ${tag}
 step table-${tag} sh -c "dmsetup table ${tag} | sed 's/:64:logon:[^ ]*/:64:logon:KEY/; s/^/VMTEST info dm-table ${tag} /'"
 step mkfs.ext4-${tag} mkfs.ext4 -q /dev/mapper/${tag}

@@ -7,8 +7,10 @@
  * the writes. Then the format proof: the remote images nbdcrypt wrote (4096- and
  * 512-byte sectors), exported raw, are opened by dm-crypt (`cryptsetup open`), fsck'ed and
  * checksummed; and the reverse: volumes cryptsetup formatted and filled in the guest are
- * served by nbdcrypt and read back. NBDCRYPT_TEST_FAULT=iv|sector corrupts the image before
- * the dm-crypt check to show the test can fail. Recipe: test/vm/README.md.
+ * served by nbdcrypt and read back. The cipher phase (cipher-volumes.ts): a Twofish LUKS1 and
+ * a Serpent LUKS2 volume cryptsetup fills in boot 1 are read and written by nbdcrypt on the
+ * host, then checked by dm-crypt in boot 2. NBDCRYPT_TEST_FAULT=iv|sector corrupts the image
+ * before the dm-crypt check to show the test can fail. Recipe: test/vm/README.md.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -23,6 +25,7 @@ import { startSshd, type SshdPeer } from '../../peers/sshd.js';
 import { cryptsetupFormat, dmCryptCheck, guestScript, readThroughNbdcrypt, sumsFile, writeThroughNbdcrypt } from './guest-script.js';
 import { detectFeatures, formatVolume, serveFirst, type NbdcryptFeatures } from './nbdcrypt-features.js';
 import { faultFromEnv, injectFault } from './fault.js';
+import { cipherVolumes, hostRoundTrip } from './cipher-volumes.js';
 
 const BOOT_TIMEOUT_MS = 240_000;
 /** The whole VM part (image build included) ends within this; each boot gets what is left. */
@@ -61,6 +64,8 @@ interface CutRecord {
   remoteConnections: number;
 }
 const cuts = new Map<string, CutRecord>();
+/** Per cipher volume: the checksums of the guest's and the host's files, for boot 2. */
+const cipherSums = new Map<string, string>();
 const fault = faultFromEnv();
 
 /** Hard limit for the next qemu run: its own cap, or what remains of the budget. */
@@ -118,9 +123,9 @@ test('guest image: a Debian kernel and initramfs assembled from Debian packages,
 test('boot 1: nbd-client attaches to nbdcrypt; xfs + ext4 written, fsync, re-attach, link cuts; cryptsetup formats raw exports', { timeout: BOOT_TIMEOUT_MS + 120_000 }, async () => {
   assert.ok(image, 'no guest image');
   const t0 = Date.now();
-  for (const name of ['rev', 'rev512']) {
+  for (const name of ['rev', 'rev512', ...cipherVolumes.map((v) => v.tag)]) {
     writeFileSync(w(name), '');
-    truncateSync(w(name), 128 * 2 ** 20);
+    truncateSync(w(name), (name.startsWith('rev') ? 128 : 64) * 2 ** 20);
   }
   const key = ['--key-file', w('key')];
   // Both volumes live on remotes (Debian's nbd-server on 127.0.0.1), each behind a relay the
@@ -166,11 +171,18 @@ test('boot 1: nbd-client attaches to nbdcrypt; xfs + ext4 written, fsync, re-att
     { name: 'raw-rev', socket: w('raw-rev.sock') },
     { name: 'raw-rev512', socket: w('raw-rev512.sock') },
   ];
+  const cipherParts: string[] = [];
+  for (const v of cipherVolumes) {
+    procs.push(await startRawExport(w(v.tag), w(`raw-${v.tag}.sock`)));
+    ports.push({ name: `raw-${v.tag}`, socket: w(`raw-${v.tag}.sock`) });
+    cipherParts.push(cryptsetupFormat({ dev: `/dev/nbd${ports.length - 1}`, port: `raw-${v.tag}` }, v.tag, 512, v.luksFormat));
+  }
   const script = guestScript([
     writeThroughNbdcrypt({ dev: '/dev/nbd0', port: 'c4k' }, 'xfs', 'x4k', true),
     writeThroughNbdcrypt({ dev: '/dev/nbd1', port: 'c512' }, 'ext4', 'x512', true),
     cryptsetupFormat({ dev: '/dev/nbd2', port: 'raw-rev' }, 'rev', 4096),
     cryptsetupFormat({ dev: '/dev/nbd3', port: 'raw-rev512' }, 'rev512', 512),
+    ...cipherParts,
   ]);
   log(`host setup ${sh(Date.now() - t0)}; booting`);
   const vmT0 = Date.now();
@@ -221,6 +233,14 @@ for (const tag of ['x4k', 'x512']) {
   });
 }
 
+test('cipher volumes: nbdcrypt serves the Twofish LUKS1 and Serpent LUKS2 volumes dm-crypt filled; the host reads their files and writes its own', { timeout: 300_000 }, async () => {
+  assert.ok(boot1 && boot1.rc === 0, 'boot 1 did not pass: nothing to check');
+  for (const v of cipherVolumes) {
+    cipherSums.set(v.tag, await hostRoundTrip(v, w(v.tag), w('key'), sumsFile(boot1.sums, v.tag), scratch.path));
+    log(`${v.tag}: ${v.format} ${v.cipher} made by cryptsetup in the guest: the guest's files read back through nbdcrypt on the host; host files added`);
+  }
+});
+
 test('boot 2: dm-crypt opens what nbdcrypt wrote (4096 and 512-byte sectors); nbdcrypt serves what cryptsetup wrote', { timeout: BOOT_TIMEOUT_MS + 120_000 }, async () => {
   assert.ok(boot1 && boot1.rc === 0, 'boot 1 did not pass: nothing to check');
   const t0 = Date.now();
@@ -260,13 +280,20 @@ test('boot 2: dm-crypt opens what nbdcrypt wrote (4096 and 512-byte sectors); nb
       parts.push(dmCryptCheck(disk(`raw-${tag}`), 'ext4', tag));
     }
   }
-  const files: Record<string, string> = { key: PASSPHRASE };
+  // The cipher volumes: dm-crypt again, now with the host's files written through nbdcrypt.
+  for (const tag of cipherSums.keys()) {
+    procs.push(await startRawExport(w(tag), w(`raw-${tag}.sock`)));
+    ports.push({ name: `raw-${tag}`, socket: w(`raw-${tag}.sock`) });
+    parts.push(dmCryptCheck(disk(`raw-${tag}`), 'ext4', tag));
+  }
+  const files: Record<string, string> = { key: PASSPHRASE, ...Object.fromEntries([...cipherSums].map(([tag, sums]) => [`sums/${tag}`, sums])) };
   for (const tag of ['x4k', 'x512', 'rev', 'rev512']) files[`sums/${tag}`] = sumsFile(boot1.sums, tag);
   log(`host setup ${sh(Date.now() - t0)}; booting`);
   const r = await runVm({ image, script: guestScript(parts), ports, workDir: scratch.path, timeoutMs: bootTimeout(), label: 'boot2', files });
   await stopAll();
   log(`boot 2 wall ${sh(r.wallMs)}`);
   assertRun(r, 'boot 2');
+  assert.equal(cipherSums.size, cipherVolumes.length, 'the cipher volumes were not written by nbdcrypt on the host: dm-crypt had nothing of theirs to check');
   for (const g of gaps) log(`GAP: ${g}`);
   assert.deepEqual(gaps, [], `boot 2 passed with what exists, but the kernel proof needs more`);
 });

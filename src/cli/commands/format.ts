@@ -1,8 +1,8 @@
 /**
  * `nbdcrypt format TARGET`: create a LUKS2 volume that cryptsetup opens (same layout as
- * `cryptsetup luksFormat --type luks2`: aes-xts-plain64, 512-bit key, one argon2id keyslot
- * benchmarked to --iter-time), or with --type luks1 a LUKS1 volume with the cipher, key size
- * and hash given. Also exports the KDF option table shared with `key`.
+ * `cryptsetup luksFormat --type luks2`: aes-xts-plain64 with a 512-bit key or the --cipher and
+ * --key-size given, one argon2id keyslot benchmarked to --iter-time), or with --type luks1 a
+ * LUKS1 volume with the cipher, key size and hash given. Also exports the KDF option table shared with `key`.
  * Spec: docs/formats.md (LUKS2); cryptsetup(8) luksFormat.
  */
 import { parseCommandArgs } from '../args.js';
@@ -24,10 +24,10 @@ import { parseSize } from '../../size.js';
 export const help = `Usage: nbdcrypt format TARGET [OPTIONS]
 
 Create a LUKS2 volume on TARGET, byte-compatible with 'cryptsetup luksFormat --type luks2':
-aes-xts-plain64 with a random 512-bit volume key, data at 16 MiB, one argon2id keyslot (0).
-The volume opens with cryptsetup/dm-crypt on any Linux machine. ALL DATA ON TARGET IS LOST.
-With --type luks1: a LUKS1 volume as 'cryptsetup luksFormat --type luks1' makes it (for
-systems that need LUKS1), with --cipher, --key-size and --hash; pbkdf2 keyslots.
+aes-xts-plain64 with a random 512-bit volume key (or --cipher, --key-size), data at 16 MiB,
+one argon2id keyslot (0). The volume opens with cryptsetup/dm-crypt on any Linux machine.
+ALL DATA ON TARGET IS LOST. With --type luks1: a LUKS1 volume as 'cryptsetup luksFormat
+--type luks1' makes it (for systems that need LUKS1), with --hash too; pbkdf2 keyslots.
 
 TARGET:
   file:PATH | PATH   a regular file or a block device
@@ -44,11 +44,12 @@ Options:
                          newline stripping), '-' means standard input. Without it the
                          passphrase is asked twice on the terminal without echo.
   --type luks2|luks1     on-disk format (default luks2)
-  --cipher SPEC          data cipher (luks1 only; luks2 is always aes-xts-plain64):
+  --cipher SPEC          data cipher, also used for the keyslot areas:
                          aes|twofish|serpent - xts-plain64|cbc-essiv:sha256|cbc-plain64|
                          cbc-plain|ecb (default aes-xts-plain64)
-  --key-size BITS        volume key size (luks1; default 256; xts takes 256 or 512, cbc 128,
-                         192 or 256)
+  --key-size BITS        volume key size (luks2 default: 512 for xts, 256 otherwise; luks1
+                         default 256); xts takes 256 or 512 (twofish, serpent: 384 too), cbc
+                         and ecb 128, 192 or 256 (aes-xts: 256 or 512)
   --hash HASH            luks1 PBKDF2 and AF hash: sha1, sha256, sha512, ripemd160, ...
                          (default sha256)
   --offset SECTORS       luks1 payload offset in 512-byte sectors, a multiple of 8 (default:
@@ -73,6 +74,7 @@ Examples:
   nbdcrypt format disk.img --size 10G --label backup
   gpg -d key.asc | nbdcrypt format --key-file - /dev/sdb1
   nbdcrypt format disk.img --pbkdf-memory 65536 --iter-time 1000
+  nbdcrypt format disk.img --cipher serpent-xts-plain64 --key-size 256
   nbdcrypt format disk.img --type luks1 --cipher twofish-cbc-essiv:sha256 --hash sha256
 `;
 
@@ -111,8 +113,7 @@ function checkTypeOptions(type: 'luks1' | 'luks2', v: Record<string, string | bo
     if (v.label !== undefined) throw usage('LUKS1 has no label; drop --label or use --type luks2');
     return;
   }
-  if (v.cipher !== undefined && v.cipher !== 'aes-xts-plain64') throw usage(`--cipher ${String(v.cipher)}: LUKS2 volumes are formatted aes-xts-plain64; other ciphers need --type luks1`);
-  for (const o of ['key-size', 'hash', 'offset']) if (v[o] !== undefined) throw usage(`--${o} applies to --type luks1 only`);
+  for (const o of ['hash', 'offset']) if (v[o] !== undefined) throw usage(`--${o} applies to --type luks1 only`);
 }
 
 async function openForFormat(target: string, size: number | undefined, targetOptions: TargetOptions = {}): Promise<BlockDevice> {
@@ -169,7 +170,7 @@ export async function run(argv: string[], env: Environment): Promise<number> {
     const vol =
       type === 'luks1'
         ? await formatLuks1Volume(dev, passphrase, { ...kdf, cipher: v.cipher, keyBits: intArg(v['key-size'], 'key-size', 1), hash: v.hash, offsetSectors: intArg(v.offset, 'offset'), uuid: v.uuid })
-        : await formatVolume(dev, passphrase, { engines: env.engines, ...kdf, sectorSize, label: v.label, uuid: v.uuid, force: v.force ?? false });
+        : await formatVolume(dev, passphrase, { engines: env.engines, ...kdf, cipher: v.cipher, keyBits: intArg(v['key-size'], 'key-size', 1), sectorSize, label: v.label, uuid: v.uuid, force: v.force ?? false });
     vol.volumeKey.fill(0);
     await dev.flush();
     log.info(`formatted ${target}: ${vol.format} UUID ${vol.uuid}, ${vol.cipher}, ${vol.dataSize} bytes of encrypted data (sector ${vol.sectorSize}), keyslot 0`);

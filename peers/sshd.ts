@@ -39,6 +39,8 @@ export interface SshdPeer {
   log(): string;
   /** SIGKILLs every sshd process serving a connection (the listener survives); returns how many. */
   killConnections(): Promise<number>;
+  /** PIDs of the processes serving connections whose command name is `comm` (e.g. 'sftp-server', one per SFTP channel). */
+  connectionProcesses(comm: string): number[];
   /** Sends `signal` (e.g. SIGSTOP/SIGCONT: a silent partition) to the processes serving connections; returns their PIDs. */
   signalConnections(signal: NodeJS.Signals): number[];
   stop(): Promise<void>;
@@ -69,6 +71,14 @@ function chrootDir(): string {
 }
 
 const descendantsOf = (pid: number): number[] => processTree(pid).slice(1);
+
+function commOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined; // gone while we looked
+  }
+}
 
 export function keygen(path: string, type = 'ed25519', passphrase = ''): string {
   run(requireTool('ssh-keygen', 'openssh-client'), ['-q', '-t', type, '-N', passphrase, '-C', 'nbdcrypt-test', '-f', path]);
@@ -153,6 +163,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdPeer> {
       await killAll(pids, 'sshd connection processes to exit');
       return pids.length;
     },
+    connectionProcesses: (comm) => descendantsOf(proc.pid).filter((p) => commOf(p) === comm),
     signalConnections: (signal) => {
       const pids = descendantsOf(proc.pid);
       for (const p of pids) {

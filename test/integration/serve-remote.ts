@@ -17,8 +17,8 @@ import { requireTool, run, sleep, startProcess, waitFor } from '../../peers/tool
 
 export const MiB = 1024 * 1024;
 
-/** Directories likely to hold many small real files on any Debian install. */
-const SOURCES = ['/usr/share/doc', '/usr/share/man', '/usr/share/locale', '/usr/lib/python3', '/usr/share/perl', '/usr/include', '/usr/share/i18n', '/usr/share/zoneinfo', '/usr/lib'];
+/** Directories likely to hold many small real files on any Debian install (the last two catch all). */
+const SOURCES = ['/usr/share/doc', '/usr/share/man', '/usr/share/locale', '/usr/lib/python3', '/usr/share/perl', '/usr/include', '/usr/share/i18n', '/usr/share/zoneinfo', '/usr/lib', '/usr/share'];
 
 export interface SourceTree {
   /** Paths relative to '/', for rsync --files-from. */
@@ -27,11 +27,18 @@ export interface SourceTree {
   listFile: string;
 }
 
-/** Picks regular files (each ≤ 4 MiB) from /usr until `minBytes`; writes the rsync file list. */
-export function pickTree(minBytes: number, listFile: string): SourceTree {
+/**
+ * Picks regular files from /usr in sorted directory order (deterministic on one install)
+ * until both `minBytes` and `o.minFiles` are reached; each file at most `o.maxFileBytes`
+ * (default 4 MiB). Writes the rsync file list.
+ */
+export function pickTree(minBytes: number, listFile: string, o: { minFiles?: number; maxFileBytes?: number } = {}): SourceTree {
   const files: string[] = [];
   const seen = new Set<string>();
   let bytes = 0;
+  const minFiles = o.minFiles ?? 0;
+  const maxFileBytes = o.maxFileBytes ?? 4 * MiB;
+  const enough = (): boolean => bytes >= minBytes && files.length >= minFiles;
   const walk = (dir: string): void => {
     let names: string[];
     try {
@@ -40,7 +47,7 @@ export function pickTree(minBytes: number, listFile: string): SourceTree {
       return;
     }
     for (const name of names) {
-      if (bytes >= minBytes) return;
+      if (enough()) return;
       const path = join(dir, name);
       let st;
       try {
@@ -49,7 +56,7 @@ export function pickTree(minBytes: number, listFile: string): SourceTree {
         continue;
       }
       if (st.isDirectory()) walk(path);
-      else if (st.isFile() && st.size <= 4 * MiB && !seen.has(path)) {
+      else if (st.isFile() && st.size <= maxFileBytes && !seen.has(path)) {
         // Only files we can read (rsync fails on unreadable ones).
         try {
           closeSync(openSync(path, 'r'));
@@ -62,7 +69,7 @@ export function pickTree(minBytes: number, listFile: string): SourceTree {
       }
     }
   };
-  for (const s of SOURCES) if (bytes < minBytes) walk(s);
+  for (const s of SOURCES) if (!enough()) walk(s);
   writeFileSync(listFile, files.join('\n') + '\n');
   return { files, bytes, listFile };
 }
@@ -151,23 +158,31 @@ export function remoteTreeFixture(exportSize: number, treeBytes: number): Remote
 /**
  * rsyncs `tree` into `dest` at a bandwidth that makes it last about `seconds`, and cuts the
  * SSH link `cuts` times meanwhile (sshd's session processes SIGKILLed), each time waiting
- * for `srv` to log its reconnect. Asserts that every cut landed during the copy and that
- * rsync succeeded.
+ * for `srv` to log its reconnect, then 1.5 s of traffic on the new link.
+ * Asserts that every cut landed while rsync ran, that each one was followed by a reconnect
+ * and that rsync succeeded; returns what it achieved.
  */
-export async function rsyncWithLinkCuts(tree: SourceTree, dest: string, o: { sshd: SshdPeer; srv: NbdcryptProc; cuts: number; seconds: number; timeoutMs: number }): Promise<void> {
+export async function rsyncWithLinkCuts(tree: SourceTree, dest: string, o: { sshd: SshdPeer; srv: NbdcryptProc; cuts: number; seconds: number; timeoutMs: number }): Promise<{ cuts: number; reconnects: number; seconds: number; lastCutSeconds: number }> {
   const reconnects = (): number => (o.srv.proc.stderr().match(/reconnected after/g) ?? []).length;
   const bwlimitK = Math.max(256, Math.floor(tree.bytes / 1024 / o.seconds));
   const rsync = startProcess(requireTool('rsync', 'rsync'), ['-a', `--bwlimit=${bwlimitK}`, `--files-from=${tree.listFile}`, '/', `${dest}/`]);
+  const t0 = Date.now();
+  const atStart = reconnects();
   let rsyncDone = false;
   void rsync.exited.then(() => (rsyncDone = true));
   let cuts = 0;
+  let lastCut = t0;
   try {
     await sleep(2000);
     while (cuts < o.cuts && !rsyncDone) {
       const before = reconnects();
       const killed = await o.sshd.killConnections();
       assert.ok(killed > 0, 'an sshd process served the session');
-      cuts++;
+      // Counted only if rsync was still copying when the link went down.
+      if (!rsyncDone) {
+        cuts++;
+        lastCut = Date.now();
+      }
       await waitFor(`reconnect after cut ${cuts}`, () => reconnects() > before, 60_000, 50);
       await sleep(1500);
     }
@@ -179,4 +194,7 @@ export async function rsyncWithLinkCuts(tree: SourceTree, dest: string, o: { ssh
   }
   assert.equal(cuts, o.cuts, `only ${cuts} cuts landed before rsync finished`);
   assert.equal(await rsync.exited, 0, `rsync failed: ${rsync.stderr()}`);
+  const seen = reconnects() - atStart;
+  assert.ok(seen >= cuts, `${seen} reconnects for ${cuts} cuts`);
+  return { cuts, reconnects: seen, seconds: (Date.now() - t0) / 1000, lastCutSeconds: (lastCut - t0) / 1000 };
 }

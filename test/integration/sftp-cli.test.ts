@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { luksDump, testPassphrase } from '../../peers/cryptsetup.js';
@@ -72,8 +73,10 @@ describe('sftp:// targets through the CLI', { timeout: 240_000 }, () => {
     const lock = `${v.file}.lock`;
     assert.ok(existsSync(lock), 'the lock outlives a killed process');
     const again = v.cli(['serve', v.uri, '--key-file', v.keyFile, '--listen', `unix:${join(v.dir, 'again.sock')}`, ...v.sshArgs]);
-    assert.equal(again.status, 11);
-    assert.match(again.stderr, new RegExp(`pid=${srv.proc.pid} `));
+    assert.equal(again.status, 11, again.stderr);
+    // The stale holder in full (host, pid, start time) and the way out, in one error line.
+    assert.match(again.stderr, new RegExp(`is in use: /data/disk\\.img\\.lock says nbdcrypt host=${hostname()} pid=${srv.proc.pid} started=\\d{4}-\\d\\d-\\d\\dT\\S+; if that process is gone, rerun with --break-lock`));
+    assert.equal(again.stderr.match(/error:/g)?.length, 1, 'one error line');
     const taker = await startNbdcrypt(v.serveArgs(['--break-lock']), { env: v.env, timeoutMs: 60_000 });
     await waitFor('the new lock', () => readFileSync(lock, 'utf8').includes(`pid=${taker.proc.pid} `), 10_000);
     assert.match(taker.proc.stderr(), /--break-lock: took over/);

@@ -9,8 +9,9 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pinnedCommand } from '../src/cli/bench/cpu-pinning.js';
-import { findTool, runTool, runToolAsync, startHelper, waitUntil, type Helper } from '../src/cli/bench/e2e-procs.js';
+import { findTool, runToolAsync, startHelper, waitUntil, type Helper } from '../src/cli/bench/e2e-procs.js';
 import { existsSync } from 'node:fs';
+import { qemuLuksCreate } from '../peers/qemu-luks.js';
 
 export interface Served {
   uri: string;
@@ -19,7 +20,9 @@ export interface Served {
 
 /** A LUKS1 image (aes-xts-plain64, 512-byte sectors: LUKS1 has no other) of `size` bytes of payload. */
 export function qemuLuksImage(path: string, size: number, keyFile: string): void {
-  runTool(findTool('qemu-img', 'qemu-utils'), ['create', '-q', '-f', 'luks', '--object', `secret,id=sec0,file=${keyFile}`, '-o', 'key-secret=sec0,iter-time=10', path, String(size)]);
+  // qemu-img's own defaults, through the helper that retries qemu's PBKDF timing check (it
+  // fails when a fast hash finishes inside one scheduler tick of CPU-time accounting).
+  qemuLuksCreate(path, keyFile, { cipherAlg: 'aes-256', cipherMode: 'xts', ivgenAlg: 'plain64', hashAlg: 'sha256' }, size);
 }
 
 async function untilSocket(helper: Helper, sock: string, what: string): Promise<void> {

@@ -22,7 +22,11 @@ function secret(passFile: string): string[] {
   return ['--object', `secret,id=sec0,file=${passFile}`];
 }
 
-/** Creates IMG with `payloadBytes` of encrypted data; retries qemu's flaky PBKDF benchmark on a busy machine. */
+/**
+ * Creates IMG with `payloadBytes` of encrypted data. qemu times PBKDF2 by thread CPU time,
+ * which the kernel may account in whole scheduler ticks: a fast hash can measure 0 ms and
+ * qemu gives up ("Unable to get accurate CPU usage"), so that one failure is retried.
+ */
 export function qemuLuksCreate(img: string, passFile: string, f: QemuLuksFormat, payloadBytes: number): void {
   const qemuImg = requireTool('qemu-img', 'qemu-utils');
   const ivHash = f.ivgenAlg === 'essiv' ? ',ivgen-hash-alg=sha256' : '';

@@ -1,7 +1,7 @@
 /**
  * Opens an SftpSession on the image file: checks the path (a directory or a missing parent
  * gets its own message), creates or sizes the file for `format --size` with SETSTAT (sparse:
- * nothing is written), opens it on up to `channels` SFTP channels (a server that refuses
+ * nothing is written), opens it on up to `channels` SFTP channels, the others all at once after the first (a server that refuses
  * more channels than it allows, MaxSessions, gets used with what it gave), and reads what
  * the server offers: limits@openssh.com for the request size, fsync@openssh.com for flushes.
  */
@@ -58,20 +58,20 @@ export async function openSftpSession(source: ChannelSource, o: SftpOpenOptions)
     if (!fsync && o.remoteFlush && !o.readOnly) {
       throw new NbdcryptError('ENOTSUP', `${o.name}: the SFTP server has no fsync@openssh.com, so writes could not be made durable; use --no-remote-flush to accept that (FLUSH is then not offered and a crash of the server can lose writes)`);
     }
-    for (let i = 1; i < o.channels; i++) {
-      let sftp: SFTPWrapper;
-      try {
-        sftp = await source.open();
-      } catch (e) {
-        if (!source.refused(e)) throw e;
-        log.warn(`${o.name}: the SSH server allows only ${i} SFTP channel${i === 1 ? '' : 's'} per connection (MaxSessions), not the ${o.channels} asked for; using ${i}`);
-        break;
-      }
-      const handle = await call<Buffer>(o, (cb) => sftp.open(o.path, o.readOnly ? O.READ : O.READ | O.WRITE, cb)).catch((e: Error) => {
-        sftp.end();
-        throw e;
-      });
-      chans.push(new SftpChannel(sftp, handle));
+    // The other channels open at once: each costs the server a session (a process for an
+    // external sftp-server), and opening them one after another multiplied a reconnect's time.
+    const others = await Promise.allSettled(Array.from({ length: o.channels - 1 }, () => openChannel(source, o)));
+    let refused = false;
+    let failure: unknown;
+    for (const r of others) {
+      if (r.status === 'fulfilled') chans.push(r.value);
+      else if (source.refused(r.reason)) refused = true;
+      else failure ??= r.reason;
+    }
+    if (failure !== undefined) throw failure;
+    if (refused) {
+      const n = chans.length;
+      log.warn(`${o.name}: the SSH server allows only ${n} SFTP channel${n === 1 ? '' : 's'} per connection (MaxSessions), not the ${o.channels} asked for; using ${n}`);
     }
     return new SftpSession(chans, { name: o.name, size, chunk: chunkSize(first), flush: fsync && o.remoteFlush, readOnly: o.readOnly });
   } catch (e) {
@@ -89,6 +89,16 @@ function chunkSize(sftp: SFTPWrapper): number {
   // Whole pages, so pieces of aligned requests stay aligned on the server.
   const max = Math.min(l._maxReadLen, l._maxWriteLen);
   return Math.max(DEFAULT_CHUNK, max - (max % 4096));
+}
+
+/** One more channel with the image open on it (read-write unless the session is read-only). */
+async function openChannel(source: ChannelSource, o: SftpOpenOptions): Promise<SftpChannel> {
+  const sftp = await source.open();
+  const handle = await call<Buffer>(o, (cb) => sftp.open(o.path, o.readOnly ? O.READ : O.READ | O.WRITE, cb)).catch((e: Error) => {
+    sftp.end();
+    throw e;
+  });
+  return new SftpChannel(sftp, handle);
 }
 
 async function checkPath(sftp: SFTPWrapper, o: SftpOpenOptions): Promise<void> {

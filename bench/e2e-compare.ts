@@ -29,7 +29,7 @@ import { checkFio, standardWorkloads, type FioRun, type Workload } from '../src/
 import { formatBenchVolume, serveSubprocess } from '../src/cli/bench/e2e-nbdcrypt.js';
 import { startNbdServer, startSshd, startTunnel } from '../src/cli/bench/e2e-peers.js';
 import { runTool, scratch } from '../src/cli/bench/e2e-procs.js';
-import { addRatioTarget, formatTable, formatTargets, resultMetric, type Report, type Target } from '../src/cli/bench/e2e-report.js';
+import { addRatioTarget, formatSections, formatTargets, resultMetric, type Report, type Target } from '../src/cli/bench/e2e-report.js';
 import { benchArgs } from './bench-args.js';
 import { bareChannelMbps, qemuLuksImage, startDelayProxy, startNbdkitLuks, startQemuNbdLuks } from './e2e-compare-peers.js';
 
@@ -191,10 +191,7 @@ try {
 
   if (v.json) process.stdout.write(`${JSON.stringify({ reports, extra, targets: targets() }, null, 2)}\n`);
   else {
-    for (const [name, r] of Object.entries(reports)) {
-      const w = name === 'wan' ? wanWorkloads : standardWorkloads(depths);
-      process.stdout.write(`\n== ${name} ==\n${formatTable(r, w, 'nbdcrypt')}`);
-    }
+    process.stdout.write(formatSections(reports, (name) => (name === 'wan' ? wanWorkloads : standardWorkloads(depths)), 'nbdcrypt'));
     if (extra.rawChannelReadMbps !== undefined) process.stdout.write(`\none bare ssh2 exec channel: read ${extra.rawChannelReadMbps.toFixed(0)} MB/s, write ${extra.rawChannelWriteMbps!.toFixed(0)} MB/s\n`);
     process.stdout.write(formatTargets(targets()));
   }

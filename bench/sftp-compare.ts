@@ -26,7 +26,7 @@ import { checkFio, standardWorkloads, type Workload } from '../src/cli/bench/e2e
 import { formatBenchVolume, serveSubprocess } from '../src/cli/bench/e2e-nbdcrypt.js';
 import { startNbdServer, startSshd } from '../src/cli/bench/e2e-peers.js';
 import { runTool, scratch } from '../src/cli/bench/e2e-procs.js';
-import { addRatioTarget, formatTable, formatTargets, resultMetric, type Report, type Target } from '../src/cli/bench/e2e-report.js';
+import { addRatioTarget, formatSections, formatTargets, resultMetric, type Report, type Target } from '../src/cli/bench/e2e-report.js';
 import { benchArgs } from './bench-args.js';
 import { qemuLuksImage, startDelayProxy } from './e2e-compare-peers.js';
 import { startAgent, startNbdkitSsh, startQemuNbdSsh, startSshfsLoop } from './sftp-compare-peers.js';
@@ -161,7 +161,7 @@ try {
 
   if (v.json) process.stdout.write(`${JSON.stringify({ reports, targets: targets() }, null, 2)}\n`);
   else {
-    for (const [name, r] of Object.entries(reports)) process.stdout.write(`\n== ${name} ==\n${formatTable(r, name === 'wan' ? wanWorkloads : standardWorkloads(depths), 'sftp')}`);
+    process.stdout.write(formatSections(reports, (name) => (name === 'wan' ? wanWorkloads : standardWorkloads(depths)), 'sftp'));
     process.stdout.write(formatTargets(targets()));
   }
 } finally {

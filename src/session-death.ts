@@ -13,6 +13,16 @@ export class SessionDeath {
     return this.reason;
   }
 
+  /**
+   * `done` wrapped so that it is not called once the session has died: from then on the owner
+   * re-sends what got no answer on the next session.
+   */
+  whileAlive<A extends unknown[]>(done: (...args: A) => void): (...args: A) => void {
+    return (...args) => {
+      if (!this.reason) done(...args);
+    };
+  }
+
   whenDead(listener: (err: Error) => void): void {
     const err = this.reason;
     if (err) queueMicrotask(() => listener(err));

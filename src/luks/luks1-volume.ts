@@ -9,6 +9,7 @@
 import type { BlockDevice } from '../block/block-device.js';
 import { checkKeySize } from '../crypt/cipher-spec.js';
 import { NbdcryptError } from '../errors.js';
+import { keepIfVerified, keyslotsTried } from './candidate-key.js';
 import { checkKdfCost } from './kdf-cost-limits.js';
 import { headerSectors, isLuks1, luks1CipherSpec, parseLuks1Header, serializeLuks1Header, LUKS1_PHDR_SIZE, type Luks1Header } from './luks1-header.js';
 import { luks1DigestKdf, luks1SlotKdf, openLuks1Keyslot, verifyLuks1Key } from './luks1-keyslot.js';
@@ -61,16 +62,10 @@ export async function unlockLuks1(dev: BlockDevice, h: Luks1Header, passphrase: 
       continue;
     }
     const key = await openLuks1Keyslot(dev, h, ks, passphrase, opts.signal);
-    try {
-      if (await verifyLuks1Key(h, key, opts.signal)) return { key, slot: ks.id };
-    } catch (e) {
-      key.fill(0);
-      throw e;
-    }
-    key.fill(0);
+    if (await keepIfVerified(key, (k) => verifyLuks1Key(h, k, opts.signal))) return { key, slot: ks.id };
   }
   if (costly) throw costly;
-  const tried = slots.length === 1 ? `keyslot ${slots[0]!.id}` : `keyslots ${slots.map((k) => k.id).join(',')}`;
+  const tried = keyslotsTried(slots.map((k) => k.id));
   throw new NbdcryptError('ENOKEY', `wrong passphrase for ${tried}; no data was changed (if the passphrase is right, the key material of ${tried} may be damaged: restore a header backup)`);
 }
 

@@ -9,6 +9,7 @@
  */
 import type { BlockDevice } from '../block/block-device.js';
 import { NbdcryptError } from '../errors.js';
+import { keepIfVerified, keyslotsTried } from './candidate-key.js';
 import { checkKdfCost } from './kdf-cost-limits.js';
 import { keyslotCipherError, openKeyslot, type KeyslotEngines } from './luks2-keyslot.js';
 import { verifyDigest } from './luks2-digest.js';
@@ -85,18 +86,12 @@ export async function unlockVolumeKey(dev: BlockDevice, l: LoadedHeader, passphr
       }
       throw e;
     }
-    try {
-      if (await verifyDigest(d, key, opts.signal)) return { key, slot: ks.id };
-    } catch (e) {
-      key.fill(0);
-      throw e;
-    }
-    key.fill(0);
+    if (await keepIfVerified(key, (k) => verifyDigest(d, k, opts.signal))) return { key, slot: ks.id };
   }
   if (costly) throw costly;
   if (slots.length === 0) throw new NbdcryptError('ENOKEY', 'no usable keyslot in this LUKS2 header; restore a header backup; no data was changed');
   if (unsupported && unsupportedCount === slots.length) throw new NbdcryptError(unsupported.code, `${unsupported.message}; no data was changed`);
-  const tried = slots.length === 1 ? `keyslot ${slots[0]!.id}` : `keyslots ${slots.map((k) => k.id).join(',')}`;
+  const tried = keyslotsTried(slots.map((k) => k.id));
   throw new NbdcryptError(
     'ENOKEY',
     `wrong passphrase for ${tried}${unsupported ? ` (${unsupported.message})` : ''}; no data was changed (if the passphrase is right, the key material of ${tried} may be damaged: restore a header backup)`,

@@ -96,10 +96,7 @@ export class NbdClientSession implements WireSink {
 
   submit(req: NbdSessionRequest): void {
     if (this.death.failure) return;
-    // No answer once the session died: the owner re-sends the request on the next one.
-    const answer: Answer = (err, payload) => {
-      if (!this.death.failure) req.done(err, payload);
-    };
+    const answer: Answer = this.death.whileAlive((err, payload) => req.done(err, payload));
     const fua = req.fua ? CF.FUA : 0;
     switch (req.kind) {
       case 'read': {

@@ -78,9 +78,7 @@ export class SftpSession {
 
   submit(req: SftpSessionRequest): void {
     if (this.death.failure) return;
-    const answer = (err: Error | undefined, payload?: Buffer): void => {
-      if (!this.death.failure) req.done(err, payload);
-    };
+    const answer = this.death.whileAlive((err: Error | undefined, payload?: Buffer) => req.done(err, payload));
     switch (req.kind) {
       case 'read':
         return this.read(req.offset, req.length, answer);

@@ -1,8 +1,8 @@
 /**
  * SSH transport through OpenSSH itself: each NBD connection runs `ssh -W HOST:PORT host`
  * (or `-W /path/to/socket`) and speaks NBD over its standard input and output (one loopback
- * TCP connection, loopback-pair.ts), so every OpenSSH feature applies: ProxyJump, ControlMaster multiplexing, certificates, FIDO keys,
- * ~/.ssh/config in full. ssh asks for passwords on the terminal itself; without a terminal
+ * TCP connection, loopback-pair.ts), so every OpenSSH feature applies: ProxyJump,
+ * ControlMaster multiplexing, certificates, FIDO keys, ~/.ssh/config in full. ssh asks for passwords on the terminal itself; without a terminal
  * it runs in BatchMode. ssh's exit status and message are mapped to ECONNECT, EAUTH or
  * EHOSTKEY. Unless the ssh configuration picks its own ciphers, AES-GCM goes first
  * (ssh-command-ciphers.ts). Spec: ssh(1) -W.

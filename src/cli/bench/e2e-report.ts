@@ -153,3 +153,10 @@ export class Progress {
     this.shown = false;
   }
 }
+
+/** Every section's table under a `== name ==` heading, each with the workloads it ran. */
+export function formatSections(reports: Record<string, Report>, workloadsOf: (section: string) => Workload[], subject: string): string {
+  return Object.entries(reports)
+    .map(([name, r]) => `\n== ${name} ==\n${formatTable(r, workloadsOf(name), subject)}`)
+    .join('');
+}

@@ -32,7 +32,10 @@ export function qemuLuksCreate(img: string, passFile: string, f: QemuLuksFormat,
   const ivHash = f.ivgenAlg === 'essiv' ? ',ivgen-hash-alg=sha256' : '';
   const opts = `key-secret=sec0,cipher-alg=${f.cipherAlg},cipher-mode=${f.cipherMode},ivgen-alg=${f.ivgenAlg}${ivHash},hash-alg=${f.hashAlg},iter-time=10`;
   let last = '';
-  for (let attempt = 0; attempt < 6; attempt++) {
+  // Failures come in bursts (one CI run saw six in a row with no pause between them), so the
+  // attempts are spread out: at most 20, a quarter second apart, about 5 s in all.
+  for (let attempt = 0; attempt < 20; attempt++) {
+    if (attempt > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
     const r = run(qemuImg, ['create', '-q', '-f', 'luks', ...secret(passFile), '-o', opts, img, String(payloadBytes)], { allowFail: true, timeoutMs: 60_000 });
     if (r.status === 0) return;
     last = r.stderr.trim();

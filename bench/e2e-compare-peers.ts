@@ -62,6 +62,18 @@ export async function startNbdkitLuks(dir: string, image: string, keyFile: strin
 }
 
 /**
+ * The bare ssh2 channels behind nbdcrypt's NBD server (bare-channel-nbd.ts) on a unix socket
+ * in `dir`, in their own process on `cpus`, for fio to drive like every other row.
+ */
+export async function startBareChannelNbd(dir: string, o: { port: number; user: string; keyFile: string; cpus?: string }): Promise<Served> {
+  const sock = join(dir, 'bare-channel.sock');
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'bare-channel-nbd.js');
+  const helper = startHelper(...pinnedCommand(o.cpus, process.execPath, [script, '--port', String(o.port), '--user', o.user, '--key', o.keyFile, '--socket', sock]));
+  await untilSocket(helper, sock, 'bare channel NBD server');
+  return { uri: `nbd+unix:///disk?socket=${sock}`, stop: () => helper.stop() };
+}
+
+/**
  * One bare ssh2 exec channel each way (bare-channel.ts) in its own process on `cpus`, moving
  * `bytes` per direction, best of `rounds`.
  */

@@ -12,20 +12,11 @@ import type { Duplex } from 'node:stream';
 import { NbdcryptError } from '../errors.js';
 import { loopbackPair } from './loopback-pair.js';
 import { preferredCipherArgs } from './ssh-command-ciphers.js';
-import type { RemoteEndpoint } from './ssh.js';
+import type { SshTransportOptions } from './ssh.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type Transport } from './transport.js';
 
-export interface SshCommandOptions {
-  host: string;
-  port?: number;
-  user?: string;
-  remote?: RemoteEndpoint;
-  sshConfigPath?: string;
-  knownHostsPath?: string;
-  acceptNewHostKey?: boolean;
-  identity?: string[];
-  connectTimeoutMs?: number;
-}
+/** The SshTransportOptions that `ssh -W` takes from the target (OpenSSH keeps its own alive and sizes its own windows). */
+export type SshCommandOptions = Pick<SshTransportOptions, 'host' | 'port' | 'user' | 'remote' | 'sshConfigPath' | 'knownHostsPath' | 'acceptNewHostKey' | 'identity' | 'connectTimeoutMs'>;
 
 /** The arguments of `ssh -W`; `extra` (e.g. a cipher order) goes before the host. */
 export function sshCommandArgs(o: SshCommandOptions, extra: string[] = []): string[] {

@@ -7,19 +7,23 @@
  *     WINDOW_ADJUST) with its own `socket.write`; with Nagle off (as NBD needs) each is its own
  *     syscall and wakes sshd once per packet. Corking on the first write of an event-loop turn
  *     and uncorking at its end sends them in one writev, with no added latency.
- *   - transient-bytes reporting: ssh2 allocates a new Buffer for every packet it writes and
- *     every socket read is a new Buffer; both are counted from the socket's byte counters on
- *     each read (under load something always comes back, so written bytes are reported within
- *     a round trip) and reported as short-lived bytes (../transient-buffers.ts).
+ *   - transient-bytes reporting: every socket read is a new Buffer, and so is every packet
+ *     ssh2 writes that is not from the packet pool; both are counted (the socket's read counter,
+ *     the pool's fresh bytes) on each read (under load something always comes back, so written
+ *     bytes are reported within a round trip) and reported as short-lived bytes
+ *     (../transient-buffers.ts).
+ *   - pooled packets: a packet from ssh-packet-pool.ts goes back to the pool from the callback
+ *     of the socket write that sent it.
  * - Channel `incoming.window`, `outgoing.id`, `outgoing.state` and the client's
  *   `_protocol.channelWindowAdjust`: the larger receive window of ssh-window.ts.
  * - The AES-GCM cipher's `allocPacket` (class of `_protocol._cipher`), which ssh2 calls for
  *   every packet it sends: its own asks the CSPRNG for the 4-19 bytes of padding with one
  *   randomFillSync call per packet, about 5 % of serve's CPU writing over ssh. Ours takes the
- *   padding from a 64 KiB block of the same CSPRNG, each byte used once, refilled when spent.
+ *   padding from a 64 KiB block of the same CSPRNG, each byte used once, refilled when spent,
+ *   and the memory of full-size packets from ssh-packet-pool.ts, reused once written.
  *   The packet layout is unchanged (RFC 5647: length, padding length, payload, padding to 16,
- *   tag). (Carving packets from 1 MiB slabs instead of a Buffer each was slower: fresh
- *   pages to fault in for every slab.)
+ *   tag). (Carving packets from fresh 1 MiB slabs instead of a Buffer each was slower: fresh
+ *   pages to fault in for every slab; the pool reuses its slabs.)
  *
  * Checked against ssh2 1.17.0; package.json allows only ~1.17.0 (>=1.17.0 <1.18.0), and a
  * newer ssh2 should be checked here before the range is widened. Each use checks the fields
@@ -30,6 +34,7 @@ import { randomFillSync } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { log } from '../log.js';
 import { ignoreTransientBytes, type NoteTransientBytes } from '../transient-buffers.js';
+import { isPooledPacket, releasePacket, takePacket, unpooledPacketBytes } from './ssh-packet-pool.js';
 
 /** The ssh2 versions whose internals this module was checked against. */
 export const SSH2_CHECKED_RANGE = '~1.17.0';
@@ -89,13 +94,16 @@ function corkPerTurn(sock: Socket): void {
       sock.cork();
       process.nextTick(uncork);
     }
+    // ssh2 writes each packet once, without a callback: a pooled one goes back once written.
+    const packet = args[0];
+    if (args.length === 1 && isPooledPacket(packet)) return (write as (b: Buffer, cb: () => void) => boolean).call(this, packet, () => releasePacket(packet));
     return (write as (...a: unknown[]) => boolean).apply(this, args);
   } as Socket['write'];
 }
 
-/** Reports the socket's traffic as short-lived Buffer bytes on each read (see the header). */
+/** Reports the socket's reads and the fresh packet memory as short-lived Buffer bytes on each read (see the header). */
 function reportSocketBuffers(sock: Socket, note: NoteTransientBytes): void {
-  const moved = (): number => sock.bytesRead + sock.bytesWritten;
+  const moved = (): number => sock.bytesRead + unpooledPacketBytes();
   let reported = moved();
   sock.on('data', () => {
     const now = moved();
@@ -125,7 +133,7 @@ function gcmAllocPacket(payloadLen: number): Buffer {
   let padLen = 16 - ((pktLen - 4) & 15);
   if (padLen < 4) padLen += 16;
   pktLen += padLen;
-  const packet = Buffer.allocUnsafe(pktLen + GCM_TAG_BYTES);
+  const packet = takePacket(pktLen + GCM_TAG_BYTES);
   packet.writeUInt32BE(pktLen - 4, 0);
   packet[4] = padLen;
   randomPadding(packet, 5 + payloadLen, padLen);

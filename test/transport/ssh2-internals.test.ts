@@ -3,10 +3,11 @@
  * installed ssh2 and a real sshd they are all there (the session socket is found, a channel's
  * receive window is raised to 8 MiB, an SFTP channel's to SFTP_WINDOW and kept there while
  * answers stream in, the AES-GCM packets ssh2 sends take their padding from a
- * pooled CSPRNG block and sshd accepts them, nothing is logged); against objects that lack them the
+ * pooled CSPRNG block and their memory from reused slabs, and sshd accepts them, nothing is logged); against objects that lack them the
  * transport says so in exactly one warning line and patches nothing.
  */
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { SshTransport } from '../../src/transport/ssh.js';
 import { CHANNEL_WINDOW, SFTP_WINDOW } from '../../src/transport/ssh-window.js';
+import { unpooledPacketBytes } from '../../src/transport/ssh-packet-pool.js';
 import { Ssh2Patches, SSH2_CHECKED_RANGE, channelWindow, patchPacketAllocation, sessionSocket } from '../../src/transport/ssh2-internals.js';
 import { startSshd, type SshdPeer } from '../../peers/sshd.js';
 import { waitFor } from '../../peers/tools.js';
@@ -50,6 +52,7 @@ describe('against the installed ssh2 and a real sshd', () => {
   let sink: Server;
   let sinkPort: number;
   let sunk = 0;
+  let sinkHash = createHash('sha256');
   let knownHosts: string;
   before(async () => {
     sshd = await startSshd();
@@ -57,7 +60,12 @@ describe('against the installed ssh2 and a real sshd', () => {
     writeFileSync(knownHosts, `${sshd.knownHostsLine}\n`);
     // The channel's far end: accepts and holds connections (direct-tcpip needs a listener),
     // counting what arrives.
-    sink = createServer((s) => s.on('error', () => undefined).on('data', (b: Buffer) => (sunk += b.length)));
+    sink = createServer((s) =>
+      s.on('error', () => undefined).on('data', (b: Buffer) => {
+        sunk += b.length;
+        sinkHash.update(b);
+      }),
+    );
     await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
     sinkPort = (sink.address() as { port: number }).port;
   });
@@ -92,11 +100,18 @@ describe('against the installed ssh2 and a real sshd', () => {
       assert.equal(cipher.constructor.name, 'AESGCMCipherBinding', 'aes128-gcm@openssh.com negotiated');
       assert.equal(patchPacketAllocation(client), true);
       assert.equal((cipher.allocPacket as { name: string }).name, 'gcmAllocPacket', 'the pooled-padding allocation is in place');
-      // sshd checks every packet's length, padding and tag: 4 MiB of 32 KiB packets arrive whole.
-      const data = Buffer.alloc(4 << 20, 7);
+      // sshd checks every packet's length, padding and tag: 16 MiB of 32 KiB packets arrive
+      // whole and in order, and their memory is mostly reused slabs: sshd grants 2 MiB of
+      // window at a time, so packets written later take the slabs of packets already sent.
+      const data = randomBytes(16 << 20);
+      const fresh = unpooledPacketBytes();
       sunk = 0;
+      sinkHash = createHash('sha256');
       await new Promise<void>((resolve, reject) => (ch as { write(b: Buffer, cb: (e?: Error | null) => void): void }).write(data, (e) => (e ? reject(e) : resolve())));
-      await waitFor('the sink to receive 4 MiB', () => sunk === data.length, 20_000);
+      await waitFor('the sink to receive 16 MiB', () => sunk === data.length, 30_000);
+      assert.equal(sinkHash.digest('hex'), createHash('sha256').update(data).digest('hex'), 'the bytes arrive unchanged');
+      const grown = unpooledPacketBytes() - fresh;
+      assert.ok(grown < 8 << 20, `fresh packet memory for 16 MiB sent: ${grown} bytes (slabs not reused)`);
     } finally {
       (ch as { destroy?: () => void } | undefined)?.destroy?.();
       await t.close();

@@ -4,12 +4,12 @@
  * the file open (src/sftp); ResilientDevice reopens sessions after a drop and replays. A
  * writer holds `PATH.lock` from the first open to close, across reconnects. See docs/sftp.md.
  */
-import type { SFTPWrapper } from 'ssh2';
 import { NbdcryptError, isNbdcryptError } from '../errors.js';
 import { log } from '../log.js';
 import { ResilientDevice } from '../resilient/resilient-device.js';
 import type { SessionOpener } from '../resilient/session.js';
 import { dropLock, lockText, takeLock } from '../sftp/lock-file.js';
+import { SftpClient } from '../sftp/sftp-client.js';
 import { openSftpSession } from '../sftp/sftp-open.js';
 import type { SftpSession } from '../sftp/sftp-session.js';
 import { SshTransport } from '../transport/ssh.js';
@@ -92,8 +92,8 @@ class SftpOpener implements SessionOpener {
     if (how !== 'shared') this.lock = { path, text };
   }
 
-  private async withChannel<T>(f: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {
-    const sftp = await this.transport.openSftp();
+  private async withChannel<T>(f: (sftp: SftpClient) => Promise<T>): Promise<T> {
+    const sftp = await SftpClient.start(await this.transport.openSftp());
     try {
       return await f(sftp);
     } finally {

@@ -5,11 +5,10 @@
  * is advisory: other programs on the server do not look at it. See docs/sftp.md (lock).
  */
 import { hostname } from 'node:os';
-import type { SFTPWrapper } from 'ssh2';
 import { NbdcryptError } from '../errors.js';
+import type { SftpClient } from './sftp-client.js';
 import { describeStatus, statusOf, FX } from './sftp-status.js';
-
-const O = { READ: 0x01, WRITE: 0x02, CREAT: 0x08, EXCL: 0x20 } as const;
+import { PFLAG as O } from './sftp-wire.js';
 
 /** What this process writes into its lock file. */
 export function lockText(startedAt: Date): string {
@@ -35,13 +34,13 @@ export interface LockTarget {
  * ('shared': a second open of the same image in one process, as `bench e2e` does; the
  * first holder removes it), or throws EBUSY naming the holder of the one that is there.
  */
-export async function takeLock(sftp: SFTPWrapper, t: LockTarget, text: string): Promise<'created' | 'broken' | 'shared'> {
+export async function takeLock(sftp: SftpClient, t: LockTarget, text: string): Promise<'created' | 'broken' | 'shared'> {
   let broken = false;
   for (let attempt = 0; ; attempt++) {
     try {
       const handle = await p<Buffer>((cb) => sftp.open(t.path, O.WRITE | O.CREAT | O.EXCL, cb));
       const data = Buffer.from(text);
-      await p<void>((cb) => sftp.write(handle, data, 0, data.length, 0, cb));
+      await p<void>((cb) => sftp.write(handle, 0, data, 0, data.length, cb));
       await p<void>((cb) => sftp.close(handle, cb));
       return broken ? 'broken' : 'created';
     } catch (e) {
@@ -51,7 +50,7 @@ export async function takeLock(sftp: SFTPWrapper, t: LockTarget, text: string): 
       if (!t.breakLock || attempt > 0) {
         throw new NbdcryptError('EBUSY', `${t.name} is in use: ${t.path} says ${holder.trim() || '(empty)'}; if that process is gone, rerun with --break-lock`);
       }
-      await p<void>((cb) => sftp.unlink(t.path, cb)).catch((err: Error) => {
+      await p<void>((cb) => sftp.remove(t.path, cb)).catch((err: Error) => {
         throw lockError(t, err);
       });
       broken = true;
@@ -60,18 +59,18 @@ export async function takeLock(sftp: SFTPWrapper, t: LockTarget, text: string): 
 }
 
 /** Removes the lock if it is still the one `text` made; says whether it did. */
-export async function dropLock(sftp: SFTPWrapper, path: string, text: string): Promise<boolean> {
+export async function dropLock(sftp: SftpClient, path: string, text: string): Promise<boolean> {
   if ((await readLock(sftp, path)) !== text) return false;
-  await p<void>((cb) => sftp.unlink(path, cb));
+  await p<void>((cb) => sftp.remove(path, cb));
   return true;
 }
 
 /** The lock file's text, or undefined if there is none. */
-async function readLock(sftp: SFTPWrapper, path: string): Promise<string | undefined> {
+async function readLock(sftp: SftpClient, path: string): Promise<string | undefined> {
   try {
     const handle = await p<Buffer>((cb) => sftp.open(path, O.READ, cb));
     const buf = Buffer.alloc(4096);
-    const n = await p<number>((cb) => sftp.read(handle, buf, 0, buf.length, 0, cb));
+    const n = await p<number>((cb) => sftp.read(handle, 0, buf, 0, buf.length, cb));
     await p<void>((cb) => sftp.close(handle, cb)).catch(() => undefined);
     return buf.subarray(0, n).toString('utf8');
   } catch (e) {
@@ -85,6 +84,6 @@ function lockError(t: LockTarget, e: Error): NbdcryptError {
   return new NbdcryptError(code, `${t.name}: cannot create the lock file ${t.path} (${describeStatus(e)}); the directory must be writable`, { cause: e });
 }
 
-function p<T>(f: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> {
+function p<T>(f: (cb: (err: Error | undefined, v: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v))));
 }

@@ -1,16 +1,11 @@
 /**
  * One SFTP channel of a session with the image file open on it: its handle, what it has in
  * flight, and whether it wrote since its last fsync. Requests are pipelined: each call sends
- * one SFTP request at once and the callback runs when its answer arrives; ssh2 matches
- * answers by request id. The server runs one channel's requests in order, so an fsync sent
+ * one SFTP request at once and the callback runs when its answer arrives (sftp-client.ts
+ * matches answers by request id). The server runs one channel's requests in order, so an fsync sent
  * after a write covers that write.
  */
-import type { SFTPWrapper } from 'ssh2';
-
-/** ssh2 internals read to learn what the server offered (VERSION extensions). */
-interface SftpInternals {
-  _extensions?: Record<string, string>;
-}
+import type { SftpClient } from './sftp-client.js';
 
 export type Answer = (err: Error | undefined) => void;
 
@@ -25,16 +20,16 @@ export class SftpChannel {
   onAnswered: () => void = () => undefined;
 
   constructor(
-    readonly sftp: SFTPWrapper,
+    readonly sftp: SftpClient,
     readonly handle: Buffer,
   ) {}
 
   /** Reads up to `length` bytes at `position` into `into[at..]`; `n` < length means a short read (0: end of file). */
   read(position: number, into: Buffer, at: number, length: number, cb: (err: Error | undefined, n: number) => void): void {
     this.track(length, (done) =>
-      this.sftp.read(this.handle, into, at, length, position, (err, n) => {
+      this.sftp.read(this.handle, position, into, at, length, (err, n) => {
         done();
-        cb(err ?? undefined, err ? 0 : n);
+        cb(err, err ? 0 : n);
       }),
     );
   }
@@ -42,9 +37,9 @@ export class SftpChannel {
   write(position: number, data: Buffer, at: number, length: number, cb: Answer): void {
     this.dirty = true;
     this.track(length, (done) =>
-      this.sftp.write(this.handle, data, at, length, position, (err) => {
+      this.sftp.write(this.handle, position, data, at, length, (err) => {
         done();
-        cb(err ?? undefined);
+        cb(err);
       }),
     );
   }
@@ -53,9 +48,9 @@ export class SftpChannel {
   fsync(cb: Answer): void {
     this.dirty = false;
     this.track(0, (done) =>
-      this.sftp.ext_openssh_fsync(this.handle, (err) => {
+      this.sftp.fsync(this.handle, (err) => {
         done();
-        cb(err ?? undefined);
+        cb(err);
       }),
     );
   }
@@ -71,7 +66,7 @@ export class SftpChannel {
 
   destroy(): void {
     try {
-      this.sftp.end();
+      this.sftp.destroy();
     } catch {
       // already closed
     }
@@ -89,9 +84,4 @@ export class SftpChannel {
       queueMicrotask(this.onAnswered);
     });
   }
-}
-
-/** Whether the server offered an SFTP extension (e.g. fsync@openssh.com) in its VERSION. */
-export function offersExtension(sftp: SFTPWrapper, name: string): boolean {
-  return (sftp as unknown as SftpInternals)._extensions?.[name] !== undefined;
 }

@@ -6,12 +6,15 @@
  * the server offers: limits@openssh.com for the request size, fsync@openssh.com for flushes.
  */
 import { posix } from 'node:path';
-import type { SFTPWrapper, Stats } from 'ssh2';
+import type { Duplex } from 'node:stream';
 import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
-import { offersExtension, SftpChannel } from './sftp-channel.js';
+import { SftpChannel } from './sftp-channel.js';
+import { SftpClient } from './sftp-client.js';
+import { MAX_READ } from './sftp-frames.js';
 import { SftpSession } from './sftp-session.js';
 import { describeStatus, FX, openError, statusOf } from './sftp-status.js';
+import { PFLAG as O, type FileAttrs } from './sftp-wire.js';
 
 export interface SftpOpenOptions {
   /** Secret-free name for errors (the target URI). */
@@ -28,9 +31,9 @@ export interface SftpOpenOptions {
   remoteFlush: boolean;
 }
 
-/** Opens one more SFTP channel; `refused` tells a refusal of that channel alone. */
+/** Opens one more raw `sftp` subsystem channel; `refused` tells a refusal of that channel alone. */
 export interface ChannelSource {
-  open(): Promise<SFTPWrapper>;
+  open(): Promise<Duplex>;
   refused(e: unknown): boolean;
 }
 
@@ -38,23 +41,16 @@ export interface ChannelSource {
 export const DEFAULT_CHUNK = 32 * 1024;
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
-const O = { READ: 0x01, WRITE: 0x02, CREAT: 0x08 } as const;
-
-interface SftpLimits {
-  maxOpenHandles?: number;
-  _maxReadLen?: number;
-  _maxWriteLen?: number;
-}
 
 export async function openSftpSession(source: ChannelSource, o: SftpOpenOptions): Promise<SftpSession> {
-  const first = await source.open();
+  const first = await startClient(source, o);
   const chans: SftpChannel[] = [];
   try {
     await checkPath(first, o);
     const flags = o.readOnly ? O.READ : O.READ | O.WRITE | (o.createSize !== undefined ? O.CREAT : 0);
     chans.push(new SftpChannel(first, await call<Buffer>(o, (cb) => first.open(o.path, flags, cb))));
     const size = await sizeFile(chans[0]!, o);
-    const fsync = offersExtension(first, 'fsync@openssh.com');
+    const fsync = first.extensions.has('fsync@openssh.com');
     if (!fsync && o.remoteFlush && !o.readOnly) {
       throw new NbdcryptError('ENOTSUP', `${o.name}: the SFTP server has no fsync@openssh.com, so writes could not be made durable; use --no-remote-flush to accept that (FLUSH is then not offered and a crash of the server can lose writes)`);
     }
@@ -76,61 +72,75 @@ export async function openSftpSession(source: ChannelSource, o: SftpOpenOptions)
     return new SftpSession(chans, { name: o.name, size, chunk: chunkSize(first), flush: fsync && o.remoteFlush, readOnly: o.readOnly });
   } catch (e) {
     for (const c of chans) c.destroy();
-    first.end();
+    first.destroy();
     throw e;
   }
 }
 
 /** The largest payload the server takes per request: its stated limits, else 32 KiB. */
-function chunkSize(sftp: SFTPWrapper): number {
-  const l = sftp as unknown as SftpLimits;
-  // ssh2 sets maxOpenHandles (and the lengths) only after a limits@openssh.com answer.
-  if (l.maxOpenHandles === undefined || !l._maxReadLen || !l._maxWriteLen) return DEFAULT_CHUNK;
-  // Whole pages, so pieces of aligned requests stay aligned on the server.
-  const max = Math.min(l._maxReadLen, l._maxWriteLen);
+function chunkSize(sftp: SftpClient): number {
+  const l = sftp.limits;
+  if (!l || !l.maxReadLength || !l.maxWriteLength) return DEFAULT_CHUNK;
+  // Whole pages, so pieces of aligned requests stay aligned on the server; no larger than
+  // the client accepts back in one DATA packet.
+  const max = Math.min(l.maxReadLength, l.maxWriteLength, MAX_READ);
   return Math.max(DEFAULT_CHUNK, max - (max % 4096));
 }
 
 /** One more channel with the image open on it (read-write unless the session is read-only). */
 async function openChannel(source: ChannelSource, o: SftpOpenOptions): Promise<SftpChannel> {
-  const sftp = await source.open();
+  const sftp = await startClient(source, o);
   const handle = await call<Buffer>(o, (cb) => sftp.open(o.path, o.readOnly ? O.READ : O.READ | O.WRITE, cb)).catch((e: Error) => {
-    sftp.end();
+    sftp.destroy();
     throw e;
   });
   return new SftpChannel(sftp, handle);
 }
 
-async function checkPath(sftp: SFTPWrapper, o: SftpOpenOptions): Promise<void> {
-  let st: Stats | undefined;
+async function checkPath(sftp: SftpClient, o: SftpOpenOptions): Promise<void> {
+  let st: FileAttrs | undefined;
   try {
-    st = await call<Stats>(o, (cb) => sftp.stat(o.path, cb));
+    st = await call<FileAttrs>(o, (cb) => sftp.stat(o.path, cb));
   } catch (e) {
     if (!(e instanceof NbdcryptError) || e.code !== 'ENOEXPORT') throw e;
     const dir = posix.dirname(o.path);
-    const parent = await call<Stats>(o, (cb) => sftp.stat(dir, cb)).catch(() => undefined);
+    const parent = await call<FileAttrs>(o, (cb) => sftp.stat(dir, cb)).catch(() => undefined);
     if (!parent) throw new NbdcryptError('ENOEXPORT', `${o.name}: no directory ${dir} on the server (paths are absolute as the server sees them, a chrooted account sees its chroot; /~/ is the login directory)`);
     if (o.createSize === undefined) throw e;
   }
-  if (st && (st.mode & S_IFMT) === S_IFDIR) throw new NbdcryptError('ENOEXPORT', `${o.name}: ${o.path} is a directory on the server, not an image file; name the file inside it`);
+  if (st && st.mode !== undefined && (st.mode & S_IFMT) === S_IFDIR) throw new NbdcryptError('ENOEXPORT', `${o.name}: ${o.path} is a directory on the server, not an image file; name the file inside it`);
 }
 
 /** The file's size, after creating or resizing it for format --size (SETSTAT, no data written). */
 async function sizeFile(ch: SftpChannel, o: SftpOpenOptions): Promise<number> {
-  const st = await call<Stats>(o, (cb) => ch.sftp.fstat(ch.handle, cb));
+  const size = await fileSize(ch, o);
   const want = o.createSize;
-  if (want === undefined || st.size === want) return st.size;
-  if (st.size !== 0 && !o.resize) {
-    throw new NbdcryptError('EEXIST', `${o.name}: ${o.path} already exists with ${st.size} bytes, not the --size given; drop --size, or add --force to resize and format it`);
+  if (want === undefined || size === want) return size;
+  if (size !== 0 && !o.resize) {
+    throw new NbdcryptError('EEXIST', `${o.name}: ${o.path} already exists with ${size} bytes, not the --size given; drop --size, or add --force to resize and format it`);
   }
-  await call<void>(o, (cb) => ch.sftp.fsetstat(ch.handle, { size: want }, cb));
-  const after = await call<Stats>(o, (cb) => ch.sftp.fstat(ch.handle, cb));
-  if (after.size !== want) throw new NbdcryptError('EIO', `${o.name}: the server did not set the size of ${o.path} to ${want} bytes (it has ${after.size})`);
+  await call<void>(o, (cb) => ch.sftp.setSize(ch.handle, want, cb));
+  const after = await fileSize(ch, o);
+  if (after !== want) throw new NbdcryptError('EIO', `${o.name}: the server did not set the size of ${o.path} to ${want} bytes (it has ${after})`);
   return want;
 }
 
-/** Runs one ssh2 SFTP call; a server answer becomes openError's line, a lost channel ECONNECT. */
-function call<T>(o: SftpOpenOptions, f: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> {
+async function fileSize(ch: SftpChannel, o: SftpOpenOptions): Promise<number> {
+  const st = await call<FileAttrs>(o, (cb) => ch.sftp.fstat(ch.handle, cb));
+  if (st.size === undefined) throw new NbdcryptError('EIO', `${o.name}: the server did not tell the size of ${o.path}; it cannot serve as an image`);
+  return st.size;
+}
+
+/** One more channel with the SFTP client started on it (VERSION and limits exchanged). */
+async function startClient(source: ChannelSource, o: SftpOpenOptions): Promise<SftpClient> {
+  const ch = await source.open();
+  return SftpClient.start(ch).catch((e: Error) => {
+    throw new NbdcryptError('ECONNECT', `${o.name}: the SFTP server did not start the protocol (${e.message})`, { cause: e });
+  });
+}
+
+/** Runs one SFTP call; a server answer becomes openError's line, a lost channel ECONNECT. */
+function call<T>(o: SftpOpenOptions, f: (cb: (err: Error | undefined, v: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) =>
     f((err, v) => {
       if (!err) return resolve(v);

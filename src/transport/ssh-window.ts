@@ -41,7 +41,6 @@ export function enlargeReceiveWindow(ch: Pick<ClientChannel, 'push'>, access: Ch
   adjust();
   // ssh2 calls push() for every CHANNEL_DATA packet; top the window up once half is used,
   // unless the reader is applying backpressure (push returned false): then ssh2 resumes on _read.
-  // An SFTP channel's push parses the packet and returns nothing: it never pushes back.
   const push = ch.push.bind(ch);
   ch.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
     const ok = push(chunk, encoding);

@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import ssh2, { type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import ssh2, { type ClientChannel, type ConnectConfig } from 'ssh2';
 import { NbdcryptError } from '../errors.js';
 import type { NoteTransientBytes } from '../transient-buffers.js';
 import { log } from '../log.js';
@@ -122,19 +122,18 @@ export class SshTransport implements Transport {
   }
 
   /**
-   * Opens one `sftp` subsystem channel (ssh2's SFTP client on it, VERSION exchanged). When
+   * Opens one raw `sftp` subsystem channel; the SFTP protocol on it is src/sftp's. When
    * the server refuses just this channel (servers cap channels per connection with
    * MaxSessions) the session stays usable and isChannelRefusal() says so.
    */
-  async openSftp(): Promise<SFTPWrapper> {
-    return this.openChannel<SFTPWrapper>(
-      (client, done) => client.sftp(done),
-      // ssh2 drops its own 'error' listener once the channel is ready: until the user adds
-      // one, an error event would be thrown as uncaught.
-      (sftp) => {
-        sftp.on('error', () => undefined);
-        const access = this.o.sftpWindow === 0 ? undefined : this.patches.channelWindow(sftp);
-        if (access) enlargeReceiveWindow(sftp as unknown as Pick<ClientChannel, 'push'>, access, this.o.sftpWindow ?? SFTP_WINDOW);
+  async openSftp(): Promise<ClientChannel> {
+    return this.openChannel<ClientChannel>(
+      (client, done) => client.subsys('sftp', done),
+      // Until the SFTP layer adds its listener, an error event would be thrown as uncaught.
+      (ch) => {
+        ch.on('error', () => undefined);
+        const access = this.o.sftpWindow === 0 ? undefined : this.patches.channelWindow(ch);
+        if (access) enlargeReceiveWindow(ch, access, this.o.sftpWindow ?? SFTP_WINDOW);
       },
       (msg) => `the SSH server refused the sftp subsystem (${msg}); check that the account may use SFTP`,
     );

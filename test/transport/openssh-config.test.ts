@@ -12,6 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import { isNbdcryptError } from '../../src/errors.js';
 import { hostSshConfig } from '../../src/transport/openssh-config.js';
 import { resolveSshConfig } from '../../src/transport/ssh-config.js';
+import { SftpClient } from '../../src/sftp/sftp-client.js';
+import type { FileAttrs } from '../../src/sftp/sftp-wire.js';
 import { SshTransport } from '../../src/transport/ssh.js';
 import { startSshd, type SshdPeer } from '../../peers/sshd.js';
 import { requireTool, scratchDir } from '../../peers/tools.js';
@@ -83,9 +85,9 @@ describe('OpenSSH configuration through ssh -G', () => {
     const cfg = writeConfig('real', { port: sshd.port, user: sshd.user, key: sshd.userKey });
     const t = new SshTransport({ host: 'box', sshConfigPath: cfg, knownHostsPath: knownHosts, description: 'sftp://box' });
     try {
-      const sftp = await t.openSftp();
-      const entries = await new Promise<unknown[]>((resolve, reject) => sftp.readdir(sshd!.sftpData.remote, (err, list) => (err ? reject(err) : resolve(list))));
-      assert.ok(Array.isArray(entries));
+      const sftp = await SftpClient.start(await t.openSftp());
+      const st = await new Promise<FileAttrs>((resolve, reject) => sftp.stat(sshd!.sftpData.remote, (err, a) => (err ? reject(err) : resolve(a))));
+      assert.equal((st.mode ?? 0) & 0o170000, 0o040000, 'the data directory is seen as a directory');
       sftp.end();
     } finally {
       await t.close();

@@ -1,0 +1,252 @@
+/**
+ * SFTP v3 client on one raw `sftp` subsystem channel (the subset of docs/sftp.md, Our
+ * client). Requests are pipelined: each call sends one packet and its callback runs when the
+ * answer with its id arrives. The data path copies once: a DATA answer goes from the
+ * channel's incoming chunks straight into the read's destination; a WRITE sends its header,
+ * then the caller's payload as a second channel write, uncopied (the caller keeps it intact
+ * until the answer, which comes after the server got it). The session above bounds requests
+ * in flight per channel, which bounds what the channel buffers: no further backpressure here.
+ *
+ * Errors: a STATUS answer fails the request with an Error whose `code` is the server's status
+ * number (sftp-status.ts); a channel that closes fails every pending request with an Error
+ * without a numeric code (a lost link, not an answer). A malformed packet (too long, too
+ * short, unknown type or id, DATA longer than asked) ends the channel: the peer may be hostile.
+ */
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { FrameParser, type FrameSink } from './sftp-frames.js';
+import * as W from './sftp-wire.js';
+
+export type Done = (err: Error | undefined) => void;
+
+type Pending =
+  | { kind: 'status'; cb: Done }
+  | { kind: 'handle'; cb: (err: Error | undefined, handle: Buffer) => void }
+  | { kind: 'attrs'; cb: (err: Error | undefined, attrs: W.FileAttrs) => void }
+  | { kind: 'limits'; cb: (err: Error | undefined, limits: W.SftpLimits) => void }
+  | { kind: 'read'; into: Buffer; at: number; length: number; cb: (err: Error | undefined, n: number) => void };
+
+/** An answer of the server: `code` is its SSH_FX_* status. */
+export class SftpStatusError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const NONE = Buffer.alloc(0);
+
+export class SftpClient extends EventEmitter implements FrameSink {
+  /** Extensions the server offered in VERSION (name -> data). */
+  extensions = new Map<string, string>();
+  /** The server's limits@openssh.com answer, if it offered that extension. */
+  limits: W.SftpLimits | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  private failure: Error | undefined;
+  private readonly parser = new FrameParser(this);
+  private onVersion: ((err: Error | undefined) => void) | undefined;
+
+  private constructor(readonly channel: Duplex) {
+    super();
+    channel.on('data', (chunk: Buffer) => this.parser.push(chunk));
+    channel.on('error', (e: Error) => {
+      this.fail(new Error(`SFTP channel failed (${e.message})`));
+      this.emitError(e);
+    });
+    channel.on('end', () => this.emit('end'));
+    channel.on('close', () => {
+      this.fail(new Error('SFTP channel closed'));
+      this.emit('close');
+    });
+  }
+
+  /** Sends INIT on a fresh subsystem channel, waits for VERSION, then asks for limits if offered. */
+  static async start(channel: Duplex): Promise<SftpClient> {
+    const c = new SftpClient(channel);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        c.onVersion = (err) => (err ? reject(err) : resolve());
+        channel.write(W.encodeInit());
+      });
+      if (c.extensions.get('limits@openssh.com') === '1') {
+        c.limits = await new Promise<W.SftpLimits>((resolve, reject) =>
+          c.request(W.encodeLimits(c.id()), { kind: 'limits', cb: (err, l) => (err ? reject(err) : resolve(l)) }),
+        );
+      }
+    } catch (e) {
+      c.destroy();
+      throw e;
+    }
+    return c;
+  }
+
+  open(path: string, pflags: number, cb: (err: Error | undefined, handle: Buffer) => void): void {
+    const id = this.id();
+    this.request(W.encodeOpen(id, path, pflags), { kind: 'handle', cb });
+  }
+
+  close(handle: Buffer, cb: Done): void {
+    const id = this.id();
+    this.request(W.encodeClose(id, handle), { kind: 'status', cb });
+  }
+
+  /** Reads up to `length` bytes at `position` into `into[at..]`; n < length is a short read, 0 end of file. */
+  read(handle: Buffer, position: number, into: Buffer, at: number, length: number, cb: (err: Error | undefined, n: number) => void): void {
+    const id = this.id();
+    this.request(W.encodeRead(id, handle, position, length), { kind: 'read', into, at, length, cb });
+  }
+
+  write(handle: Buffer, position: number, data: Buffer, at: number, length: number, cb: Done): void {
+    const id = this.id();
+    if (this.request(W.encodeWriteHeader(id, handle, position, length), { kind: 'status', cb }) && length > 0) {
+      this.channel.write(data.subarray(at, at + length));
+    }
+  }
+
+  fstat(handle: Buffer, cb: (err: Error | undefined, attrs: W.FileAttrs) => void): void {
+    const id = this.id();
+    this.request(W.encodeFstat(id, handle), { kind: 'attrs', cb });
+  }
+
+  stat(path: string, cb: (err: Error | undefined, attrs: W.FileAttrs) => void): void {
+    const id = this.id();
+    this.request(W.encodeStat(id, path), { kind: 'attrs', cb });
+  }
+
+  setSize(handle: Buffer, size: number, cb: Done): void {
+    const id = this.id();
+    this.request(W.encodeFsetstatSize(id, handle, size), { kind: 'status', cb });
+  }
+
+  remove(path: string, cb: Done): void {
+    const id = this.id();
+    this.request(W.encodeRemove(id, path), { kind: 'status', cb });
+  }
+
+  /** fsync@openssh.com: what this channel wrote to the handle before is durable. */
+  fsync(handle: Buffer, cb: Done): void {
+    const id = this.id();
+    this.request(W.encodeFsync(id, handle), { kind: 'status', cb });
+  }
+
+  /** Sends EOF: the server finishes what it was sent, then closes the channel. */
+  end(): void {
+    this.channel.end();
+  }
+
+  destroy(): void {
+    this.fail(new Error('SFTP channel closed'));
+    this.channel.destroy();
+  }
+
+  // ---- FrameSink: what the parser found ----
+
+  version(body: W.Reader): void {
+    const done = this.onVersion;
+    if (!done) throw new W.WireError('a second VERSION packet');
+    this.onVersion = undefined;
+    const v = body.u32();
+    if (v !== W.SFTP_VERSION) throw new W.WireError(`the server speaks SFTP version ${v}, not ${W.SFTP_VERSION}`);
+    this.extensions = W.decodeExtensions(body);
+    done(undefined);
+  }
+
+  /** Where a DATA answer's payload goes, or a WireError if the id or length is wrong. */
+  dataTarget(id: number, length: number): { into: Buffer; at: number } {
+    const p = this.take(id, W.FXP.DATA);
+    if (p.kind !== 'read') throw new W.WireError(`DATA answers request ${id}, which is not a read`);
+    if (length > p.length) throw new W.WireError(`DATA of ${length} bytes answers a read of ${p.length}`);
+    this.pending.set(id, p);
+    return { into: p.into, at: p.at };
+  }
+
+  dataDone(id: number, length: number): void {
+    const p = this.pending.get(id) as Extract<Pending, { kind: 'read' }>;
+    this.pending.delete(id);
+    p.cb(undefined, length);
+  }
+
+  answer(type: number, id: number, body: W.Reader): void {
+    const p = this.take(id, type);
+    if (type === W.FXP.STATUS) {
+      const s = W.decodeStatus(body);
+      if (s.code === 0 && p.kind === 'status') return p.cb(undefined);
+      // EOF on a read is an answer of 0 bytes, as a short read at the end of the file.
+      if (s.code === 1 && p.kind === 'read') return p.cb(undefined, 0);
+      if (s.code === 0) throw new W.WireError(`status OK answers request ${id}, which expects ${p.kind}`);
+      return failWith(p, new SftpStatusError(s.code, s.message));
+    }
+    if (type === W.FXP.HANDLE && p.kind === 'handle') return p.cb(undefined, body.bytes());
+    if (type === W.FXP.ATTRS && p.kind === 'attrs') return p.cb(undefined, W.decodeAttrs(body));
+    if (type === W.FXP.EXTENDED_REPLY && p.kind === 'limits') return p.cb(undefined, W.decodeLimits(body));
+    throw new W.WireError(`packet type ${type} answers request ${id}, which expects ${p.kind}`);
+  }
+
+  /** A malformed packet: fail everything, drop the channel. */
+  broken(e: W.WireError): void {
+    const err = new Error(`SFTP server sent a malformed packet: ${e.message}`);
+    this.fail(err);
+    this.emitError(err);
+    this.channel.destroy();
+  }
+
+  // ----
+
+  private id(): number {
+    const id = this.nextId;
+    this.nextId = (this.nextId + 1) >>> 0;
+    return id;
+  }
+
+  /** Sends a request packet; false (and the callback failed) when the channel is gone. */
+  private request(packet: Buffer, p: Pending): boolean {
+    if (this.failure) {
+      const f = this.failure;
+      queueMicrotask(() => failWith(p, f));
+      return false;
+    }
+    this.pending.set(packet.readUInt32BE(5), p);
+    this.channel.write(packet);
+    return true;
+  }
+
+  private take(id: number, type: number): Pending {
+    const p = this.pending.get(id);
+    if (!p) throw new W.WireError(`packet type ${type} answers request ${id}, which is not pending`);
+    this.pending.delete(id);
+    return p;
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    this.parser.stop();
+    const v = this.onVersion;
+    this.onVersion = undefined;
+    v?.(this.failure);
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) failWith(p, this.failure);
+  }
+
+  private emitError(e: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', e);
+  }
+}
+
+function failWith(p: Pending, err: Error): void {
+  switch (p.kind) {
+    case 'status':
+      return p.cb(err);
+    case 'handle':
+      return p.cb(err, NONE);
+    case 'attrs':
+      return p.cb(err, {});
+    case 'limits':
+      return p.cb(err, { maxPacketLength: 0, maxReadLength: 0, maxWriteLength: 0, maxOpenHandles: 0 });
+    case 'read':
+      return p.cb(err, 0);
+  }
+}

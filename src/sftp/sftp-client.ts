@@ -147,19 +147,18 @@ export class SftpClient extends EventEmitter implements FrameSink {
   version(body: W.Reader): void {
     const done = this.onVersion;
     if (!done) throw new W.WireError('a second VERSION packet');
-    this.onVersion = undefined;
     const v = body.u32();
     if (v !== W.SFTP_VERSION) throw new W.WireError(`the server speaks SFTP version ${v}, not ${W.SFTP_VERSION}`);
     this.extensions = W.decodeExtensions(body);
+    this.onVersion = undefined;
     done(undefined);
   }
 
   /** Where a DATA answer's payload goes, or a WireError if the id or length is wrong. */
   dataTarget(id: number, length: number): { into: Buffer; at: number } {
-    const p = this.take(id, W.FXP.DATA);
+    const p = this.peek(id, W.FXP.DATA);
     if (p.kind !== 'read') throw new W.WireError(`DATA answers request ${id}, which is not a read`);
     if (length > p.length) throw new W.WireError(`DATA of ${length} bytes answers a read of ${p.length}`);
-    this.pending.set(id, p);
     return { into: p.into, at: p.at };
   }
 
@@ -169,19 +168,22 @@ export class SftpClient extends EventEmitter implements FrameSink {
     p.cb(undefined, length);
   }
 
+  /** A whole answer; the request stays pending (failed by broken()) until it is decoded. */
   answer(type: number, id: number, body: W.Reader): void {
-    const p = this.take(id, type);
+    const p = this.peek(id, type);
     if (type === W.FXP.STATUS) {
       const s = W.decodeStatus(body);
+      if (s.code === 0 && p.kind !== 'status') throw new W.WireError(`status OK answers request ${id}, which expects ${p.kind}`);
+      this.pending.delete(id);
       if (s.code === 0 && p.kind === 'status') return p.cb(undefined);
       // EOF on a read is an answer of 0 bytes, as a short read at the end of the file.
       if (s.code === 1 && p.kind === 'read') return p.cb(undefined, 0);
-      if (s.code === 0) throw new W.WireError(`status OK answers request ${id}, which expects ${p.kind}`);
       return failWith(p, new SftpStatusError(s.code, s.message));
     }
-    if (type === W.FXP.HANDLE && p.kind === 'handle') return p.cb(undefined, body.bytes());
-    if (type === W.FXP.ATTRS && p.kind === 'attrs') return p.cb(undefined, W.decodeAttrs(body));
-    if (type === W.FXP.EXTENDED_REPLY && p.kind === 'limits') return p.cb(undefined, W.decodeLimits(body));
+    // Decoded before the request leaves the map: a short packet leaves it for broken() to fail.
+    if (type === W.FXP.HANDLE && p.kind === 'handle') return this.settle(id, p.cb, body.bytes());
+    if (type === W.FXP.ATTRS && p.kind === 'attrs') return this.settle(id, p.cb, W.decodeAttrs(body));
+    if (type === W.FXP.EXTENDED_REPLY && p.kind === 'limits') return this.settle(id, p.cb, W.decodeLimits(body));
     throw new W.WireError(`packet type ${type} answers request ${id}, which expects ${p.kind}`);
   }
 
@@ -213,11 +215,15 @@ export class SftpClient extends EventEmitter implements FrameSink {
     return true;
   }
 
-  private take(id: number, type: number): Pending {
+  private peek(id: number, type: number): Pending {
     const p = this.pending.get(id);
     if (!p) throw new W.WireError(`packet type ${type} answers request ${id}, which is not pending`);
-    this.pending.delete(id);
     return p;
+  }
+
+  private settle<T>(id: number, cb: (err: Error | undefined, v: T) => void, v: T): void {
+    this.pending.delete(id);
+    cb(undefined, v);
   }
 
   private fail(err: Error): void {

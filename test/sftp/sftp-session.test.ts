@@ -18,14 +18,9 @@ import { SshTransport } from '../../src/transport/ssh.js';
 import { startSshd, type SshdPeer } from '../../peers/sshd.js';
 import { sftpWithoutFsync } from '../../peers/sftp-without-fsync.js';
 import { scratchDir } from '../../peers/tools.js';
+import { sftpTransport } from './sftp-transport.js';
 
 const MiB = 1024 * 1024;
-
-export function sftpTransport(sshd: SshdPeer): SshTransport {
-  const knownHosts = join(sshd.dir, 'known_hosts');
-  writeFileSync(knownHosts, `${sshd.knownHostsLine}\n`);
-  return new SshTransport({ host: sshd.host, port: sshd.port, user: sshd.user, identity: [sshd.userKey], knownHostsPath: knownHosts, sshConfigPath: '/dev/null', sftpRequest: false, description: `sftp://${sshd.host}:${sshd.port}` });
-}
 
 function request(s: SftpSession, kind: SftpSessionRequest['kind'], offset: number, length: number, data?: Buffer, fua = false): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => s.submit({ kind, offset, length, data, fua, done: (err, payload) => (err ? reject(err) : resolve(payload)) }));

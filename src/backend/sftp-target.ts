@@ -9,8 +9,8 @@ import { log } from '../log.js';
 import { ResilientDevice } from '../resilient/resilient-device.js';
 import type { SessionOpener } from '../resilient/session.js';
 import { dropLock, lockText, takeLock } from '../sftp/lock-file.js';
-import { SftpClient } from '../sftp/sftp-client.js';
-import { openSftpSession } from '../sftp/sftp-open.js';
+import type { SftpClient } from '../sftp/sftp-client.js';
+import { openSftpSession, startClient } from '../sftp/sftp-open.js';
 import type { SftpSession } from '../sftp/sftp-session.js';
 import { SshTransport } from '../transport/ssh.js';
 import type { RemoteTargetOptions } from './remote-target.js';
@@ -49,7 +49,7 @@ class SftpOpener implements SessionOpener {
     if (!readOnly && !this.locked) await this.takeLock();
     const first = !this.opened;
     const session = await openSftpSession(
-      { open: () => this.transport.openSftp(), refused: SshTransport.isChannelRefusal },
+      { open: () => this.transport.openSftp(), refused: SshTransport.isChannelRefusal, startTimeoutMs: this.transport.connectTimeoutMs },
       {
         name: this.name,
         path: this.path,
@@ -93,7 +93,7 @@ class SftpOpener implements SessionOpener {
   }
 
   private async withChannel<T>(f: (sftp: SftpClient) => Promise<T>): Promise<T> {
-    const sftp = await SftpClient.start(await this.transport.openSftp());
+    const sftp = await startClient({ open: () => this.transport.openSftp(), startTimeoutMs: this.transport.connectTimeoutMs }, { name: this.name });
     try {
       return await f(sftp);
     } finally {

@@ -63,9 +63,13 @@ export class SftpClient extends EventEmitter implements FrameSink {
     });
   }
 
-  /** Sends INIT on a fresh subsystem channel, waits for VERSION, then asks for limits if offered. */
-  static async start(channel: Duplex): Promise<SftpClient> {
+  /**
+   * Sends INIT on a fresh subsystem channel, waits for VERSION, then asks for limits if
+   * offered; a server that has not answered both within `timeoutMs` fails the start.
+   */
+  static async start(channel: Duplex, timeoutMs = 30_000): Promise<SftpClient> {
     const c = new SftpClient(channel);
+    const timer = setTimeout(() => c.fail(new Error(`no answer to SFTP INIT within ${timeoutMs} ms`)), timeoutMs);
     try {
       await new Promise<void>((resolve, reject) => {
         c.onVersion = (err) => (err ? reject(err) : resolve());
@@ -79,6 +83,8 @@ export class SftpClient extends EventEmitter implements FrameSink {
     } catch (e) {
       c.destroy();
       throw e;
+    } finally {
+      clearTimeout(timer);
     }
     return c;
   }

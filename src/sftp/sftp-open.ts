@@ -35,6 +35,8 @@ export interface SftpOpenOptions {
 export interface ChannelSource {
   open(): Promise<Duplex>;
   refused(e: unknown): boolean;
+  /** Bound on the VERSION (and limits) exchange of a new channel; default SftpClient's. */
+  startTimeoutMs?: number;
 }
 
 /** Request size when the server does not state its limits (what every server takes). */
@@ -132,9 +134,9 @@ async function fileSize(ch: SftpChannel, o: SftpOpenOptions): Promise<number> {
 }
 
 /** One more channel with the SFTP client started on it (VERSION and limits exchanged). */
-async function startClient(source: ChannelSource, o: SftpOpenOptions): Promise<SftpClient> {
+export async function startClient(source: Pick<ChannelSource, 'open' | 'startTimeoutMs'>, o: Pick<SftpOpenOptions, 'name'>): Promise<SftpClient> {
   const ch = await source.open();
-  return SftpClient.start(ch).catch((e: Error) => {
+  return SftpClient.start(ch, source.startTimeoutMs).catch((e: Error) => {
     throw new NbdcryptError('ECONNECT', `${o.name}: the SFTP server did not start the protocol (${e.message})`, { cause: e });
   });
 }

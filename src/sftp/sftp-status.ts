@@ -1,7 +1,7 @@
 /**
- * SFTP status codes (SSH_FXP_STATUS, draft-ietf-secsh-filexfer-02 §7) as ssh2 reports them,
- * and the line a user reads for each. ssh2 sets `code` to the server's status number on an
- * answer; an error without one means the channel went away before the answer (the request
+ * SFTP status codes (SSH_FXP_STATUS, draft-ietf-secsh-filexfer-02 §7) as sftp-client.ts
+ * reports them, and the line a user reads for each. `code` is the server's status number on
+ * an answer; an error without one means the channel went away before the answer (the request
  * may or may not have run), which is a lost link, not an answer.
  */
 import { NbdcryptError, type ErrorCode } from '../errors.js';

@@ -74,7 +74,8 @@ export class SshTransport implements Transport {
   private readonly knownHostsPath: string;
   private readonly acceptNew: boolean;
   private readonly remote: RemoteEndpoint;
-  private readonly connectTimeoutMs: number;
+  /** Bound on connecting and on each channel request. */
+  readonly connectTimeoutMs: number;
   private readonly keepaliveMs: number;
   private closed = false;
   private current: Client | undefined;

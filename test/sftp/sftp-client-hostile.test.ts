@@ -194,7 +194,7 @@ describe('SFTP client against a hostile server', () => {
     }
   });
 
-  it('fails to start when the server speaks another version or closes first', async () => {
+  it('fails to start when the server speaks another version, closes first or never answers', async () => {
     const peer = fakePeer();
     const starting = SftpClient.start(peer.channel);
     peer.answer(packet(FXP.VERSION, 6));
@@ -203,5 +203,8 @@ describe('SFTP client against a hostile server', () => {
     const waiting = SftpClient.start(mute.channel);
     mute.channel.destroy();
     await assert.rejects(waiting, /SFTP channel closed/);
+    const silent = fakePeer();
+    await assert.rejects(SftpClient.start(silent.channel, 50), /no answer to SFTP INIT within 50 ms/);
+    assert.ok(silent.channel.destroyed, 'a server that never answers loses its channel');
   });
 });

@@ -2,9 +2,10 @@
  * SFTP v3 client on one raw `sftp` subsystem channel (the subset of docs/sftp.md, Our
  * client). Requests are pipelined: each call sends one packet and its callback runs when the
  * answer with its id arrives. The data path copies once: a DATA answer goes from the
- * channel's incoming chunks straight into the read's destination; a WRITE sends its header,
- * then the caller's payload as a second channel write, uncopied (the caller keeps it intact
- * until the answer, which comes after the server got it). The session above bounds requests
+ * channel's incoming chunks straight into the read's destination; a WRITE sends its header
+ * with the first SSH packet's worth of payload, then the rest of the caller's payload as a
+ * second channel write, uncopied (the caller keeps it intact until the answer, which comes
+ * after the server got it). The session above bounds requests
  * in flight per channel, which bounds what the channel buffers: no further backpressure here.
  *
  * Errors: a STATUS answer fails the request with an Error whose `code` is the server's status
@@ -37,6 +38,8 @@ export class SftpStatusError extends Error {
 }
 
 const NONE = Buffer.alloc(0);
+/** CHANNEL_DATA payload size OpenSSH uses for session channels (RFC 4254 §5.1 maximum packet size). */
+const SSH_PACKET = 32 * 1024;
 
 export class SftpClient extends EventEmitter implements FrameSink {
   /** Extensions the server offered in VERSION (name -> data). */
@@ -107,9 +110,12 @@ export class SftpClient extends EventEmitter implements FrameSink {
 
   write(handle: Buffer, position: number, data: Buffer, at: number, length: number, cb: Done): void {
     const id = this.id();
-    if (this.request(W.encodeWriteHeader(id, handle, position, length), { kind: 'status', cb }) && length > 0) {
-      this.channel.write(data.subarray(at, at + length));
-    }
+    const header = W.encodeWriteHeader(id, handle, position, length);
+    // The header alone would be an SSH packet of its own (one more encryption and socket
+    // write per request); it goes out with the payload's head, filling the first packet.
+    const head = Math.min(length, SSH_PACKET - header.length);
+    const first = head > 0 ? Buffer.concat([header, data.subarray(at, at + head)]) : header;
+    if (this.request(first, { kind: 'status', cb }) && head < length) this.channel.write(data.subarray(at + head, at + length));
   }
 
   fstat(handle: Buffer, cb: (err: Error | undefined, attrs: W.FileAttrs) => void): void {

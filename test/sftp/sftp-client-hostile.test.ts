@@ -115,18 +115,33 @@ describe('SFTP client framing', () => {
     await checkExchange((a) => [a]);
   });
 
-  it('sends a WRITE as its header, then the payload uncopied', async () => {
+  it('sends a small WRITE as one packet', async () => {
     const { peer, client } = await started();
     const data = Buffer.from('xxhello worldxx');
     const done = settled<void>((cb) => client.write(Buffer.from('hh'), 2 ** 33 + 5, data, 2, 11, (err) => cb(err, undefined)));
-    const [header, payload] = peer.sent.slice(1);
-    assert.equal(header!.length, 4 + 1 + 4 + 4 + 2 + 8 + 4);
-    assert.equal(header!.readUInt32BE(0), header!.length - 4 + 11, 'the length counts the payload');
+    const [header, ...rest] = peer.sent.slice(1);
+    assert.equal(rest.length, 0);
+    assert.equal(header!.length, 4 + 1 + 4 + 4 + 2 + 8 + 4 + 11);
+    assert.equal(header!.readUInt32BE(0), header!.length - 4, 'the length counts the payload');
     assert.equal(header![4], FXP.WRITE);
     assert.equal(header!.readBigUInt64BE(15), 2n ** 33n + 5n);
     assert.equal(header!.readUInt32BE(23), 11);
-    assert.equal(payload!.toString(), 'hello world');
-    assert.equal(payload!.buffer, data.buffer, 'the payload is a view of the caller buffer');
+    assert.equal(header!.subarray(27).toString(), 'hello world');
+    peer.answer(packet(FXP.STATUS, 0, 0));
+    assert.equal((await done).err, undefined);
+  });
+
+  it('sends a large WRITE as a full first SSH packet, then the rest of the payload uncopied', async () => {
+    const { peer, client } = await started();
+    const data = Buffer.alloc(300 * 1024, 7);
+    data.write('end', data.length - 3);
+    const done = settled<void>((cb) => client.write(Buffer.from('hh'), 0, data, 1000, 200 * 1024, (err) => cb(err, undefined)));
+    const [first, payload] = peer.sent.slice(1);
+    assert.equal(first!.length, 32 * 1024, 'the header fills the first packet with the payload head');
+    assert.equal(first!.readUInt32BE(0), 4 + 1 + 4 + 4 + 2 + 8 + 4 + 200 * 1024 - 4);
+    assert.equal(payload!.buffer, data.buffer, 'the rest is a view of the caller buffer');
+    assert.equal(payload!.byteOffset - data.byteOffset, 1000 + 32 * 1024 - 27);
+    assert.equal(payload!.length, 200 * 1024 - (32 * 1024 - 27));
     peer.answer(packet(FXP.STATUS, 0, 0));
     assert.equal((await done).err, undefined);
   });

@@ -59,6 +59,7 @@ class SftpOpener implements SessionOpener {
         createSize: first ? this.o.createSize : undefined,
         resize: this.o.resize,
         remoteFlush: this.o.remoteFlush !== false,
+        buffers: this.o.io?.buffers,
       },
     ).catch((e: unknown) => {
       // Retrying cannot cure a refusal of the file itself.
@@ -122,6 +123,8 @@ export async function openSftpTarget(spec: string, o: SftpTargetOptions = {}): P
     askPassphrase: o.askPassphrase,
     askPassword: o.askPassword,
     description: spec,
+    noteTransientBytes: o.io?.noteTransientBytes,
   });
-  return ResilientDevice.open(new SftpOpener(spec, transport, t.path, o), { ioTimeout: o.ioTimeout, replayLimit: o.replayLimit, readOnly: o.readOnly });
+  // The command's buffer pool for read destinations and the replay log's copies, as for ssh://.
+  return ResilientDevice.open(new SftpOpener(spec, transport, t.path, o), { ioTimeout: o.ioTimeout, replayLimit: o.replayLimit, readOnly: o.readOnly, buffers: o.io?.buffers });
 }

@@ -7,6 +7,7 @@
  */
 import { posix } from 'node:path';
 import type { Duplex } from 'node:stream';
+import type { RequestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
 import { SftpChannel } from './sftp-channel.js';
@@ -29,6 +30,8 @@ export interface SftpOpenOptions {
   resize?: boolean;
   /** false: never send fsync@openssh.com, do not offer FLUSH (--no-remote-flush). */
   remoteFlush: boolean;
+  /** Where read destinations come from (the command's pool); default fresh buffers. */
+  buffers?: RequestBuffers;
 }
 
 /** Opens one more raw `sftp` subsystem channel; `refused` tells a refusal of that channel alone. */
@@ -71,7 +74,7 @@ export async function openSftpSession(source: ChannelSource, o: SftpOpenOptions)
       const n = chans.length;
       log.warn(`${o.name}: the SSH server allows only ${n} SFTP channel${n === 1 ? '' : 's'} per connection (MaxSessions), not the ${o.channels} asked for; using ${n}`);
     }
-    return new SftpSession(chans, { name: o.name, size, chunk: chunkSize(first), flush: fsync && o.remoteFlush, readOnly: o.readOnly });
+    return new SftpSession(chans, { name: o.name, size, chunk: chunkSize(first), flush: fsync && o.remoteFlush, readOnly: o.readOnly, buffers: o.buffers });
   } catch (e) {
     for (const c of chans) c.destroy();
     first.destroy();

@@ -9,6 +9,7 @@
  * OpenSSH's PROTOCOL extensions, see docs/sftp.md.
  */
 import type { BlockCaps } from '../block/block-device.js';
+import { unpooled, type RequestBuffers } from '../block/buffer-pool.js';
 import { NbdcryptError } from '../errors.js';
 import { SessionDeath } from '../session-death.js';
 import type { SftpChannel } from './sftp-channel.js';
@@ -33,6 +34,8 @@ export interface SftpSessionOptions {
   /** The server has fsync@openssh.com and the user did not turn remote flushes off. */
   flush: boolean;
   readOnly: boolean;
+  /** Where read destinations come from (a READ result belongs to the caller); default fresh buffers. */
+  buffers?: RequestBuffers;
 }
 
 /** SFTP requests in flight per channel before further pieces queue. */
@@ -110,7 +113,8 @@ export class SftpSession {
   // ---- requests ----
 
   private read(offset: number, length: number, answer: (err: Error | undefined, payload?: Buffer) => void): void {
-    const out = Buffer.allocUnsafe(length);
+    // Not released on failure: other pieces may still be in flight into it; the GC takes it.
+    const out = (this.o.buffers ?? unpooled).acquire(length);
     const all = new Countdown(0, (err) => answer(err, err ? undefined : out));
     // A short answer (allowed by the protocol) asks again for the rest.
     const piece = (at: number, n: number): void => {

@@ -3,7 +3,8 @@
  * server fails because its disk is full (SSH_FX_FAILURE from a small tmpfs) fails that one
  * request with EIO naming the likely cause, while the link stays up and other requests
  * succeed; a read-only open takes no lock, a second writer in the same process shares the
- * first one's; --connections sets the SFTP channels.
+ * first one's; --connections sets the SFTP channels; reads and the replay log's copies use
+ * the command's buffer pool, and the SSH transport reports its transient bytes, as for ssh://.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -11,8 +12,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openTarget } from '../../src/backend/open-target.js';
+import { BufferPool } from '../../src/block/buffer-pool.js';
 import { isNbdcryptError } from '../../src/errors.js';
 import type { ResilientDevice } from '../../src/resilient/resilient-device.js';
+import type { TargetOptions } from '../../src/backend/open-target.js';
 import { startSshd, type SshdPeer } from '../../peers/sshd.js';
 import { run } from '../../peers/tools.js';
 
@@ -36,7 +39,7 @@ describe('sftp:// targets as block devices', () => {
     await sshd?.stop();
   });
 
-  const open = (path: string, o: { readOnly?: boolean; connections?: number; createSize?: number } = {}) =>
+  const open = (path: string, o: { readOnly?: boolean; connections?: number; createSize?: number; io?: TargetOptions['io'] } = {}) =>
     openTarget(`sftp://${sshd.user}@${sshd.host}:${sshd.port}${sshd.sftpData.remote}/${path}`, { knownHostsPath: knownHosts, identity: [sshd.userKey], sshConfigPath: '/dev/null', ...o }) as Promise<ResilientDevice>;
 
   it('a full disk fails that write with EIO; the link stays up and other requests work', async () => {
@@ -49,6 +52,26 @@ describe('sftp:// targets as block devices', () => {
       assert.equal(dev.linkState, 'up');
       assert.ok((await dev.read(0, MiB)).equals(first), 'what was written before reads back');
       await dev.flush();
+    } finally {
+      await dev.close();
+    }
+  });
+
+  it('reads into and copies writes for replay from the command\'s buffer pool; the transport reports transient bytes', async () => {
+    const pool = new BufferPool(64 * MiB);
+    let transient = 0;
+    const dev = await open('pooled.img', { createSize: 8 * MiB, io: { buffers: pool, noteTransientBytes: (n) => (transient += n) } });
+    try {
+      const data = randomBytes(MiB);
+      await dev.write(0, data);
+      const back = await dev.read(0, MiB);
+      assert.ok(back.equals(data));
+      pool.release(back);
+      assert.equal(pool.idleBytes, MiB, 'the read result was lent by the pool and went back to it');
+      assert.equal(pool.acquire(MiB).buffer, back.buffer, 'and is lent again');
+      await dev.flush();
+      assert.ok(pool.idleBytes >= MiB, 'the flush gave the replay log\'s pooled copy back');
+      assert.ok(transient > MiB, `the SSH transport reported its packets (${transient} bytes)`);
     } finally {
       await dev.close();
     }

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nbdcopy } from '../../peers/nbdcopy.js';
 import { startSshd } from '../../peers/sshd.js';
@@ -15,6 +15,14 @@ import { requireTool, scratchDir, startProcess, waitFor } from '../../peers/tool
 
 const script = join(process.cwd(), 'dist', 'bench', 'bare-channel-nbd.js');
 const MiB = 1024 * 1024;
+
+function stdoutOf(pid: number): string {
+  try {
+    return readlinkSync(`/proc/${pid}/fd/1`);
+  } catch {
+    return 'gone';
+  }
+}
 
 function bytesRead(pid: number): number {
   return Number(/^rchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? NaN);
@@ -28,11 +36,13 @@ test('bench/bare-channel-nbd: writes reach the remote cat, reads are its zeroes,
   const bare = startProcess(process.execPath, [script, '--port', String(sshd.port), '--user', sshd.user, '--key', sshd.userKey, '--socket', sock, '--size', '16M']);
   try {
     await waitFor('the listening line', () => bare.stdout().includes(`listening on unix:${sock}`), 30_000);
-    // sshd starts the commands just after it confirms the channels.
-    await waitFor('the two remote cat processes', () => sshd.connectionProcesses('cat').length === 2, 10_000);
-    // The sink is the `cat` without arguments (its standard output is /dev/null).
-    const sink = sshd.connectionProcesses('cat').find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'cat\0');
-    assert.ok(sink, 'the remote cat > /dev/null');
+    // The sink is the remote `cat` whose standard output is /dev/null; sshd starts the
+    // commands just after it confirms the channels.
+    const sinkPid = (): number | undefined => sshd.connectionProcesses('cat').find((pid) => stdoutOf(pid) === '/dev/null');
+    await waitFor('the remote cat > /dev/null', () => sinkPid() !== undefined, 10_000).catch(() =>
+      assert.fail(`no remote cat writing to /dev/null among ${sshd.connectionProcesses('cat').map((pid) => `${pid}: ${stdoutOf(pid)}`).join(', ') || 'no cat'}`),
+    );
+    const sink = sinkPid()!;
     const before = bytesRead(sink);
     const src = join(dir.path, 'src.bin');
     writeFileSync(src, randomBytes(16 * MiB));

@@ -10,7 +10,7 @@ import { ResilientDevice } from '../resilient/resilient-device.js';
 import type { SessionOpener } from '../resilient/session.js';
 import { dropLock, lockText, takeLock } from '../sftp/lock-file.js';
 import type { SftpClient } from '../sftp/sftp-client.js';
-import { openSftpSession, startClient } from '../sftp/sftp-open.js';
+import { openSftpSession, startClient, type ChannelSource } from '../sftp/sftp-open.js';
 import type { SftpSession } from '../sftp/sftp-session.js';
 import { SshTransport } from '../transport/ssh.js';
 import type { RemoteTargetOptions } from './remote-target.js';
@@ -35,13 +35,17 @@ class SftpOpener implements SessionOpener {
   private lock: { path: string; text: string } | undefined;
   private locked = false;
   private opened = false;
+  /** Where the session's channels and the lock file's channel come from. */
+  private readonly channels: ChannelSource;
 
   constructor(
     readonly name: string,
     private readonly transport: SshTransport,
     private readonly path: string,
     private readonly o: SftpTargetOptions,
-  ) {}
+  ) {
+    this.channels = { open: () => transport.openSftp(), refused: SshTransport.isChannelRefusal, startTimeoutMs: transport.connectTimeoutMs };
+  }
 
   async open(): Promise<SftpSession> {
     const readOnly = this.o.readOnly === true;
@@ -49,7 +53,7 @@ class SftpOpener implements SessionOpener {
     if (!readOnly && !this.locked) await this.takeLock();
     const first = !this.opened;
     const session = await openSftpSession(
-      { open: () => this.transport.openSftp(), refused: SshTransport.isChannelRefusal, startTimeoutMs: this.transport.connectTimeoutMs },
+      this.channels,
       {
         name: this.name,
         path: this.path,
@@ -94,7 +98,8 @@ class SftpOpener implements SessionOpener {
   }
 
   private async withChannel<T>(f: (sftp: SftpClient) => Promise<T>): Promise<T> {
-    const sftp = await startClient({ open: () => this.transport.openSftp(), startTimeoutMs: this.transport.connectTimeoutMs }, { name: this.name });
+    // The lock file needs no request size: no limits exchange.
+    const sftp = await startClient(this.channels, { name: this.name }, false);
     try {
       return await f(sftp);
     } finally {

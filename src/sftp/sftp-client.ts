@@ -67,10 +67,11 @@ export class SftpClient extends EventEmitter implements FrameSink {
   }
 
   /**
-   * Sends INIT on a fresh subsystem channel, waits for VERSION, then asks for limits if
-   * offered; a server that has not answered both within `timeoutMs` fails the start.
+   * Sends INIT on a fresh subsystem channel, waits for VERSION, then (with `askLimits`) asks
+   * for limits if offered; a server that has not answered both within `timeoutMs` fails the
+   * start. The limits are one connection's, so one channel of it asking is enough.
    */
-  static async start(channel: Duplex, timeoutMs = 30_000): Promise<SftpClient> {
+  static async start(channel: Duplex, timeoutMs = 30_000, askLimits = true): Promise<SftpClient> {
     const c = new SftpClient(channel);
     const timer = setTimeout(() => c.fail(new Error(`no answer to SFTP INIT within ${timeoutMs} ms`)), timeoutMs);
     try {
@@ -78,7 +79,7 @@ export class SftpClient extends EventEmitter implements FrameSink {
         c.onVersion = (err) => (err ? reject(err) : resolve());
         channel.write(W.encodeInit());
       });
-      if (c.extensions.get('limits@openssh.com') === '1') {
+      if (askLimits && c.extensions.get('limits@openssh.com') === '1') {
         c.limits = await new Promise<W.SftpLimits>((resolve, reject) =>
           c.request(W.encodeLimits(c.id()), { kind: 'limits', cb: (err, l) => (err ? reject(err) : resolve(l)) }),
         );

@@ -94,7 +94,8 @@ function chunkSize(sftp: SftpClient): number {
 
 /** One more channel with the image open on it (read-write unless the session is read-only). */
 async function openChannel(source: ChannelSource, o: SftpOpenOptions): Promise<SftpChannel> {
-  const sftp = await startClient(source, o);
+  // The request size comes from the first channel's limits: this one need not ask again.
+  const sftp = await startClient(source, o, false);
   const handle = await call<Buffer>(o, (cb) => sftp.open(o.path, o.readOnly ? O.READ : O.READ | O.WRITE, cb)).catch((e: Error) => {
     sftp.destroy();
     throw e;
@@ -136,10 +137,10 @@ async function fileSize(ch: SftpChannel, o: SftpOpenOptions): Promise<number> {
   return st.size;
 }
 
-/** One more channel with the SFTP client started on it (VERSION and limits exchanged). */
-export async function startClient(source: Pick<ChannelSource, 'open' | 'startTimeoutMs'>, o: Pick<SftpOpenOptions, 'name'>): Promise<SftpClient> {
+/** One more channel with the SFTP client started on it (VERSION, and limits with `askLimits`, exchanged). */
+export async function startClient(source: Pick<ChannelSource, 'open' | 'startTimeoutMs'>, o: Pick<SftpOpenOptions, 'name'>, askLimits = true): Promise<SftpClient> {
   const ch = await source.open();
-  return SftpClient.start(ch, source.startTimeoutMs).catch((e: Error) => {
+  return SftpClient.start(ch, source.startTimeoutMs, askLimits).catch((e: Error) => {
     throw new NbdcryptError('ECONNECT', `${o.name}: the SFTP server did not start the protocol (${e.message})`, { cause: e });
   });
 }

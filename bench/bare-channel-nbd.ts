@@ -23,7 +23,7 @@ import { readEnvironment } from '../src/cli/environment.js';
 import { createServeRuntime } from '../src/cli/serve-runtime.js';
 import { NbdServer } from '../src/nbd/server.js';
 import { parseSize } from '../src/size.js';
-import { bareSession, type SshClient } from './bare-channel.js';
+import { sessionFromArgs, sessionOptions, type SshClient } from './bare-channel.js';
 import { benchArgs } from './bench-args.js';
 
 function execChannel(c: SshClient, command: string): Promise<ClientChannel> {
@@ -95,16 +95,12 @@ export class BareChannelDevice implements BlockDevice {
 
 async function main(): Promise<void> {
   const v = benchArgs('Usage: node dist/bench/bare-channel-nbd.js --port P --user U --key FILE --socket PATH [--cipher C] [--size 1G]', {
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string' },
-    user: { type: 'string' },
-    key: { type: 'string' },
+    ...sessionOptions,
     socket: { type: 'string' },
     size: { type: 'string', default: '1G' },
-    cipher: { type: 'string', default: 'aes128-gcm@openssh.com' },
   });
-  if (!v.port || !v.user || !v.key || !v.socket) throw new Error('--port, --user, --key and --socket are required');
-  const c = await bareSession({ host: v.host!, port: Number(v.port), user: v.user, keyFile: v.key, cipher: v.cipher! });
+  if (!v.socket) throw new Error('--socket is required');
+  const c = await sessionFromArgs(v);
   const device = await BareChannelDevice.open(c, parseSize(v.size!, '--size'));
   const server = new NbdServer({ exports: [{ name: 'disk', device }], io: createServeRuntime(readEnvironment()).io });
   await server.listen(`unix:${v.socket}`);

@@ -25,6 +25,21 @@ export function bareSession(o: { host: string; port: number; user: string; keyFi
   });
 }
 
+/** The command-line options that say which session to open (this script's and bare-channel-nbd.ts's). */
+export const sessionOptions = {
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string' },
+  user: { type: 'string' },
+  key: { type: 'string' },
+  cipher: { type: 'string', default: 'aes128-gcm@openssh.com' },
+} as const;
+
+/** Opens the session that parsed `sessionOptions` name. */
+export function sessionFromArgs(v: { host?: string; port?: string; user?: string; key?: string; cipher?: string }): Promise<SshClient> {
+  if (!v.port || !v.user || !v.key) throw new Error('--port, --user and --key are required');
+  return bareSession({ host: v.host!, port: Number(v.port), user: v.user, keyFile: v.key, cipher: v.cipher! });
+}
+
 /** Writes `bytes` into `cat > /dev/null`; resolves once the remote side has closed. */
 export function bareWrite(c: SshClient, bytes: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -67,16 +82,12 @@ export async function mbpsOf(bytes: number, op: () => Promise<void>): Promise<nu
 
 async function main(): Promise<void> {
   const v = benchArgs('Usage: node dist/bench/bare-channel.js --port P --user U --key FILE [--bytes 1G] [--rounds 3] [--cipher C]', {
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string' },
-    user: { type: 'string' },
-    key: { type: 'string' },
+    ...sessionOptions,
     bytes: { type: 'string', default: '1G' },
     rounds: { type: 'string', default: '3' },
-    cipher: { type: 'string', default: 'aes128-gcm@openssh.com' },
   });
   const bytes = parseSize(v.bytes!, '--bytes');
-  const c = await bareSession({ host: v.host!, port: Number(v.port), user: v.user!, keyFile: v.key!, cipher: v.cipher! });
+  const c = await sessionFromArgs(v);
   let writeMbps = 0;
   let readMbps = 0;
   // Best of N, interleaved: the machine is shared, and the best round is the least disturbed.

@@ -18,6 +18,7 @@ import type { Transport } from '../transport/transport.js';
 import { unixTransport } from '../transport/unix.js';
 import { parseTargetUri } from './target-uri.js';
 import type { RequestIo } from '../block/request-io.js';
+import { ignoreTransientBytes } from '../transient-buffers.js';
 
 export interface RemoteTargetOptions {
   readOnly?: boolean;
@@ -115,7 +116,9 @@ export interface NbdDeviceOptions extends ResilientOptions {
 /** An NBD export reached over `transport` as a device that survives drops; owns the transport from here on. */
 export function openNbdDevice(transport: Transport, exportName: string, opts: NbdDeviceOptions = {}): Promise<ResilientDevice> {
   const name = opts.name ?? transport.description;
-  const session = { name, stallTimeoutMs: (opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT) * 1000, io: opts.io };
+  // Bytes the transport reported already are not reported again by the NBD client.
+  const clientIo = opts.io && transport.reportsReadBuffers ? { ...opts.io, noteTransientBytes: ignoreTransientBytes } : opts.io;
+  const session = { name, stallTimeoutMs: (opts.stallTimeout ?? DEFAULT_STALL_TIMEOUT) * 1000, io: clientIo };
   let closed: Promise<void> | undefined;
   const opener: SessionOpener = {
     name,

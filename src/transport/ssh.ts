@@ -66,6 +66,8 @@ const DEFAULT_CIPHERS = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'ch
 
 export class SshTransport implements Transport {
   readonly description: string;
+  /** Channel data are slices of the socket reads that Ssh2Patches reports. */
+  readonly reportsReadBuffers = true;
   private session: Promise<Client> | undefined;
   private readonly auth: SshAuth;
   private readonly hostName: string;

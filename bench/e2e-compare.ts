@@ -32,6 +32,7 @@ import { startNbdServer, startSshd, startTunnel } from '../src/cli/bench/e2e-pee
 import { runTool, scratch } from '../src/cli/bench/e2e-procs.js';
 import { addRatioTarget, formatSections, formatTargets, resultMetric, type Report, type Target } from '../src/cli/bench/e2e-report.js';
 import { benchArgs } from './bench-args.js';
+import { createCpuQuota } from '../peers/cpu-quota.js';
 import { bareChannelMbps, qemuLuksImage, startBareChannelNbd, startDelayProxy, startNbdkitLuks, startQemuNbdLuks } from './e2e-compare-peers.js';
 
 const usage = `Usage: node dist/bench/e2e-compare.js [OPTIONS]
@@ -45,6 +46,10 @@ const usage = `Usage: node dist/bench/e2e-compare.js [OPTIONS]
   --pin LOCAL:REMOTE     CPUs (taskset lists) of the local side and of the remote side (sshd,
                          nbd-server) in the SSH and WAN sections; 'off': share them all
                          (default: the first two CPUs, when there are two)
+  --remote-cpu-percent N the remote side (sshd and its sessions, nbd-server) together gets at
+                         most N % of one CPU (a cgroup CPU quota; root): a slow NAS or VPS,
+                         where the remote's CPU and not the client's limits the link
+                         (default: no quota, the whole remote CPU)
   --depths LIST          queue depths (default 1,16,64)
   --size SIZE            image size (default 1G)
   --wan-delay-ms MS      WAN proxy latency each way (default 25)
@@ -64,6 +69,7 @@ const v = benchArgs(usage, {
   'ssh-rounds': { type: 'string', default: '3' },
   transfer: { type: 'string', default: '1G' },
   pin: { type: 'string' },
+  'remote-cpu-percent': { type: 'string' },
   json: { type: 'boolean', default: false },
 });
 // As bench e2e does: the nbdcrypt serve processes started below inherit its thread-pool size.
@@ -81,6 +87,9 @@ const transfer = parseSize(v.transfer!, '--transfer');
 const pinning = parsePinning(v.pin);
 const local = pinning?.local;
 const remote = pinning?.remote;
+const remoteQuota = v['remote-cpu-percent'] === undefined ? undefined : createCpuQuota(Number(v['remote-cpu-percent']));
+/** The remote peer started last, moved under the quota before any connection reaches it. */
+const remotePeer = <T extends { pid: number }>(peer: T): T => (remoteQuota?.add(peer.pid), peer);
 const sshFio: FioRun = { cpus: local, sequentialBytes: transfer || undefined };
 const wanWorkloads: Workload[] = [
   { pattern: 'seq-write', blockSize: 1 << 20, queueDepth: 16 },
@@ -139,17 +148,17 @@ try {
   let nbdRaw: Awaited<ReturnType<typeof startNbdServer>> | undefined;
   if (sections.has('ssh') || sections.has('wan')) {
     for (const d of ['nbdA', 'nbdB', 'nbdC', 'nbdRaw']) runTool('mkdir', ['-p', join(dir.path, d)]);
-    nbdA = later(await startNbdServer(join(dir.path, 'nbdA'), luks2Remote, 'disk', remote));
-    nbdRaw = later(await startNbdServer(join(dir.path, 'nbdRaw'), rawRemote, 'disk', remote));
-    sshd = later(await startSshd(dir.path, remote));
-    say(`CPUs: ${describePinning(pinning)}`);
+    nbdA = later(remotePeer(await startNbdServer(join(dir.path, 'nbdA'), luks2Remote, 'disk', remote)));
+    nbdRaw = later(remotePeer(await startNbdServer(join(dir.path, 'nbdRaw'), rawRemote, 'disk', remote)));
+    sshd = later(remotePeer(await startSshd(dir.path, remote)));
+    say(`CPUs: ${cpusLine()}`);
   }
   const sshOpts = (): string[] => ['--known-hosts', sshd!.knownHosts, '--identity', sshd!.userKey];
 
   if (sections.has('ssh') && sshd && nbdA && nbdRaw) {
     runTool('sync', []);
-    const nbdB = await startNbdServer(join(dir.path, 'nbdB'), luks1Remote, 'disk', remote);
-    const nbdC = await startNbdServer(join(dir.path, 'nbdC'), luks2RemoteCmd, 'disk', remote);
+    const nbdB = remotePeer(await startNbdServer(join(dir.path, 'nbdB'), luks1Remote, 'disk', remote));
+    const nbdC = remotePeer(await startNbdServer(join(dir.path, 'nbdC'), luks2RemoteCmd, 'disk', remote));
     const tunA = await startTunnel(sshd, nbdRaw.port, undefined, undefined, local);
     const tunB = await startTunnel(sshd, nbdB.port, undefined, undefined, local);
     const at = `${sshd.user}@127.0.0.1:${sshd.port}/disk`;
@@ -168,6 +177,7 @@ try {
     ];
     say('B. over SSH (loopback)');
     reports.ssh = await measure(rows, standardWorkloads(depths), seconds, nbdcrypt.engine, loadGenerator, sshRounds, sshFio, pinning);
+    reports.ssh.cpus = cpusLine();
     for (const s of started) await s.stop();
     say('B. one bare ssh2 exec channel (cat > /dev/null, head -c N /dev/zero; no NBD, no XTS)');
     const ch = await bareChannelMbps({ port: sshd.port, user: sshd.user, keyFile: sshd.userKey, bytes: transfer || 1 << 30, rounds: sshRounds, cpus: local });
@@ -189,6 +199,7 @@ try {
     ];
     say(`C. WAN: ${wanDelay} ms each way, ${(wanRate / 1e6).toFixed(0)} MB/s cap, in front of sshd`);
     reports.wan = await measure(rows, wanWorkloads, Number(v['wan-seconds']), nbdcrypt.engine, loadGenerator, rounds, { cpus: local }, pinning);
+    reports.wan.cpus = cpusLine();
     for (const s of [nbdcrypt, tun, proxy]) await s.stop();
   }
 
@@ -200,8 +211,14 @@ try {
   }
 } finally {
   for (const s of stops.reverse()) await s().catch(() => undefined);
+  remoteQuota?.remove();
   dir.remove();
   remoteDir.remove();
+}
+
+/** Which CPUs each side got, and the remote's quota if any. */
+function cpusLine(): string {
+  return `${describePinning(pinning)}${remoteQuota ? `; remote side ${remoteQuota.description}` : ''}`;
 }
 
 function targets(): Target[] {

@@ -22,6 +22,8 @@ export interface NbdServerPeer {
   exportName: string;
   file: string;
   uri: string;
+  /** The listening nbd-server; its per-connection forks are its children. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -42,7 +44,7 @@ export async function startNbdServer(dir: string, file: string, exportName = 'di
   await waitUntil('nbd-server pid file', () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '');
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   await waitUntil(`nbd-server on 127.0.0.1:${port}`, () => canConnect(port));
-  return { port, exportName, file, uri: `nbd://127.0.0.1:${port}/${exportName}`, stop: () => killTree(pid) };
+  return { port, exportName, file, uri: `nbd://127.0.0.1:${port}/${exportName}`, pid, stop: () => killTree(pid) };
 }
 
 export interface SshdPeer {
@@ -52,6 +54,8 @@ export interface SshdPeer {
   knownHosts: string;
   /** An empty ssh config file, so the user's ~/.ssh/config cannot change the measurement. */
   sshConfig: string;
+  /** The listening sshd; its sessions are its children. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -94,6 +98,7 @@ export async function startSshd(dir: string, cpus?: string): Promise<SshdPeer> {
     userKey,
     knownHosts,
     sshConfig,
+    pid: helper.pid,
     // The listener's per-connection children outlive a plain SIGTERM of the listener.
     stop: async () => killTree(helper.pid),
   };

@@ -32,7 +32,7 @@ import { startNbdServer, startSshd, startTunnel } from '../src/cli/bench/e2e-pee
 import { runTool, scratch } from '../src/cli/bench/e2e-procs.js';
 import { addRatioTarget, formatSections, formatTargets, resultMetric, type Report, type Target } from '../src/cli/bench/e2e-report.js';
 import { benchArgs } from './bench-args.js';
-import { createCpuQuota } from '../peers/cpu-quota.js';
+import { createCpuQuota, type CpuQuota } from '../peers/cpu-quota.js';
 import { bareChannelMbps, qemuLuksImage, startBareChannelNbd, startDelayProxy, startNbdkitLuks, startQemuNbdLuks } from './e2e-compare-peers.js';
 
 const usage = `Usage: node dist/bench/e2e-compare.js [OPTIONS]
@@ -87,9 +87,6 @@ const transfer = parseSize(v.transfer!, '--transfer');
 const pinning = parsePinning(v.pin);
 const local = pinning?.local;
 const remote = pinning?.remote;
-const remoteQuota = v['remote-cpu-percent'] === undefined ? undefined : createCpuQuota(Number(v['remote-cpu-percent']));
-/** The remote peer started last, moved under the quota before any connection reaches it. */
-const remotePeer = <T extends { pid: number }>(peer: T): T => (remoteQuota?.add(peer.pid), peer);
 const sshFio: FioRun = { cpus: local, sequentialBytes: transfer || undefined };
 const wanWorkloads: Workload[] = [
   { pattern: 'seq-write', blockSize: 1 << 20, queueDepth: 16 },
@@ -112,8 +109,13 @@ const passFile = join(dir.path, 'pass');
 const pass = randomBytes(24).toString('hex');
 writeFileSync(passFile, pass, { mode: 0o600 });
 const serveArgs = ['--cache', '0'];
+/** Made inside the try below, so that its finally removes it with the scratch directories. */
+let remoteQuota: CpuQuota | undefined;
+/** The remote peer just started, moved under the quota before any connection reaches it. */
+const remotePeer = <T extends { pid: number }>(peer: T): T => (remoteQuota?.add(peer.pid), peer);
 
 try {
+  if (v['remote-cpu-percent'] !== undefined) remoteQuota = createCpuQuota(Number(v['remote-cpu-percent']));
   say(`setting up images of ${size} bytes in ${dir.path}`);
   const luks2File = join(dir.path, 'luks2-file.img');
   const luks1File = join(dir.path, 'luks1-file.img');

@@ -16,6 +16,8 @@ const PERIOD_US = 10_000;
 export interface CpuQuota {
   /** "at most N % of one CPU (cgroup v1 cpu controller)", for the report. */
   readonly description: string;
+  /** The group's directory; gone after remove(). */
+  readonly path: string;
   /** Moves `pid` into the quota; its later children follow. */
   add(pid: number): void;
   /** Moves what is left back to the root group and removes the group. */
@@ -51,6 +53,7 @@ export function createCpuQuota(percent: number): CpuQuota {
   }
   return {
     description: `at most ${percent} % of one CPU (cgroup v${version} cpu controller)`,
+    path: dir,
     add: (pid) => writeFileSync(join(dir, 'cgroup.procs'), String(pid)),
     remove: () => {
       if (!existsSync(dir)) return;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BlockDevice } from '../../src/block/block-device.js';
 import { ResilientDevice } from '../../src/resilient/resilient-device.js';
-import { openTarget } from '../../src/backend/open-target.js';
+import { openTarget, type TargetOptions } from '../../src/backend/open-target.js';
 import { SSH2_CONNECTIONS } from '../../src/backend/remote-target.js';
 import { unpooled } from '../../src/block/buffer-pool.js';
 import { childrenOf, startNbdServer, type NbdServerPeer } from '../../peers/nbd-server.js';
@@ -65,6 +65,19 @@ describe('remote targets over ssh', () => {
       sftpRequest,
       connections,
     });
+  /** ssh+cmd:// (OpenSSH ssh -W) to the tcp nbd-server with the suite's key and known_hosts, no ~/.ssh/config. */
+  const cmdTarget = (extra: Omit<TargetOptions, 'knownHostsPath' | 'identity' | 'sshConfigPath'> = {}) =>
+    openTarget(`ssh+cmd://${sshd.user}@${sshd.host}:${sshd.port}/${nbd.exportName}?nbd=127.0.0.1:${nbd.port}`, {
+      knownHostsPath: knownHosts,
+      identity: [sshd.userKey],
+      sshConfigPath: '/dev/null',
+      ...extra,
+    });
+  /** Request io that adds up the transient bytes reported to it. */
+  const countingIo = () => {
+    const io = { buffers: unpooled, reported: 0, noteTransientBytes: (n: number) => void (io.reported += n) };
+    return io;
+  };
   // The ssh2 transport opens the sftp subsystem once per SSH session, so that sshd runs a
   // session and turns Nagle's algorithm off on the connection (src/transport/sshd-nodelay.ts).
   const sftpSessions = (): number => sshd.log().match(/Starting session: subsystem 'sftp'/g)?.length ?? 0;
@@ -92,28 +105,21 @@ describe('remote targets over ssh', () => {
   });
 
   it('ssh2 reports its socket reads and fresh packets as short-lived Buffer bytes, each byte once', async () => {
-    let reported = 0;
-    const io = { buffers: unpooled, noteTransientBytes: (n: number) => (reported += n) };
+    const io = countingIo();
     const dev = await openTarget(`ssh://remote-alias/${unixNbd.exportName}?socket=${unixNbd.socketPath}`, { knownHostsPath: knownHosts, sshConfigPath: sshConfig, io });
     await roundTrip(dev, unixNbd.file);
     // 24 MiB each way: the socket reads (ssh2-internals.ts) carry the 24 MiB read; the channel
     // data the NBD client parses are slices of those reads and are not reported again; the
     // packets written come from reused slabs (ssh-packet-pool.ts), and only fresh ones count.
-    assert.ok(reported >= 24 * MiB, `${(reported / MiB).toFixed(1)} MiB reported for 24 MiB written and 24 MiB read`);
-    assert.ok(reported < 1.5 * 24 * MiB, `${(reported / MiB).toFixed(1)} MiB reported: channel data counted again, or written packets counted as fresh memory though their slabs are reused`);
+    assert.ok(io.reported >= 24 * MiB, `${(io.reported / MiB).toFixed(1)} MiB reported for 24 MiB written and 24 MiB read`);
+    assert.ok(io.reported < 1.5 * 24 * MiB, `${(io.reported / MiB).toFixed(1)} MiB reported: channel data counted again, or written packets counted as fresh memory though their slabs are reused`);
   });
 
   it('ssh+cmd:// reports the socket reads of its NBD client, whose Buffers no transport reported', async () => {
-    let reported = 0;
-    const io = { buffers: unpooled, noteTransientBytes: (n: number) => (reported += n) };
-    const dev = await openTarget(`ssh+cmd://${sshd.user}@${sshd.host}:${sshd.port}/${nbd.exportName}?nbd=127.0.0.1:${nbd.port}`, {
-      knownHostsPath: knownHosts,
-      identity: [sshd.userKey],
-      sshConfigPath: '/dev/null',
-      io,
-    });
+    const io = countingIo();
+    const dev = await cmdTarget({ io });
     await roundTrip(dev, nbd.file);
-    assert.ok(reported >= 24 * MiB, `${(reported / MiB).toFixed(1)} MiB reported for 24 MiB read`);
+    assert.ok(io.reported >= 24 * MiB, `${(io.reported / MiB).toFixed(1)} MiB reported for 24 MiB read`);
   });
 
   it('sshd is asked to turn Nagle off: one sftp session per SSH session by default', async () => {
@@ -132,21 +138,12 @@ describe('remote targets over ssh', () => {
   });
 
   it('ssh+cmd:// through OpenSSH ssh -W', async () => {
-    const dev = await openTarget(`ssh+cmd://${sshd.user}@${sshd.host}:${sshd.port}/${nbd.exportName}?nbd=127.0.0.1:${nbd.port}`, {
-      knownHostsPath: knownHosts,
-      identity: [sshd.userKey],
-      sshConfigPath: '/dev/null',
-      connections: 2,
-    });
+    const dev = await cmdTarget({ connections: 2 });
     await roundTrip(dev, nbd.file);
   });
 
   it('ssh+cmd:// gives ssh -W a loopback TCP connection as standard input and output, not a socketpair', async () => {
-    const dev = await openTarget(`ssh+cmd://${sshd.user}@${sshd.host}:${sshd.port}/${nbd.exportName}?nbd=127.0.0.1:${nbd.port}`, {
-      knownHostsPath: knownHosts,
-      identity: [sshd.userKey],
-      sshConfigPath: '/dev/null',
-    });
+    const dev = await cmdTarget();
     let checked = false;
     try {
       const ssh = childrenOf(process.pid).filter((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'ssh');
@@ -195,12 +192,7 @@ describe('remote targets over ssh', () => {
   });
 
   it('ssh+cmd:// reconnects when the sshd serving it is killed', async () => {
-    const dev = (await openTarget(`ssh+cmd://${sshd.user}@${sshd.host}:${sshd.port}/${nbd.exportName}?nbd=127.0.0.1:${nbd.port}`, {
-      knownHostsPath: knownHosts,
-      identity: [sshd.userKey],
-      sshConfigPath: '/dev/null',
-      connections: 2,
-    })) as ResilientDevice;
+    const dev = (await cmdTarget({ connections: 2 })) as ResilientDevice;
     const data = randomBytes(4 * MiB);
     const w = dev.write(0, data);
     assert.ok((await sshd.killConnections()) > 0);

@@ -30,7 +30,7 @@ import { checkFio, standardWorkloads, type FioRun, type Workload } from '../src/
 import { formatBenchVolume, serveSubprocess } from '../src/cli/bench/e2e-nbdcrypt.js';
 import { startNbdServer, startSshd, startTunnel } from '../src/cli/bench/e2e-peers.js';
 import { runTool, scratch } from '../src/cli/bench/e2e-procs.js';
-import { addRatioTarget, formatSections, formatTargets, resultMetric, type Report, type Target } from '../src/cli/bench/e2e-report.js';
+import { addRowsTarget, formatSections, formatTargets, resultMetric, type Report, type Target } from '../src/cli/bench/e2e-report.js';
 import { benchArgs } from './bench-args.js';
 import { createCpuQuota, type CpuQuota } from '../peers/cpu-quota.js';
 import { bareChannelMbps, qemuLuksImage, startBareChannelNbd, startDelayProxy, startNbdkitLuks, startQemuNbdLuks } from './e2e-compare-peers.js';
@@ -40,7 +40,8 @@ const usage = `Usage: node dist/bench/e2e-compare.js [OPTIONS]
   the performance targets with the measured ratios.
   --sections LIST        file,ssh,wan (default all three)
   --seconds N            per cell (default 3); --wan-seconds N for the WAN cells (default 8)
-  --rounds N             rounds per cell, the best is kept (default 2)
+  --rounds N             rounds per cell, the best is kept (default 2), after a short
+                         unrecorded warm-up pass; each target shows its rounds too
   --ssh-rounds N         the same for the over-SSH section (default 3)
   --transfer SIZE        bytes each sequential cell moves over SSH (default 1G; 0: --seconds)
   --pin LOCAL:REMOTE     CPUs (taskset lists) of the local side and of the remote side (sshd,
@@ -225,21 +226,22 @@ function cpusLine(): string {
 
 function targets(): Target[] {
   const out: Target[] = [];
-  const ratio = (what: string, a: number | undefined, b: number | undefined, want: number): void => addRatioTarget(out, what, a, b, want);
+  const cmp = (what: string, report: Report | undefined, subject: string, versus: string, p: Workload['pattern'], q: number, want: number): void =>
+    addRowsTarget(out, what, report, subject, versus, p, q, want);
   const qd = depths.includes(16) ? 16 : depths[0]!;
   const { file, ssh, wan } = reports;
   for (const p of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) {
-    ratio(`file: nbdcrypt/qemu-nbd ${p} QD${qd}`, resultMetric(file, 'nbdcrypt', p, qd), resultMetric(file, 'qemu-nbd', p, qd), 1.5);
+    cmp(`file: nbdcrypt/qemu-nbd ${p} QD${qd}`, file, 'nbdcrypt', 'qemu-nbd', p, qd, 1.5);
   }
-  for (const p of ['seq-read', 'seq-write'] as const) ratio(`ssh: nbdcrypt/qemu-tunnel ${p} QD${qd}`, resultMetric(ssh, 'nbdcrypt', p, qd), resultMetric(ssh, 'qemu-tunnel', p, qd), 1.2);
-  for (const p of ['seq-read', 'seq-write'] as const) ratio(`ssh: nbdcrypt/ssh-tunnel ${p} 1M QD${qd}`, resultMetric(ssh, 'nbdcrypt', p, qd), resultMetric(ssh, 'ssh-tunnel', p, qd), 1.0);
+  for (const p of ['seq-read', 'seq-write'] as const) cmp(`ssh: nbdcrypt/qemu-tunnel ${p} QD${qd}`, ssh, 'nbdcrypt', 'qemu-tunnel', p, qd, 1.2);
+  for (const p of ['seq-read', 'seq-write'] as const) cmp(`ssh: nbdcrypt/ssh-tunnel ${p} 1M QD${qd}`, ssh, 'nbdcrypt', 'ssh-tunnel', p, qd, 1.0);
   // Against the bare channel fed by the same fio (bare-channel-nbd.ts says why not the bare channel alone).
-  for (const p of ['seq-read', 'seq-write'] as const) ratio(`ssh: nbdcrypt/bare-channel ${p} 1M QD${qd}`, resultMetric(ssh, 'nbdcrypt', p, qd), resultMetric(ssh, 'bare-channel', p, qd), 0.9);
-  ratio('ssh: nbdcrypt/ssh-tunnel rand-read 4K QD16', resultMetric(ssh, 'nbdcrypt', 'rand-read', 16), resultMetric(ssh, 'ssh-tunnel', 'rand-read', 16), 0.9);
-  ratio('ssh: nbdcrypt/ssh-tunnel rand-write 4K QD16', resultMetric(ssh, 'nbdcrypt', 'rand-write', 16), resultMetric(ssh, 'ssh-tunnel', 'rand-write', 16), 5);
-  for (const p of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) ratio(`ssh: ssh+cmd/nbdcrypt ${p} QD${qd}`, resultMetric(ssh, 'ssh+cmd', p, qd), resultMetric(ssh, 'nbdcrypt', p, qd), 0.9);
-  for (const p of ['rand-read', 'rand-write'] as const) ratio(`ssh: nbdcrypt/qemu-tunnel ${p} 4K QD16`, resultMetric(ssh, 'nbdcrypt', p, 16), resultMetric(ssh, 'qemu-tunnel', p, 16), 5);
-  ratio(`wan: nbdcrypt/ssh-tunnel seq-write 1M QD16`, resultMetric(wan, 'nbdcrypt', 'seq-write', 16), resultMetric(wan, 'ssh-tunnel', 'seq-write', 16), 5);
+  for (const p of ['seq-read', 'seq-write'] as const) cmp(`ssh: nbdcrypt/bare-channel ${p} 1M QD${qd}`, ssh, 'nbdcrypt', 'bare-channel', p, qd, 0.9);
+  cmp('ssh: nbdcrypt/ssh-tunnel rand-read 4K QD16', ssh, 'nbdcrypt', 'ssh-tunnel', 'rand-read', 16, 0.9);
+  cmp('ssh: nbdcrypt/ssh-tunnel rand-write 4K QD16', ssh, 'nbdcrypt', 'ssh-tunnel', 'rand-write', 16, 5);
+  for (const p of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) cmp(`ssh: ssh+cmd/nbdcrypt ${p} QD${qd}`, ssh, 'ssh+cmd', 'nbdcrypt', p, qd, 0.9);
+  for (const p of ['rand-read', 'rand-write'] as const) cmp(`ssh: nbdcrypt/qemu-tunnel ${p} 4K QD16`, ssh, 'nbdcrypt', 'qemu-tunnel', p, 16, 5);
+  cmp(`wan: nbdcrypt/ssh-tunnel seq-write 1M QD16`, wan, 'nbdcrypt', 'ssh-tunnel', 'seq-write', 16, 5);
   const iops = resultMetric(file, 'nbdcrypt', 'rand-read', 16);
   if (iops !== undefined) out.push({ what: 'file: nbdcrypt rand-read 4K QD16 >= 30000 IOPS', value: `${iops.toFixed(0)} IOPS`, ok: iops >= 30_000 });
   return out;

@@ -26,7 +26,7 @@ import { checkFio, standardWorkloads, type Workload } from '../src/cli/bench/e2e
 import { formatBenchVolume, serveSubprocess } from '../src/cli/bench/e2e-nbdcrypt.js';
 import { startNbdServer, startSshd } from '../src/cli/bench/e2e-peers.js';
 import { runTool, scratch } from '../src/cli/bench/e2e-procs.js';
-import { addRatioTarget, formatSections, formatTargets, resultMetric, type Report, type Target } from '../src/cli/bench/e2e-report.js';
+import { addRowsTarget, formatSections, formatTargets, type Report, type Target } from '../src/cli/bench/e2e-report.js';
 import { benchArgs } from './bench-args.js';
 import { qemuLuksImage, startDelayProxy } from './e2e-compare-peers.js';
 import { startAgent, startNbdkitSsh, startQemuNbdSsh, startSshfsLoop } from './sftp-compare-peers.js';
@@ -37,7 +37,8 @@ const usage = `Usage: node dist/bench/sftp-compare.js [OPTIONS]
   --sections LIST        lan,wan (default both)
   --transfer SIZE        bytes each sequential cell moves (default 1G; 0: --seconds)
   --seconds N            per random cell (default 3); --wan-seconds N per WAN cell (default 8)
-  --rounds N             rounds per cell, the best is kept (default 3)
+  --rounds N             rounds per cell, the best is kept (default 3), after a short
+                         unrecorded warm-up pass; each target shows its rounds too
   --depths LIST          queue depths (default 16)
   --size SIZE            image size (default 1G)
   --connections N        nbdcrypt's --connections on loopback (default: serve's own)
@@ -172,14 +173,15 @@ try {
 
 function targets(): Target[] {
   const out: Target[] = [];
-  const ratio = (what: string, a: number | undefined, b: number | undefined, want: number): void => addRatioTarget(out, what, a, b, want);
+  const cmp = (what: string, report: Report | undefined, subject: string, versus: string, p: Workload['pattern'], q: number, want: number): void =>
+    addRowsTarget(out, what, report, subject, versus, p, q, want);
   const qd = depths.includes(16) ? 16 : depths[0]!;
   const { lan, wan } = reports;
   for (const p of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) {
     const what = `${p} ${p.startsWith('seq') ? '1M' : '4K'} QD${qd}`;
-    ratio(`sftp/qemu-ssh-luks ${what}`, resultMetric(lan, 'sftp', p, qd), resultMetric(lan, 'qemu-ssh-luks', p, qd), p.startsWith('seq') ? 3 : 2);
-    ratio(`sftp/ssh ${what}`, resultMetric(lan, 'sftp', p, qd), resultMetric(lan, 'ssh', p, qd), 0.8);
+    cmp(`sftp/qemu-ssh-luks ${what}`, lan, 'sftp', 'qemu-ssh-luks', p, qd, p.startsWith('seq') ? 3 : 2);
+    cmp(`sftp/ssh ${what}`, lan, 'sftp', 'ssh', p, qd, 0.8);
   }
-  ratio('wan: sftp/sshfs-loop seq-write 1M QD16', resultMetric(wan, 'sftp', 'seq-write', 16), resultMetric(wan, 'sshfs-loop', 'seq-write', 16), 5);
+  cmp('wan: sftp/sshfs-loop seq-write 1M QD16', wan, 'sftp', 'sshfs-loop', 'seq-write', 16, 5);
   return out;
 }

@@ -46,8 +46,12 @@ test('bench e2e --json: every row moves data in every workload, ratios for each 
     assert.equal(rs.length, patterns.length * 2, `ratios vs ${versus}`);
     for (const x of rs) assert.ok(Number.isFinite(x.ratio) && x.ratio > 0, JSON.stringify(x));
   }
-  // Not a terminal here: one plain progress line per measurement on stderr.
-  assert.equal((r.stderr.match(/^bench e2e \[\s*\d+\/24\]/gm) ?? []).length, 24, r.stderr);
+  // Not a terminal here: one plain progress line per measurement on stderr, the unrecorded
+  // warm-up pass over the same 24 cells first.
+  assert.equal((r.stderr.match(/^bench e2e \[\s*\d+\/48\]/gm) ?? []).length, 48, r.stderr);
+  assert.equal((r.stderr.match(/^bench e2e \[\s*(?:[1-9]|1\d|2[0-4])\/48\] .*\(warm-up\)$/gm) ?? []).length, 24, r.stderr);
+  assert.equal(report.roundResults.length, 1);
+  assert.deepEqual(report.roundResults[0], report.results, 'with one round, its cells are the results');
 });
 
 test('bench e2e: a TARGET without --key-file is a usage error (exit 2)', () => {

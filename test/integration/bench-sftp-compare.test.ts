@@ -21,6 +21,8 @@ test('bench/sftp-compare --json: every row moves data in every workload, every t
   const out = JSON.parse(r.stdout) as { reports: Record<string, Report>; targets: { what: string; value: string; ok: boolean }[] };
   const lan = out.reports.lan!;
   assert.deepEqual(lan.rows.map((x) => x.name), ['sftp', 'ssh', 'qemu-ssh-luks', 'nbdkit-ssh', 'sshfs-loop']);
+  assert.equal(lan.roundResults.length, 1);
+  assert.equal(lan.roundResults[0]!.length, lan.results.length, 'one round holds every cell');
   assert.match(lan.rows[0]!.description, /sftp:\/\//);
   for (const row of lan.rows) {
     for (const pattern of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) {

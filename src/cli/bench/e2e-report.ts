@@ -32,7 +32,7 @@ export interface Report {
   finishedAt: string;
   loadGenerator: string;
   seconds: number;
-  /** Grid repetitions; each cell is the best of them. */
+  /** Grid repetitions after the warm-up pass; each cell of `results` is the best of them. */
   rounds: number;
   /** Bytes each sequential workload moved (absent: they ran for `seconds`). */
   sequentialBytes?: number;
@@ -41,6 +41,8 @@ export interface Report {
   cipherEngine: string;
   rows: RowInfo[];
   results: Result[];
+  /** Every cell of every round, round by round: the spread behind each best. */
+  roundResults: Result[][];
   ratios: Ratio[];
 }
 
@@ -56,6 +58,23 @@ export function resultMetric(report: Report | undefined, row: string, pattern: W
   return r ? metricOf({ pattern, blockSize: r.blockSize, queueDepth }, r) : undefined;
 }
 
+/**
+ * `subject / versus` for one workload in each round where both were measured. The two cells of
+ * a round run minutes apart at most, so these show how much of a ratio of bests is noise.
+ */
+export function roundRatios(report: Report | undefined, subject: string, versus: string, pattern: Workload['pattern'], queueDepth: number): number[] {
+  const out: number[] = [];
+  for (const round of report?.roundResults ?? []) {
+    const cell = (row: string) => round.find((x) => x.row === row && x.pattern === pattern && x.queueDepth === queueDepth);
+    const a = cell(subject);
+    const b = cell(versus);
+    if (!a || !b) continue;
+    const w = { pattern, blockSize: a.blockSize, queueDepth };
+    if (metricOf(w, b) > 0) out.push(metricOf(w, a) / metricOf(w, b));
+  }
+  return out;
+}
+
 /** One performance target of a comparison bench: what, the measured ratio, met or not. */
 export interface Target {
   what: string;
@@ -63,10 +82,22 @@ export interface Target {
   ok: boolean;
 }
 
-/** Adds the target `a / b >= want` to `out` when both were measured. */
-export function addRatioTarget(out: Target[], what: string, a: number | undefined, b: number | undefined, want: number): void {
+/**
+ * Adds the target `a / b >= want` to `out` when both were measured (a and b are bests). The
+ * same ratio round by round, when given and there are two or more, follows for the record; the
+ * verdict is on the bests.
+ */
+export function addRatioTarget(out: Target[], what: string, a: number | undefined, b: number | undefined, want: number, perRound: number[] = []): void {
   if (a === undefined || b === undefined || b === 0) return;
-  out.push({ what: `${what} >= ${want}`, value: `${(a / b).toFixed(2)} (${a.toFixed(0)} / ${b.toFixed(0)})`, ok: a / b >= want });
+  const rounds = perRound.length > 1 ? `; round by round ${perRound.map((r) => r.toFixed(2)).join(' ')}` : '';
+  out.push({ what: `${what} >= ${want}`, value: `${(a / b).toFixed(2)} (${a.toFixed(0)} / ${b.toFixed(0)})${rounds}`, ok: a / b >= want });
+}
+
+/** addRatioTarget for two rows of one report in one workload: their bests, then round by round. */
+export function addRowsTarget(out: Target[], what: string, report: Report | undefined, subject: string, versus: string, pattern: Workload['pattern'], queueDepth: number, want: number): void {
+  const a = resultMetric(report, subject, pattern, queueDepth);
+  const b = resultMetric(report, versus, pattern, queueDepth);
+  addRatioTarget(out, what, a, b, want, roundRatios(report, subject, versus, pattern, queueDepth));
 }
 
 /** The targets section: one line each, MET or MISSED first. */
@@ -113,7 +144,7 @@ export function formatTable(report: Report, workloads: Workload[], subject: stri
   const legend = report.rows.map((r) => `  ${r.name}: ${r.description}`).join('\n');
   return (
     `${body}\n\nrows:\n${legend}\n` +
-    `load generator: ${report.loadGenerator}; ${cellLength(report)}${report.rounds > 1 ? `, best of ${report.rounds} rounds` : ''}; cipher engine ${report.cipherEngine}\n` +
+    `load generator: ${report.loadGenerator}; ${cellLength(report)}${report.rounds > 1 ? `, best of ${report.rounds} rounds` : ''} after a short unrecorded warm-up pass; cipher engine ${report.cipherEngine}\n` +
     `CPUs: ${report.cpus}\n` +
     `measured ${report.startedAt} .. ${report.finishedAt}; ratios are ${subject} / peer (higher is better for ${subject})\n`
   );

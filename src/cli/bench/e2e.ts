@@ -53,7 +53,8 @@ Options:
   --size SIZE       size of the generated volume (default 1G; no TARGET only)
   --depths LIST     queue depths (default 1,16,64)
   --rounds N        repeat the whole grid N times, keep each cell's best round (default 3
-                    without TARGET, 1 with)
+                    without TARGET, 1 with); a short unrecorded pass over the grid
+                    comes first, so that no round measures a cold process
   --transfer SIZE   bytes each sequential workload moves (default 1G without TARGET; 0:
                     run for --seconds like the random ones)
   --pin L:R | off   CPUs (taskset lists) of the local and the remote side (default: the
@@ -207,25 +208,43 @@ export function tmpfsWithRoom(bytes: number): string | undefined {
   }
 }
 
+/** The most a warm-up cell moves or lasts: enough to start every process's steady state. */
+const WARM_UP_BYTES = 64 * 1024 * 1024;
+const WARM_UP_SECONDS = 1;
+
 /**
  * Runs every workload on every row, interleaved so that machine noise hits all rows alike;
  * with rounds > 1 the whole grid is repeated and each cell keeps its best round (the one
- * least disturbed by other load on a shared machine), for every row the same way.
+ * least disturbed by other load on a shared machine), for every row the same way. A short
+ * unrecorded pass over the grid comes first, so that no round measures a cold process (code
+ * not yet optimised by the JIT, empty buffer pools, TCP and SSH windows still small): without
+ * it the first round's cells of serve ran as low as a third of the later rounds'.
  */
 export async function measure(rows: Row[], workloads: Workload[], seconds: number, cipherEngine: string, loadGenerator: string, rounds = 1, how: FioRun = {}, pinning?: CpuPinning): Promise<Report> {
   const startedAt = new Date().toISOString();
-  const progress = new Progress(rows.length * workloads.length * rounds);
+  const progress = new Progress(rows.length * workloads.length * (rounds + 1));
   const best = new Map<string, Result>();
+  const roundResults: Result[][] = [];
   let step = 0;
   try {
+    const warmUp: FioRun = { ...how, ...(how.sequentialBytes ? { sequentialBytes: Math.min(how.sequentialBytes, WARM_UP_BYTES) } : {}) };
+    for (const w of workloads) {
+      for (const row of rows) {
+        progress.step(step++, `${row.name}: ${workloadLabel(w)} (warm-up)`);
+        await runFio(row.uri, w, Math.min(seconds, WARM_UP_SECONDS), row.region, warmUp);
+      }
+    }
     for (let round = 0; round < rounds; round++) {
+      const cells: Result[] = [];
+      roundResults.push(cells);
       for (const w of workloads) {
         for (const row of rows) {
           progress.step(step++, `${row.name}: ${workloadLabel(w)}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}`);
-          const r = await runFio(row.uri, w, seconds, row.region, how);
+          const r: Result = { row: row.name, pattern: w.pattern, blockSize: w.blockSize, queueDepth: w.queueDepth, ...(await runFio(row.uri, w, seconds, row.region, how)) };
+          cells.push(r);
           const key = `${row.name}|${workloadLabel(w)}`;
           const prev = best.get(key);
-          if (!prev || metricOf(w, r) > metricOf(w, prev)) best.set(key, { row: row.name, pattern: w.pattern, blockSize: w.blockSize, queueDepth: w.queueDepth, ...r });
+          if (!prev || metricOf(w, r) > metricOf(w, prev)) best.set(key, r);
         }
       }
     }
@@ -245,6 +264,7 @@ export async function measure(rows: Row[], workloads: Workload[], seconds: numbe
     cipherEngine,
     rows: rows.map(({ name, description }) => ({ name, description })),
     results,
+    roundResults,
     ratios: ratiosFor(results, rows[0]!.name, workloads),
   };
 }

@@ -1,0 +1,52 @@
+/**
+ * The targets of the comparison benches (src/cli/bench/e2e-report.ts): the verdict is on the
+ * ratio of the two rows' bests, and the same ratio round by round follows it, from the cells
+ * each round measured.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { addRowsTarget, roundRatios, type Report, type Result, type Target } from '../../../src/cli/bench/e2e-report.js';
+
+function cell(row: string, pattern: Result['pattern'], value: number): Result {
+  const seq = pattern.startsWith('seq');
+  return { row, pattern, blockSize: seq ? 1 << 20 : 4096, queueDepth: 16, bytes: 1 << 30, seconds: 1, mbps: seq ? value : 1, iops: seq ? 1 : value };
+}
+
+function report(rounds: Result[][]): Report {
+  const best = new Map<string, Result>();
+  for (const r of rounds.flat()) {
+    const key = `${r.row}|${r.pattern}`;
+    const metric = (x: Result) => (x.pattern.startsWith('seq') ? x.mbps : x.iops);
+    if (!best.has(key) || metric(r) > metric(best.get(key)!)) best.set(key, r);
+  }
+  return { startedAt: '', finishedAt: '', loadGenerator: 'fio', seconds: 1, rounds: rounds.length, cpus: '', cipherEngine: 'native', rows: [], results: [...best.values()], roundResults: rounds, ratios: [] };
+}
+
+test('roundRatios pairs the two rows within each round; rounds missing a row are skipped', () => {
+  const r = report([
+    [cell('a', 'seq-write', 600), cell('b', 'seq-write', 700), cell('a', 'rand-read', 20_000), cell('b', 'rand-read', 10_000)],
+    [cell('a', 'seq-write', 720), cell('b', 'seq-write', 600)],
+    [cell('b', 'seq-write', 650)],
+  ]);
+  assert.deepEqual(roundRatios(r, 'a', 'b', 'seq-write', 16), [600 / 700, 720 / 600]);
+  assert.deepEqual(roundRatios(r, 'a', 'b', 'rand-read', 16), [2]);
+  assert.deepEqual(roundRatios(undefined, 'a', 'b', 'rand-read', 16), []);
+});
+
+test('addRowsTarget judges the bests and lists the rounds after them', () => {
+  const r = report([
+    [cell('a', 'seq-write', 600), cell('b', 'seq-write', 700)],
+    [cell('a', 'seq-write', 720), cell('b', 'seq-write', 600)],
+  ]);
+  const out: Target[] = [];
+  addRowsTarget(out, 'a/b write', r, 'a', 'b', 'seq-write', 16, 1.0);
+  addRowsTarget(out, 'a/b write, strict', r, 'a', 'b', 'seq-write', 16, 1.1);
+  addRowsTarget(out, 'a/c write', r, 'a', 'c', 'seq-write', 16, 1.0);
+  assert.deepEqual(out, [
+    { what: 'a/b write >= 1', value: '1.03 (720 / 700); round by round 0.86 1.20', ok: true },
+    { what: 'a/b write, strict >= 1.1', value: '1.03 (720 / 700); round by round 0.86 1.20', ok: false },
+  ]);
+  const single: Target[] = [];
+  addRowsTarget(single, 'one round', report([[cell('a', 'rand-read', 3), cell('b', 'rand-read', 2)]]), 'a', 'b', 'rand-read', 16, 1);
+  assert.deepEqual(single, [{ what: 'one round >= 1', value: '1.50 (3 / 2)', ok: true }]);
+});

@@ -208,12 +208,22 @@ export function tmpfsWithRoom(bytes: number): string | undefined {
   }
 }
 
+/**
+ * The rows in the order round `round` runs them: each round starts one row further along, so
+ * that no row always runs first after a change of workload, or always after the same neighbour.
+ */
+export function rowsInRound<T>(rows: readonly T[], round: number): T[] {
+  const k = rows.length === 0 ? 0 : round % rows.length;
+  return rows.slice(k).concat(rows.slice(0, k));
+}
+
 /** The most a warm-up cell moves or lasts: enough to start every process's steady state. */
 const WARM_UP_BYTES = 64 * 1024 * 1024;
 const WARM_UP_SECONDS = 1;
 
 /**
- * Runs every workload on every row, interleaved so that machine noise hits all rows alike;
+ * Runs every workload on every row, interleaved so that machine noise hits all rows alike
+ * (the rows' order rotates from round to round);
  * with rounds > 1 the whole grid is repeated and each cell keeps its best round (the one
  * least disturbed by other load on a shared machine), for every row the same way. A short
  * unrecorded pass over the grid comes first, so that no round measures a cold process (code
@@ -237,8 +247,9 @@ export async function measure(rows: Row[], workloads: Workload[], seconds: numbe
     for (let round = 0; round < rounds; round++) {
       const cells: Result[] = [];
       roundResults.push(cells);
+      const order = rowsInRound(rows, round);
       for (const w of workloads) {
-        for (const row of rows) {
+        for (const row of order) {
           progress.step(step++, `${row.name}: ${workloadLabel(w)}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}`);
           const r: Result = { row: row.name, pattern: w.pattern, blockSize: w.blockSize, queueDepth: w.queueDepth, ...(await runFio(row.uri, w, seconds, row.region, how)) };
           cells.push(r);

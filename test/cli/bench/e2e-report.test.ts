@@ -1,11 +1,12 @@
 /**
  * The targets of the comparison benches (src/cli/bench/e2e-report.ts): the verdict is on the
  * ratio of the two rows' bests, and the same ratio round by round follows it, from the cells
- * each round measured.
+ * each round measured. The rows' order rotates from round to round (src/cli/bench/e2e.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addRowsTarget, roundRatios, type Report, type Result, type Target } from '../../../src/cli/bench/e2e-report.js';
+import { rowsInRound } from '../../../src/cli/bench/e2e.js';
 
 function cell(row: string, pattern: Result['pattern'], value: number): Result {
   const seq = pattern.startsWith('seq');
@@ -49,4 +50,14 @@ test('addRowsTarget judges the bests and lists the rounds after them', () => {
   const single: Target[] = [];
   addRowsTarget(single, 'one round', report([[cell('a', 'rand-read', 3), cell('b', 'rand-read', 2)]]), 'a', 'b', 'rand-read', 16, 1);
   assert.deepEqual(single, [{ what: 'one round >= 1', value: '1.50 (3 / 2)', ok: true }]);
+});
+
+test('rowsInRound rotates the rows by one each round, every row once per round', () => {
+  const rows = ['nbdcrypt', 'ssh+cmd', 'ssh-tunnel'];
+  assert.deepEqual(rowsInRound(rows, 0), rows);
+  assert.deepEqual(rowsInRound(rows, 1), ['ssh+cmd', 'ssh-tunnel', 'nbdcrypt']);
+  assert.deepEqual(rowsInRound(rows, 2), ['ssh-tunnel', 'nbdcrypt', 'ssh+cmd']);
+  assert.deepEqual(rowsInRound(rows, 3), rows);
+  assert.deepEqual(rows, ['nbdcrypt', 'ssh+cmd', 'ssh-tunnel'], 'the caller\'s list is left alone');
+  assert.deepEqual(rowsInRound([], 5), []);
 });

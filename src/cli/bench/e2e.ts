@@ -223,12 +223,11 @@ const WARM_UP_SECONDS = 1;
 
 /**
  * Runs every workload on every row, interleaved so that machine noise hits all rows alike
- * (the rows' order rotates from round to round);
- * with rounds > 1 the whole grid is repeated and each cell keeps its best round (the one
- * least disturbed by other load on a shared machine), for every row the same way. A short
- * unrecorded pass over the grid comes first, so that no round measures a cold process (code
- * not yet optimised by the JIT, empty buffer pools, TCP and SSH windows still small): without
- * it the first round's cells of serve ran as low as a third of the later rounds'.
+ * (the rows' order rotates from round to round); with rounds > 1 the whole grid is repeated
+ * and each cell keeps its best round (the one least disturbed by other load on a shared
+ * machine), for every row the same way. A short unrecorded pass over the grid comes first, so
+ * that no round measures a cold process: code the JIT has not compiled yet, empty buffer
+ * pools, TCP and SSH windows still small (docs/performance.md, How to read these figures).
  */
 export async function measure(rows: Row[], workloads: Workload[], seconds: number, cipherEngine: string, loadGenerator: string, rounds = 1, how: FioRun = {}, pinning?: CpuPinning): Promise<Report> {
   const startedAt = new Date().toISOString();

@@ -226,22 +226,20 @@ function cpusLine(): string {
 
 function targets(): Target[] {
   const out: Target[] = [];
-  const cmp = (what: string, report: Report | undefined, subject: string, versus: string, p: Workload['pattern'], q: number, want: number): void =>
-    addRowsTarget(out, what, report, subject, versus, p, q, want);
   const qd = depths.includes(16) ? 16 : depths[0]!;
   const { file, ssh, wan } = reports;
   for (const p of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) {
-    cmp(`file: nbdcrypt/qemu-nbd ${p} QD${qd}`, file, 'nbdcrypt', 'qemu-nbd', p, qd, 1.5);
+    addRowsTarget(out, `file: nbdcrypt/qemu-nbd ${p} QD${qd}`, file, 'nbdcrypt', 'qemu-nbd', p, qd, 1.5);
   }
-  for (const p of ['seq-read', 'seq-write'] as const) cmp(`ssh: nbdcrypt/qemu-tunnel ${p} QD${qd}`, ssh, 'nbdcrypt', 'qemu-tunnel', p, qd, 1.2);
-  for (const p of ['seq-read', 'seq-write'] as const) cmp(`ssh: nbdcrypt/ssh-tunnel ${p} 1M QD${qd}`, ssh, 'nbdcrypt', 'ssh-tunnel', p, qd, 1.0);
+  for (const p of ['seq-read', 'seq-write'] as const) addRowsTarget(out, `ssh: nbdcrypt/qemu-tunnel ${p} QD${qd}`, ssh, 'nbdcrypt', 'qemu-tunnel', p, qd, 1.2);
+  for (const p of ['seq-read', 'seq-write'] as const) addRowsTarget(out, `ssh: nbdcrypt/ssh-tunnel ${p} 1M QD${qd}`, ssh, 'nbdcrypt', 'ssh-tunnel', p, qd, 1.0);
   // Against the bare channel fed by the same fio (bare-channel-nbd.ts says why not the bare channel alone).
-  for (const p of ['seq-read', 'seq-write'] as const) cmp(`ssh: nbdcrypt/bare-channel ${p} 1M QD${qd}`, ssh, 'nbdcrypt', 'bare-channel', p, qd, 0.9);
-  cmp('ssh: nbdcrypt/ssh-tunnel rand-read 4K QD16', ssh, 'nbdcrypt', 'ssh-tunnel', 'rand-read', 16, 0.9);
-  cmp('ssh: nbdcrypt/ssh-tunnel rand-write 4K QD16', ssh, 'nbdcrypt', 'ssh-tunnel', 'rand-write', 16, 5);
-  for (const p of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) cmp(`ssh: ssh+cmd/nbdcrypt ${p} QD${qd}`, ssh, 'ssh+cmd', 'nbdcrypt', p, qd, 0.9);
-  for (const p of ['rand-read', 'rand-write'] as const) cmp(`ssh: nbdcrypt/qemu-tunnel ${p} 4K QD16`, ssh, 'nbdcrypt', 'qemu-tunnel', p, 16, 5);
-  cmp(`wan: nbdcrypt/ssh-tunnel seq-write 1M QD16`, wan, 'nbdcrypt', 'ssh-tunnel', 'seq-write', 16, 5);
+  for (const p of ['seq-read', 'seq-write'] as const) addRowsTarget(out, `ssh: nbdcrypt/bare-channel ${p} 1M QD${qd}`, ssh, 'nbdcrypt', 'bare-channel', p, qd, 0.9);
+  addRowsTarget(out, 'ssh: nbdcrypt/ssh-tunnel rand-read 4K QD16', ssh, 'nbdcrypt', 'ssh-tunnel', 'rand-read', 16, 0.9);
+  addRowsTarget(out, 'ssh: nbdcrypt/ssh-tunnel rand-write 4K QD16', ssh, 'nbdcrypt', 'ssh-tunnel', 'rand-write', 16, 5);
+  for (const p of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) addRowsTarget(out, `ssh: ssh+cmd/nbdcrypt ${p} QD${qd}`, ssh, 'ssh+cmd', 'nbdcrypt', p, qd, 0.9);
+  for (const p of ['rand-read', 'rand-write'] as const) addRowsTarget(out, `ssh: nbdcrypt/qemu-tunnel ${p} 4K QD16`, ssh, 'nbdcrypt', 'qemu-tunnel', p, 16, 5);
+  addRowsTarget(out, `wan: nbdcrypt/ssh-tunnel seq-write 1M QD16`, wan, 'nbdcrypt', 'ssh-tunnel', 'seq-write', 16, 5);
   const iops = resultMetric(file, 'nbdcrypt', 'rand-read', 16);
   if (iops !== undefined) out.push({ what: 'file: nbdcrypt rand-read 4K QD16 >= 30000 IOPS', value: `${iops.toFixed(0)} IOPS`, ok: iops >= 30_000 });
   return out;

@@ -173,15 +173,13 @@ try {
 
 function targets(): Target[] {
   const out: Target[] = [];
-  const cmp = (what: string, report: Report | undefined, subject: string, versus: string, p: Workload['pattern'], q: number, want: number): void =>
-    addRowsTarget(out, what, report, subject, versus, p, q, want);
   const qd = depths.includes(16) ? 16 : depths[0]!;
   const { lan, wan } = reports;
   for (const p of ['seq-read', 'seq-write', 'rand-read', 'rand-write'] as const) {
     const what = `${p} ${p.startsWith('seq') ? '1M' : '4K'} QD${qd}`;
-    cmp(`sftp/qemu-ssh-luks ${what}`, lan, 'sftp', 'qemu-ssh-luks', p, qd, p.startsWith('seq') ? 3 : 2);
-    cmp(`sftp/ssh ${what}`, lan, 'sftp', 'ssh', p, qd, 0.8);
+    addRowsTarget(out, `sftp/qemu-ssh-luks ${what}`, lan, 'sftp', 'qemu-ssh-luks', p, qd, p.startsWith('seq') ? 3 : 2);
+    addRowsTarget(out, `sftp/ssh ${what}`, lan, 'sftp', 'ssh', p, qd, 0.8);
   }
-  cmp('wan: sftp/sshfs-loop seq-write 1M QD16', wan, 'sftp', 'sshfs-loop', 'seq-write', 16, 5);
+  addRowsTarget(out, 'wan: sftp/sshfs-loop seq-write 1M QD16', wan, 'sftp', 'sshfs-loop', 'seq-write', 16, 5);
   return out;
 }

@@ -54,7 +54,12 @@ export const metricOf = (w: Workload, r: FioResult): number => (w.pattern.starts
 
 /** The metric of `row` in one workload of `report` (any block size), or undefined if not measured. */
 export function resultMetric(report: Report | undefined, row: string, pattern: Workload['pattern'], queueDepth: number): number | undefined {
-  const r = report?.results.find((x) => x.row === row && x.pattern === pattern && x.queueDepth === queueDepth);
+  return cellMetric(report?.results ?? [], row, pattern, queueDepth);
+}
+
+/** The metric of `row` in one workload among `cells` (any block size), or undefined if not there. */
+function cellMetric(cells: Result[], row: string, pattern: Workload['pattern'], queueDepth: number): number | undefined {
+  const r = cells.find((x) => x.row === row && x.pattern === pattern && x.queueDepth === queueDepth);
   return r ? metricOf({ pattern, blockSize: r.blockSize, queueDepth }, r) : undefined;
 }
 
@@ -65,12 +70,9 @@ export function resultMetric(report: Report | undefined, row: string, pattern: W
 export function roundRatios(report: Report | undefined, subject: string, versus: string, pattern: Workload['pattern'], queueDepth: number): number[] {
   const out: number[] = [];
   for (const round of report?.roundResults ?? []) {
-    const cell = (row: string) => round.find((x) => x.row === row && x.pattern === pattern && x.queueDepth === queueDepth);
-    const a = cell(subject);
-    const b = cell(versus);
-    if (!a || !b) continue;
-    const w = { pattern, blockSize: a.blockSize, queueDepth };
-    if (metricOf(w, b) > 0) out.push(metricOf(w, a) / metricOf(w, b));
+    const a = cellMetric(round, subject, pattern, queueDepth);
+    const b = cellMetric(round, versus, pattern, queueDepth);
+    if (a !== undefined && b !== undefined && b > 0) out.push(a / b);
   }
   return out;
 }
@@ -83,21 +85,17 @@ export interface Target {
 }
 
 /**
- * Adds the target `a / b >= want` to `out` when both were measured (a and b are bests). The
- * same ratio round by round, when given and there are two or more, follows for the record; the
- * verdict is on the bests.
+ * Adds the target `subject / versus >= want` for one workload of `report` when both rows were
+ * measured. The verdict is on the ratio of their bests; with two rounds or more the same ratio
+ * follows round by round, for the record.
  */
-export function addRatioTarget(out: Target[], what: string, a: number | undefined, b: number | undefined, want: number, perRound: number[] = []): void {
-  if (a === undefined || b === undefined || b === 0) return;
-  const rounds = perRound.length > 1 ? `; round by round ${perRound.map((r) => r.toFixed(2)).join(' ')}` : '';
-  out.push({ what: `${what} >= ${want}`, value: `${(a / b).toFixed(2)} (${a.toFixed(0)} / ${b.toFixed(0)})${rounds}`, ok: a / b >= want });
-}
-
-/** addRatioTarget for two rows of one report in one workload: their bests, then round by round. */
 export function addRowsTarget(out: Target[], what: string, report: Report | undefined, subject: string, versus: string, pattern: Workload['pattern'], queueDepth: number, want: number): void {
   const a = resultMetric(report, subject, pattern, queueDepth);
   const b = resultMetric(report, versus, pattern, queueDepth);
-  addRatioTarget(out, what, a, b, want, roundRatios(report, subject, versus, pattern, queueDepth));
+  if (a === undefined || b === undefined || b === 0) return;
+  const perRound = roundRatios(report, subject, versus, pattern, queueDepth);
+  const rounds = perRound.length > 1 ? `; round by round ${perRound.map((r) => r.toFixed(2)).join(' ')}` : '';
+  out.push({ what: `${what} >= ${want}`, value: `${(a / b).toFixed(2)} (${a.toFixed(0)} / ${b.toFixed(0)})${rounds}`, ok: a / b >= want });
 }
 
 /** The targets section: one line each, MET or MISSED first. */

@@ -9,12 +9,14 @@
  *      the bare channel's MB/s without fio, for reference. The remote side (sshd and its sessions, the
  *      nbd-servers) runs on one CPU and everything local on another (cpu-pinning.ts), the
  *      exports live on tmpfs, sequential cells move --transfer bytes, best of --ssh-rounds;
+ *      with --compare-env, a second `serve ssh://` with those variables set, side by side;
  *   C. a WAN: a delay proxy (latency each way + bandwidth cap) in front of sshd; sequential
  *      write of nbdcrypt with several connections vs the single-connection ssh -L path.
  * Then the performance targets with the measured ratios (docs/performance.md).
  * Run: npm run build && node dist/bench/e2e-compare.js [--sections file,ssh,wan] [--seconds N]
  *      [--depths 1,16,64] [--rounds N] [--ssh-rounds N] [--transfer 1G] [--pin L:R|off]
- *      [--size 1G] [--wan-delay-ms 25] [--wan-rate 250M] [--wan-connections 16] [--json]
+ *      [--size 1G] [--wan-delay-ms 25] [--wan-rate 250M] [--wan-connections 16]
+ *      [--compare-env 'NAME=VALUE …'] [--json]
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
@@ -30,8 +32,9 @@ import { checkFio, standardWorkloads, type FioRun, type Workload } from '../src/
 import { formatBenchVolume, serveSubprocess } from '../src/cli/bench/e2e-nbdcrypt.js';
 import { startNbdServer, startSshd, startTunnel } from '../src/cli/bench/e2e-peers.js';
 import { runTool, scratch } from '../src/cli/bench/e2e-procs.js';
-import { addRowsTarget, formatSections, formatTargets, resultMetric, type Report, type Target } from '../src/cli/bench/e2e-report.js';
+import { addRowsTarget, formatSections, formatSideBySide, formatTargets, resultMetric, type Report, type Target } from '../src/cli/bench/e2e-report.js';
 import { benchArgs } from './bench-args.js';
+import { envAssignments } from '../src/cli/bench/env-assignments.js';
 import { createCpuQuota, type CpuQuota } from '../peers/cpu-quota.js';
 import { bareChannelMbps, qemuLuksImage, startBareChannelNbd, startDelayProxy, startNbdkitLuks, startQemuNbdLuks } from './e2e-compare-peers.js';
 
@@ -42,7 +45,7 @@ const usage = `Usage: node dist/bench/e2e-compare.js [OPTIONS]
   --seconds N            per cell (default 3); --wan-seconds N for the WAN cells (default 8)
   --rounds N             rounds per cell, the best is kept (default 2), after a short
                          unrecorded warm-up pass; each target shows its rounds too
-  --ssh-rounds N         the same for the over-SSH section (default 3)
+  --ssh-rounds N         the same for the over-SSH section (default 5)
   --transfer SIZE        bytes each sequential cell moves over SSH (default 1G; 0: --seconds)
   --pin LOCAL:REMOTE     CPUs (taskset lists) of the local side and of the remote side (sshd,
                          nbd-server) in the SSH and WAN sections; 'off': share them all
@@ -56,6 +59,11 @@ const usage = `Usage: node dist/bench/e2e-compare.js [OPTIONS]
   --wan-delay-ms MS      WAN proxy latency each way (default 25)
   --wan-rate RATE        WAN proxy bandwidth per direction (default 250M, bytes per second)
   --wan-connections N    nbdcrypt's --connections over the WAN (default 16)
+  --compare-env 'NAME=VALUE …'
+                         over SSH, one more row 'nbdcrypt-b': the same ssh:// serve on a
+                         volume of its own, started with these environment variables too
+                         (e.g. NBDCRYPT_YOUNG_GC=0); its cells take turns with the others',
+                         and after the targets each workload gives nbdcrypt / nbdcrypt-b
   --json                 machine-readable output`;
 const v = benchArgs(usage, {
   seconds: { type: 'string', default: '3' },
@@ -67,10 +75,11 @@ const v = benchArgs(usage, {
   'wan-seconds': { type: 'string', default: '8' },
   sections: { type: 'string', default: 'file,ssh,wan' },
   rounds: { type: 'string', default: '2' },
-  'ssh-rounds': { type: 'string', default: '3' },
+  'ssh-rounds': { type: 'string', default: '5' },
   transfer: { type: 'string', default: '1G' },
   pin: { type: 'string' },
   'remote-cpu-percent': { type: 'string' },
+  'compare-env': { type: 'string' },
   json: { type: 'boolean', default: false },
 });
 // As bench e2e does: the nbdcrypt serve processes started below inherit its thread-pool size.
@@ -85,6 +94,13 @@ const wanConns = Number(v['wan-connections']);
 const rounds = Number(v.rounds);
 const sshRounds = Number(v['ssh-rounds']);
 const transfer = parseSize(v.transfer!, '--transfer');
+let compareEnv: Record<string, string> | undefined;
+try {
+  compareEnv = v['compare-env'] === undefined ? undefined : envAssignments(v['compare-env'], '--compare-env');
+} catch (e) {
+  process.stderr.write(`${(e as Error).message}\n`);
+  process.exit(2);
+}
 const pinning = parsePinning(v.pin);
 const local = pinning?.local;
 const remote = pinning?.remote;
@@ -122,12 +138,13 @@ try {
   const luks1File = join(dir.path, 'luks1-file.img');
   const luks2Remote = join(remoteDir.path, 'luks2-remote.img');
   const luks2RemoteCmd = join(remoteDir.path, 'luks2-remote-cmd.img');
+  const luks2RemoteB = join(remoteDir.path, 'luks2-remote-b.img');
   const luks1Remote = join(remoteDir.path, 'luks1-remote.img');
   // The unencrypted rows write to their own file: nbdcrypt flushes the remote when its replay
   // log fills, and an fdatasync must not pay for gigabytes other rows left dirty in the same file.
   const rawRemote = join(remoteDir.path, 'raw-remote.img');
   runTool('truncate', ['-s', String(size), rawRemote]);
-  for (const f of [luks2File, luks2Remote, luks2RemoteCmd]) await formatBenchVolume(f, size, Buffer.from(pass), env);
+  for (const f of [luks2File, luks2Remote, luks2RemoteCmd, ...(compareEnv ? [luks2RemoteB] : [])]) await formatBenchVolume(f, size, Buffer.from(pass), env);
   for (const f of [luks1File, luks1Remote]) qemuLuksImage(f, size - DEFAULT_DATA_OFFSET, passFile);
 
   if (sections.has('file')) {
@@ -150,7 +167,7 @@ try {
   let nbdA: Awaited<ReturnType<typeof startNbdServer>> | undefined;
   let nbdRaw: Awaited<ReturnType<typeof startNbdServer>> | undefined;
   if (sections.has('ssh') || sections.has('wan')) {
-    for (const d of ['nbdA', 'nbdB', 'nbdC', 'nbdRaw']) runTool('mkdir', ['-p', join(dir.path, d)]);
+    for (const d of ['nbdA', 'nbdB', 'nbdC', 'nbdD', 'nbdRaw']) runTool('mkdir', ['-p', join(dir.path, d)]);
     nbdA = later(remotePeer(await startNbdServer(join(dir.path, 'nbdA'), luks2Remote, 'disk', remote)));
     nbdRaw = later(remotePeer(await startNbdServer(join(dir.path, 'nbdRaw'), rawRemote, 'disk', remote)));
     sshd = later(remotePeer(await startSshd(dir.path, remote)));
@@ -170,6 +187,14 @@ try {
     const qemu = await startQemuNbdLuks(dir.path, 'qemu-tunnel', passFile, { host: '127.0.0.1', port: tunB.port, exportName: 'disk' }, local);
     const bare = await startBareChannelNbd(dir.path, { port: sshd.port, user: sshd.user, keyFile: sshd.userKey, cpus: local });
     const started = [nbdcrypt, viaCmd, qemu, bare, tunA, tunB, nbdB, nbdC];
+    const rowB: Row[] = [];
+    if (compareEnv) {
+      const nbdD = remotePeer(await startNbdServer(join(dir.path, 'nbdD'), luks2RemoteB, 'disk', remote));
+      const b = await serveSubprocess(`ssh://${at}?nbd=127.0.0.1:${nbdD.port}`, passFile, dir.path, [...serveArgs, ...sshOpts()], [], local, { ...process.env, ...compareEnv });
+      started.push(b, nbdD);
+      const set = Object.entries(compareEnv).map(([k, x]) => `${k}=${x}`).join(' ');
+      rowB.push({ name: 'nbdcrypt-b', description: `the nbdcrypt row's serve on a volume of its own, with ${set}`, uri: b.uri });
+    }
     const rows: Row[] = [
       { name: 'nbdcrypt', description: `'nbdcrypt serve ssh://…?nbd=… --cache 0' (ssh2, ${SSH2_CONNECTIONS} connections, ${nbdcrypt.engine} XTS)`, uri: nbdcrypt.uri },
       { name: 'ssh+cmd', description: `'nbdcrypt serve ssh+cmd://…?nbd=… --cache 0' (OpenSSH ssh -W, 1 connection, ${viaCmd.engine} XTS)`, uri: viaCmd.uri },
@@ -177,6 +202,7 @@ try {
       { name: 'ssh-tunnel', description: "nbd-server through 'ssh -N -L' (aes128-gcm), no encryption", uri: `nbd://127.0.0.1:${tunA.port}/disk`, region },
       { name: 'nbd-server', description: 'nbd-server over TCP, no SSH, no encryption (the ceiling)', uri: nbdRaw.uri, region },
       { name: 'bare-channel', description: "one bare ssh2 exec channel each way (cat > /dev/null, cat /dev/zero) behind nbdcrypt's NBD server: no XTS, no remote NBD", uri: bare.uri },
+      ...rowB,
     ];
     say('B. over SSH (loopback)');
     reports.ssh = await measure(rows, standardWorkloads(depths), seconds, nbdcrypt.engine, loadGenerator, sshRounds, sshFio, pinning);
@@ -211,6 +237,7 @@ try {
     process.stdout.write(formatSections(reports, (name) => (name === 'wan' ? wanWorkloads : standardWorkloads(depths)), 'nbdcrypt'));
     if (extra.rawChannelReadMbps !== undefined) process.stdout.write(`\none bare ssh2 exec channel, no load generator (reference): read ${extra.rawChannelReadMbps.toFixed(0)} MB/s, write ${extra.rawChannelWriteMbps!.toFixed(0)} MB/s\n`);
     process.stdout.write(formatTargets(targets()));
+    if (compareEnv) process.stdout.write(formatSideBySide(reports.ssh, 'nbdcrypt', 'nbdcrypt-b', standardWorkloads(depths)));
   }
 } finally {
   for (const s of stops.reverse()) await s().catch(() => undefined);

@@ -93,12 +93,14 @@ let serveCount = 0;
 /**
  * Runs `nbdcrypt serve TARGET --key-file F --listen unix:dir/serve.sock ARGS` as its own
  * process (what a user runs) and resolves once it prints its listening line. `nodeArgs`
- * lets a caller profile it (e.g. --cpu-prof); `cpus` pins it (and its ssh+cmd children).
+ * lets a caller profile it (e.g. --cpu-prof); `cpus` pins it (and its ssh+cmd children);
+ * `env`, when given, is its whole environment instead of this process' own.
  */
-export async function serveSubprocess(target: string, keyFile: string, dir: string, args: string[] = [], nodeArgs: string[] = [], cpus?: string): Promise<Served> {
+export async function serveSubprocess(target: string, keyFile: string, dir: string, args: string[] = [], nodeArgs: string[] = [], cpus?: string, env?: NodeJS.ProcessEnv): Promise<Served> {
   const sock = join(dir, `serve-${Date.now()}-${serveCount++}.sock`);
   const child = spawn(...pinnedCommand(cpus, process.execPath, [...nodeArgs, nbdcryptBin, 'serve', target, '--key-file', keyFile, '--listen', `unix:${sock}`, ...args]), {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env,
   });
   let out = '';
   let err = '';

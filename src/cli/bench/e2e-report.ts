@@ -52,6 +52,20 @@ const sameWorkload = (a: Workload, b: { pattern: string; blockSize: number; queu
 /** Sequential workloads compare MB/s, random ones IOPS. */
 export const metricOf = (w: Workload, r: FioResult): number => (w.pattern.startsWith('seq') ? r.mbps : r.iops);
 
+/**
+ * Each cell's best round: for every row and workload, the cell with the highest metric (the
+ * one least disturbed by other load), in the order the first round ran them.
+ */
+export function bestCells(rounds: Result[][]): Result[] {
+  const best = new Map<string, Result>();
+  for (const r of rounds.flat()) {
+    const key = `${r.row}|${workloadLabel(r)}`;
+    const prev = best.get(key);
+    if (!prev || metricOf(r, r) > metricOf(prev, prev)) best.set(key, r);
+  }
+  return [...best.values()];
+}
+
 /** The metric of `row` in one workload of `report` (any block size), or undefined if not measured. */
 export function resultMetric(report: Report | undefined, row: string, pattern: Workload['pattern'], queueDepth: number): number | undefined {
   return cellMetric(report?.results ?? [], row, pattern, queueDepth);

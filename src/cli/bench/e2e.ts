@@ -22,7 +22,7 @@ import { describePinning, parsePinning, pinSelf, type CpuPinning } from './cpu-p
 import { formatBenchVolume, serveEncrypted, serveRaw, serveSubprocess, type Served } from './e2e-nbdcrypt.js';
 import { startNbdServer, startSshd, startTunnel } from './e2e-peers.js';
 import { runTool, scratch } from './e2e-procs.js';
-import { formatTable, metricOf, Progress, ratiosFor, type Report, type Result, type RowInfo } from './e2e-report.js';
+import { bestCells, formatTable, Progress, ratiosFor, type Report, type Result, type RowInfo } from './e2e-report.js';
 import { SSH2_CONNECTIONS } from '../../backend/remote-target.js';
 
 export const help = `Usage: nbdcrypt bench e2e [TARGET --key-file F] [OPTIONS]
@@ -232,7 +232,6 @@ const WARM_UP_SECONDS = 1;
 export async function measure(rows: Row[], workloads: Workload[], seconds: number, cipherEngine: string, loadGenerator: string, rounds = 1, how: FioRun = {}, pinning?: CpuPinning): Promise<Report> {
   const startedAt = new Date().toISOString();
   const progress = new Progress(rows.length * workloads.length * (rounds + 1));
-  const best = new Map<string, Result>();
   const roundResults: Result[][] = [];
   let step = 0;
   try {
@@ -250,19 +249,14 @@ export async function measure(rows: Row[], workloads: Workload[], seconds: numbe
       for (const w of workloads) {
         for (const row of order) {
           progress.step(step++, `${row.name}: ${workloadLabel(w)}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}`);
-          const r: Result = { row: row.name, pattern: w.pattern, blockSize: w.blockSize, queueDepth: w.queueDepth, ...(await runFio(row.uri, w, seconds, row.region, how)) };
-          cells.push(r);
-          const key = `${row.name}|${workloadLabel(w)}`;
-          const prev = best.get(key);
-          if (!prev || metricOf(w, r) > metricOf(w, prev)) best.set(key, r);
+          cells.push({ row: row.name, pattern: w.pattern, blockSize: w.blockSize, queueDepth: w.queueDepth, ...(await runFio(row.uri, w, seconds, row.region, how)) });
         }
       }
     }
   } finally {
     progress.clear();
   }
-  const results: Result[] = [];
-  for (const w of workloads) for (const row of rows) results.push(best.get(`${row.name}|${workloadLabel(w)}`)!);
+  const results = bestCells(roundResults);
   return {
     startedAt,
     finishedAt: new Date().toISOString(),

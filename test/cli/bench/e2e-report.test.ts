@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addRowsTarget, formatSideBySide, median, roundRatios, type Report, type Result, type Target } from '../../../src/cli/bench/e2e-report.js';
+import { addRowsTarget, bestCells, formatSideBySide, median, roundRatios, type Report, type Result, type Target } from '../../../src/cli/bench/e2e-report.js';
 import { rowsInRound } from '../../../src/cli/bench/e2e.js';
 
 function cell(row: string, pattern: Result['pattern'], value: number): Result {
@@ -15,13 +15,7 @@ function cell(row: string, pattern: Result['pattern'], value: number): Result {
 }
 
 function report(rounds: Result[][]): Report {
-  const best = new Map<string, Result>();
-  for (const r of rounds.flat()) {
-    const key = `${r.row}|${r.pattern}`;
-    const metric = (x: Result) => (x.pattern.startsWith('seq') ? x.mbps : x.iops);
-    if (!best.has(key) || metric(r) > metric(best.get(key)!)) best.set(key, r);
-  }
-  return { startedAt: '', finishedAt: '', loadGenerator: 'fio', seconds: 1, rounds: rounds.length, cpus: '', cipherEngine: 'native', rows: [], results: [...best.values()], roundResults: rounds, ratios: [] };
+  return { startedAt: '', finishedAt: '', loadGenerator: 'fio', seconds: 1, rounds: rounds.length, cpus: '', cipherEngine: 'native', rows: [], results: bestCells(rounds), roundResults: rounds, ratios: [] };
 }
 
 test('roundRatios pairs the two rows within each round; rounds missing a row are skipped', () => {

@@ -43,6 +43,8 @@ export interface NativeAddon {
   netlinkSend(fd: number, bytes: Uint8Array): number;
   netlinkRecv(fd: number): Buffer;
   socketPair(): [number, number];
+  /** SO_SNDBUFFORCE, else SO_SNDBUF (native/src/socket-buffer.c): the send buffer now in effect, or -errno. */
+  setSendBuffer(fd: number, bytes: number): number;
   unixDatagram(path: string, bytes: Uint8Array): number;
   opensslVersion(): string;
   /** 'provider' (fast loop over the provider's dispatch table) or 'evp' (fallback). */

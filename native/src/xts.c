@@ -43,6 +43,7 @@
 #include "punch-hole.h"
 #include "file-lock.h"
 #include "netlink.h"
+#include "socket-buffer.h"
 #include "pool-job.h"
 
 #ifdef __linux__
@@ -356,6 +357,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (register_punch_hole(env, exports) != napi_ok) return NULL;
   if (register_file_lock(env, exports) != napi_ok) return NULL;
   if (register_netlink(env, exports) != napi_ok) return NULL;
+  if (register_socket_buffer(env, exports) != napi_ok) return NULL;
   return exports;
 }
 

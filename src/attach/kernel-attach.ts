@@ -17,6 +17,7 @@ import { Socket } from 'node:net';
 import { NbdcryptError } from '../errors.js';
 import { log } from '../log.js';
 import { loadNative } from '../native-addon.js';
+import { enlargeSendBuffer } from '../unix-send-buffer.js';
 import { NbdNetlink } from './nbd-netlink.js';
 import { deviceFacts, nbdIndexes, nbdIndexOf } from './nbd-sysfs.js';
 import { forgetServer, liveServer, recordServer } from './server-record.js';
@@ -93,6 +94,8 @@ export async function attachKernel(o: KernelAttachOptions): Promise<KernelAttach
      */
     const giveKernel = (count: number, send: (fds: number[]) => void): void => {
       const pairs = Array.from({ length: count }, () => addon!.socketPair());
+      // Ours carries the replies, the kernel's the write requests (unix-send-buffer.ts).
+      for (const pair of pairs) for (const fd of pair) enlargeSendBuffer(fd);
       const ours = pairs.map(([fd]) => new Socket({ fd, readable: true, writable: true, allowHalfOpen: true }));
       try {
         send(pairs.map(([, theirs]) => theirs));

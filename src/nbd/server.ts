@@ -14,6 +14,7 @@ import { InFlightBudget } from './in-flight-budget.js';
 import { bind, parseListenSpec } from './listen.js';
 import { MAX_PAYLOAD, TF } from './protocol.js';
 import { defaultRequestIo, type RequestIo } from '../block/request-io.js';
+import { enlargeSendBuffer, socketFd } from '../unix-send-buffer.js';
 
 export interface ExportSpec {
   name: string;
@@ -102,6 +103,10 @@ export class NbdServer {
       if (this.closing) {
         socket.destroy();
         return;
+      }
+      if (parsed.kind === 'unix') {
+        const fd = socketFd(socket);
+        if (fd !== undefined) enlargeSendBuffer(fd);
       }
       this.stats.connections++;
       const conn = new ServerConnection(socket, this.exports, this.stats, this.limits, this.budget, this.io);

@@ -15,10 +15,9 @@ import { loadNative } from './native-addon.js';
 /** The send buffer asked for, as the kernel reports it (it doubles the value it is given). */
 export const UNIX_SEND_BUFFER_BYTES = 1024 * 1024;
 
-/** Sets the send buffer of descriptor `fd`; returns the size in effect, or undefined if unchanged. */
-export function enlargeSendBuffer(fd: number): number | undefined {
-  const r = loadNative()?.setSendBuffer?.(fd, UNIX_SEND_BUFFER_BYTES / 2);
-  return r !== undefined && r > 0 ? r : undefined;
+/** Asks for UNIX_SEND_BUFFER_BYTES on descriptor `fd`; what the kernel grants is not checked. */
+export function enlargeSendBuffer(fd: number): void {
+  loadNative()?.setSendBuffer?.(fd, UNIX_SEND_BUFFER_BYTES / 2);
 }
 
 /** The descriptor under a net.Socket, where the platform exposes one. */

@@ -1,9 +1,9 @@
 /**
  * A larger send buffer for the unix stream sockets that carry NBD traffic. On a unix socket
  * the sender's buffer is the only queue between the two ends, and the kernel's default (about
- * 208 KiB) is smaller than one 1 MiB read reply, which then crosses it in several
- * fill-and-drain rounds, each waking both processes (figures: docs/performance.md, NBD front
- * end). TCP sockets are left alone: the kernel sizes their buffers itself, and a fixed size
+ * 208 KiB) is smaller than one 1 MiB read reply or write request, which then crosses it in
+ * several fill-and-drain rounds, each waking both processes (figures: docs/performance.md, NBD
+ * front end). TCP sockets are left alone: the kernel sizes their buffers itself, and a fixed size
  * would switch that off.
  *
  * Best effort: without the native addon, or as a user without CAP_NET_ADMIN on a kernel whose

@@ -20,6 +20,12 @@ export function enlargeSendBuffer(fd: number): void {
   loadNative()?.setSendBuffer?.(fd, UNIX_SEND_BUFFER_BYTES / 2);
 }
 
+/** enlargeSendBuffer on the descriptor under `socket`; nothing when the platform exposes none. */
+export function enlargeSocketSendBuffer(socket: Socket): void {
+  const fd = socketFd(socket);
+  if (fd !== undefined) enlargeSendBuffer(fd);
+}
+
 /** The descriptor under a net.Socket, where the platform exposes one. */
 export function socketFd(socket: Socket): number | undefined {
   const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;

@@ -14,7 +14,7 @@ import { InFlightBudget } from './in-flight-budget.js';
 import { bind, parseListenSpec } from './listen.js';
 import { MAX_PAYLOAD, TF } from './protocol.js';
 import { defaultRequestIo, type RequestIo } from '../block/request-io.js';
-import { enlargeSendBuffer, socketFd } from '../unix-send-buffer.js';
+import { enlargeSocketSendBuffer } from '../unix-send-buffer.js';
 
 export interface ExportSpec {
   name: string;
@@ -104,10 +104,7 @@ export class NbdServer {
         socket.destroy();
         return;
       }
-      if (parsed.kind === 'unix') {
-        const fd = socketFd(socket);
-        if (fd !== undefined) enlargeSendBuffer(fd);
-      }
+      if (parsed.kind === 'unix') enlargeSocketSendBuffer(socket);
       this.stats.connections++;
       const conn = new ServerConnection(socket, this.exports, this.stats, this.limits, this.budget, this.io);
       this.connections.add(conn);

@@ -6,7 +6,7 @@
  * Spec: docs/formats.md (NBD URIs).
  */
 import type { Duplex } from 'node:stream';
-import { enlargeSendBuffer, socketFd } from '../unix-send-buffer.js';
+import { enlargeSocketSendBuffer } from '../unix-send-buffer.js';
 import { connectSocket } from './tcp.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type Transport } from './transport.js';
 
@@ -20,8 +20,7 @@ export function unixTransport(opts: UnixOptions): Transport {
     description: `unix ${opts.path}`,
     open: async (): Promise<Duplex> => {
       const sock = await connectSocket({ path: opts.path }, `unix socket ${opts.path}`, opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
-      const fd = socketFd(sock);
-      if (fd !== undefined) enlargeSendBuffer(fd);
+      enlargeSocketSendBuffer(sock);
       return sock;
     },
     close: async () => {},

@@ -10,6 +10,7 @@
 import type { Duplex } from 'node:stream';
 import { NbdcryptError } from '../errors.js';
 import { defaultRequestIo, type RequestIo } from '../block/request-io.js';
+import { IdTable } from '../id-table.js';
 import { decodeSimpleReply, writeRequestHeader } from './codec.js';
 import { Cmd, REQUEST_HEADER_SIZE, SIMPLE_REPLY_MAGIC, SIMPLE_REPLY_SIZE } from './protocol.js';
 
@@ -17,6 +18,8 @@ import { Cmd, REQUEST_HEADER_SIZE, SIMPLE_REPLY_MAGIC, SIMPLE_REPLY_SIZE } from 
 const COALESCE_MAX = 256 * 1024;
 /** Pieces at least this large are never copied. */
 const COALESCE_PIECE = 64 * 1024;
+/** Cookies are the IdTable's ids, which stay below 2^53; a larger one was never sent. */
+const MAX_COOKIE = BigInt(Number.MAX_SAFE_INTEGER);
 
 export interface WireRequest {
   type: number;
@@ -33,8 +36,8 @@ export interface WireRequest {
 }
 
 export class NbdClientConnection {
-  private readonly inflight = new Map<bigint, WireRequest>();
-  private nextCookie = 1n;
+  /** Requests sent and not yet answered, under their cookies (an IdTable, not a Map: see there). */
+  private readonly inflight = new IdTable<WireRequest>();
   private hdr = Buffer.alloc(SIMPLE_REPLY_SIZE);
   private hdrHave = 0;
   // READ payload being received across chunks.
@@ -74,7 +77,7 @@ export class NbdClientConnection {
 
   /** Requests sent and not yet answered, in send order. */
   requests(): WireRequest[] {
-    return [...this.inflight.values()];
+    return this.inflight.inOrder();
   }
 
   get pending(): number {
@@ -88,9 +91,8 @@ export class NbdClientConnection {
 
   send(req: WireRequest): void {
     if (this.closed) throw new NbdcryptError('EIO', 'NBD connection already closed');
-    const cookie = this.nextCookie++;
     if (this.inflight.size === 0 && !this.rx) this.lastProgress = Date.now();
-    this.inflight.set(cookie, req);
+    const cookie = BigInt(this.inflight.add(req));
     this.load += req.type === Cmd.WRITE || req.type === Cmd.READ ? req.length : 0;
     const h = Buffer.allocUnsafe(REQUEST_HEADER_SIZE);
     writeRequestHeader(h, 0, { flags: req.flags, type: req.type, cookie, offset: BigInt(req.offset), length: req.length });
@@ -163,8 +165,7 @@ export class NbdClientConnection {
     if (this.closed) return;
     this.closed = true;
     // A READ whose payload was arriving is unanswered too (it left `inflight` with its header).
-    const unanswered = [...(this.rx ? [this.rx.req] : []), ...this.inflight.values()];
-    this.inflight.clear();
+    const unanswered = [...(this.rx ? [this.rx.req] : []), ...this.inflight.clear()];
     this.rx = undefined;
     this.load = 0;
     this.stream.destroy();
@@ -216,9 +217,8 @@ export class NbdClientConnection {
       }
       const r = decodeSimpleReply(hb, at);
       if (r.magic !== SIMPLE_REPLY_MAGIC) return this.protocolError(`reply magic 0x${r.magic.toString(16)} (we never negotiate structured replies)`);
-      const req = this.inflight.get(r.cookie);
+      const req = r.cookie <= MAX_COOKIE ? this.inflight.take(Number(r.cookie)) : undefined;
       if (!req) return this.protocolError(`reply for unknown cookie ${r.cookie}`);
-      this.inflight.delete(r.cookie);
       if (req.type !== Cmd.READ || r.error !== 0 || req.length === 0) {
         this.finish(req, r.error, req.type === Cmd.READ && r.error === 0 ? Buffer.alloc(0) : undefined);
         continue;

@@ -12,6 +12,8 @@ export interface RequestOwner {
 
 export class PendingRequest implements SessionRequest {
   settled = false;
+  /** Its id in the request book while a session has it (0: none yet). */
+  sentId = 0;
 
   constructor(
     private readonly owner: RequestOwner,

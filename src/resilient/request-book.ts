@@ -6,14 +6,15 @@
  * whose reply is half received.
  */
 import { NbdcryptError } from '../errors.js';
+import { IdTable } from '../id-table.js';
 import type { PendingRequest } from './pending-request.js';
 import type { RemoteSession } from './session.js';
 
 export class RequestBook {
   /** Requests waiting for a session, oldest first. */
   private readonly queue: PendingRequest[] = [];
-  /** Requests handed to the current session and not settled, in submission order. */
-  private readonly sent = new Set<PendingRequest>();
+  /** Requests handed to the current session and not settled, under `sentId` (an IdTable, not a Set: see there). */
+  private readonly sent = new IdTable<PendingRequest>();
   private outstanding = 0;
   private readonly idleWaiters: (() => void)[] = [];
 
@@ -42,7 +43,7 @@ export class RequestBook {
   settle(req: PendingRequest): boolean {
     if (req.settled) return false;
     req.settled = true;
-    this.sent.delete(req);
+    this.sent.take(req.sentId);
     if (--this.outstanding === 0) for (const w of this.idleWaiters.splice(0)) w();
     return true;
   }
@@ -53,8 +54,7 @@ export class RequestBook {
 
   /** The session died: what it did not answer goes back to the front of the queue. */
   takeBack(): void {
-    const unanswered = [...this.sent].filter((r) => !r.settled);
-    this.sent.clear();
+    const unanswered = this.sent.clear().filter((r) => !r.settled);
     this.queue.unshift(...unanswered);
   }
 
@@ -73,17 +73,17 @@ export class RequestBook {
 
   failAll(err: Error): void {
     for (const r of this.queue.splice(0)) this.fail(r, err);
-    for (const r of [...this.sent]) this.fail(r, err);
+    for (const r of this.sent.inOrder()) this.fail(r, err);
   }
 
   /** Fails every request whose deadline passed, wherever it is; `error` names the cause. */
   expire(now: number, error: (r: PendingRequest) => NbdcryptError): void {
-    for (const r of [...this.queue, ...this.sent]) if (!r.settled && r.deadline > 0 && now > r.deadline) this.fail(r, error(r));
+    for (const r of [...this.queue, ...this.sent.inOrder()]) if (!r.settled && r.deadline > 0 && now > r.deadline) this.fail(r, error(r));
     if (this.queue.some((r) => r.settled)) this.queue.splice(0, this.queue.length, ...this.queue.filter((r) => !r.settled));
   }
 
   private sendTo(session: RemoteSession, req: PendingRequest): void {
-    this.sent.add(req);
+    req.sentId = this.sent.add(req);
     session.submit(req);
   }
 }

@@ -11,9 +11,11 @@
  * slot is cleared at once, and the arrays are replaced only when they grow, with the old ones
  * wiped.
  *
- * Ids increase from 1 and are never reused; an id whose slot is still taken by an
- * older entry is skipped, so the table never holds more than half its slots and lookups are one
- * array read. Ids stay below 2^53 (at a million a second, for centuries).
+ * Ids increase from the first id (1 unless given); an id whose slot is still taken by an older
+ * entry is skipped, so the table never holds more than half its slots and a lookup is one
+ * array read. Ids stay below 2^53 (at a million a second, for centuries) or below the limit
+ * given, after which they start again at the first id: only then does an id come back (SFTP
+ * request ids are 32 bits, so four billion requests later).
  */
 
 const INITIAL_SLOTS = 64;
@@ -22,8 +24,15 @@ export class IdTable<T> {
   private ids: number[] = new Array<number>(INITIAL_SLOTS).fill(0);
   private values: (T | undefined)[] = new Array<T | undefined>(INITIAL_SLOTS).fill(undefined);
   private mask = INITIAL_SLOTS - 1;
-  private nextId = 1;
+  private nextId: number;
   private count = 0;
+
+  constructor(
+    private readonly idLimit = Number.MAX_SAFE_INTEGER,
+    private readonly firstId = 1,
+  ) {
+    this.nextId = firstId;
+  }
 
   get size(): number {
     return this.count;
@@ -33,7 +42,10 @@ export class IdTable<T> {
   add(value: T): number {
     if ((this.count + 1) * 2 > this.values.length) this.grow();
     let id = this.nextId;
-    while (this.values[id & this.mask] !== undefined) id++;
+    for (;; id++) {
+      if (id >= this.idLimit) id = this.firstId;
+      if (this.values[id & this.mask] === undefined) break;
+    }
     this.nextId = id + 1;
     const slot = id & this.mask;
     this.ids[slot] = id;
@@ -59,7 +71,7 @@ export class IdTable<T> {
     return v;
   }
 
-  /** Every value, oldest id first. */
+  /** Every value, oldest id first (in id order once ids have started again). */
   inOrder(): T[] {
     const live: number[] = [];
     for (let s = 0; s < this.values.length; s++) if (this.values[s] !== undefined) live.push(this.ids[s]!);

@@ -38,6 +38,21 @@ test('a long-lived entry keeps its slot: later ids skip it, and growing keeps ev
   assert.deepEqual(t.inOrder(), [-1, ...live.map((id) => t.get(id))]);
 });
 
+test('with a limit, ids start again at the first id and skip the ones still in flight', () => {
+  const t = new IdTable<string>(8, 0);
+  const held = t.add('held'); // id 0, never answered
+  const seen: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const id = t.add(`v${i}`);
+    seen.push(id);
+    assert.equal(t.take(id), `v${i}`);
+  }
+  assert.equal(held, 0);
+  assert.ok(seen.every((id) => id > 0 && id < 8), `ids ${seen.join(',')}`);
+  assert.deepEqual(seen.slice(0, 9), [1, 2, 3, 4, 5, 6, 7, 1, 2]);
+  assert.equal(t.get(0), 'held');
+});
+
 /**
  * The reason the table exists: after one full collection, steady add/take through a Map keeps
  * the young generation's requests alive through scavenges (V8 links each obsolete hash table

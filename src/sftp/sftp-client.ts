@@ -17,6 +17,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { FrameParser, type FrameSink } from './sftp-frames.js';
 import * as W from './sftp-wire.js';
+import { IdTable } from '../id-table.js';
 
 export type Done = (err: Error | undefined) => void;
 
@@ -46,8 +47,8 @@ export class SftpClient extends EventEmitter implements FrameSink {
   extensions = new Map<string, string>();
   /** The server's limits@openssh.com answer, if it offered that extension. */
   limits: W.SftpLimits | undefined;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 0;
+  /** Requests sent and not answered, under their request ids (an IdTable, not a Map: see there). */
+  private readonly pending = new IdTable<Pending>(2 ** 32, 0);
   private failure: Error | undefined;
   private readonly parser = new FrameParser(this);
   private onVersion: ((err: Error | undefined) => void) | undefined;
@@ -81,7 +82,7 @@ export class SftpClient extends EventEmitter implements FrameSink {
       });
       if (askLimits && c.extensions.get('limits@openssh.com') === '1') {
         c.limits = await new Promise<W.SftpLimits>((resolve, reject) =>
-          c.request(W.encodeLimits(c.id()), { kind: 'limits', cb: (err, l) => (err ? reject(err) : resolve(l)) }),
+          c.request((id) => W.encodeLimits(id), { kind: 'limits', cb: (err, l) => (err ? reject(err) : resolve(l)) }),
         );
       }
     } catch (e) {
@@ -94,55 +95,49 @@ export class SftpClient extends EventEmitter implements FrameSink {
   }
 
   open(path: string, pflags: number, cb: (err: Error | undefined, handle: Buffer) => void): void {
-    const id = this.id();
-    this.request(W.encodeOpen(id, path, pflags), { kind: 'handle', cb });
+    this.request((id) => W.encodeOpen(id, path, pflags), { kind: 'handle', cb });
   }
 
   close(handle: Buffer, cb: Done): void {
-    const id = this.id();
-    this.request(W.encodeClose(id, handle), { kind: 'status', cb });
+    this.request((id) => W.encodeClose(id, handle), { kind: 'status', cb });
   }
 
   /** Reads up to `length` bytes at `position` into `into[at..]`; n < length is a short read, 0 end of file. */
   read(handle: Buffer, position: number, into: Buffer, at: number, length: number, cb: (err: Error | undefined, n: number) => void): void {
-    const id = this.id();
-    this.request(W.encodeRead(id, handle, position, length), { kind: 'read', into, at, length, cb });
+    this.request((id) => W.encodeRead(id, handle, position, length), { kind: 'read', into, at, length, cb });
   }
 
   write(handle: Buffer, position: number, data: Buffer, at: number, length: number, cb: Done): void {
-    const id = this.id();
-    const header = W.encodeWriteHeader(id, handle, position, length);
-    // The header alone would be an SSH packet of its own (one more encryption and socket
-    // write per request); it goes out with the payload's head, filling the first packet.
-    const head = Math.min(length, SSH_PACKET - header.length);
-    const first = head > 0 ? Buffer.concat([header, data.subarray(at, at + head)]) : header;
+    let head = 0;
+    const first = (id: number): Buffer => {
+      const header = W.encodeWriteHeader(id, handle, position, length);
+      // The header alone would be an SSH packet of its own (one more encryption and socket
+      // write per request); it goes out with the payload's head, filling the first packet.
+      head = Math.min(length, SSH_PACKET - header.length);
+      return head > 0 ? Buffer.concat([header, data.subarray(at, at + head)]) : header;
+    };
     if (this.request(first, { kind: 'status', cb }) && head < length) this.channel.write(data.subarray(at + head, at + length));
   }
 
   fstat(handle: Buffer, cb: (err: Error | undefined, attrs: W.FileAttrs) => void): void {
-    const id = this.id();
-    this.request(W.encodeFstat(id, handle), { kind: 'attrs', cb });
+    this.request((id) => W.encodeFstat(id, handle), { kind: 'attrs', cb });
   }
 
   stat(path: string, cb: (err: Error | undefined, attrs: W.FileAttrs) => void): void {
-    const id = this.id();
-    this.request(W.encodeStat(id, path), { kind: 'attrs', cb });
+    this.request((id) => W.encodeStat(id, path), { kind: 'attrs', cb });
   }
 
   setSize(handle: Buffer, size: number, cb: Done): void {
-    const id = this.id();
-    this.request(W.encodeFsetstatSize(id, handle, size), { kind: 'status', cb });
+    this.request((id) => W.encodeFsetstatSize(id, handle, size), { kind: 'status', cb });
   }
 
   remove(path: string, cb: Done): void {
-    const id = this.id();
-    this.request(W.encodeRemove(id, path), { kind: 'status', cb });
+    this.request((id) => W.encodeRemove(id, path), { kind: 'status', cb });
   }
 
   /** fsync@openssh.com: what this channel wrote to the handle before is durable. */
   fsync(handle: Buffer, cb: Done): void {
-    const id = this.id();
-    this.request(W.encodeFsync(id, handle), { kind: 'status', cb });
+    this.request((id) => W.encodeFsync(id, handle), { kind: 'status', cb });
   }
 
   /** Sends EOF: the server finishes what it was sent, then closes the channel. */
@@ -176,8 +171,7 @@ export class SftpClient extends EventEmitter implements FrameSink {
   }
 
   dataDone(id: number, length: number): void {
-    const p = this.pending.get(id) as Extract<Pending, { kind: 'read' }>;
-    this.pending.delete(id);
+    const p = this.pending.take(id) as Extract<Pending, { kind: 'read' }>;
     p.cb(undefined, length);
   }
 
@@ -187,7 +181,7 @@ export class SftpClient extends EventEmitter implements FrameSink {
     if (type === W.FXP.STATUS) {
       const s = W.decodeStatus(body);
       if (s.code === 0 && p.kind !== 'status') throw new W.WireError(`status OK answers request ${id}, which expects ${p.kind}`);
-      this.pending.delete(id);
+      this.pending.take(id);
       if (s.code === 0 && p.kind === 'status') return p.cb(undefined);
       // EOF on a read is an answer of 0 bytes, as a short read at the end of the file.
       if (s.code === 1 && p.kind === 'read') return p.cb(undefined, 0);
@@ -210,21 +204,14 @@ export class SftpClient extends EventEmitter implements FrameSink {
 
   // ----
 
-  private id(): number {
-    const id = this.nextId;
-    this.nextId = (this.nextId + 1) >>> 0;
-    return id;
-  }
-
-  /** Sends a request packet; false (and the callback failed) when the channel is gone. */
-  private request(packet: Buffer, p: Pending): boolean {
+  /** Sends the request packet `build` makes for its id; false (and the callback failed) when the channel is gone. */
+  private request(build: (id: number) => Buffer, p: Pending): boolean {
     if (this.failure) {
       const f = this.failure;
       queueMicrotask(() => failWith(p, f));
       return false;
     }
-    this.pending.set(packet.readUInt32BE(5), p);
-    this.channel.write(packet);
+    this.channel.write(build(this.pending.add(p)));
     return true;
   }
 
@@ -235,7 +222,7 @@ export class SftpClient extends EventEmitter implements FrameSink {
   }
 
   private settle<T>(id: number, cb: (err: Error | undefined, v: T) => void, v: T): void {
-    this.pending.delete(id);
+    this.pending.take(id);
     cb(undefined, v);
   }
 
@@ -245,9 +232,7 @@ export class SftpClient extends EventEmitter implements FrameSink {
     const v = this.onVersion;
     this.onVersion = undefined;
     v?.(this.failure);
-    const all = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of all) failWith(p, this.failure);
+    for (const p of this.pending.clear()) failWith(p, this.failure);
   }
 
   private emitError(e: Error): void {

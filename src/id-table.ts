@@ -62,12 +62,11 @@ export class IdTable<T> {
 
   /** Removes and returns the value stored under `id`, or undefined. */
   take(id: number): T | undefined {
-    const slot = id & this.mask;
-    if (this.ids[slot] !== id) return undefined;
-    const v = this.values[slot];
-    if (v === undefined) return undefined;
-    this.values[slot] = undefined;
-    this.count--;
+    const v = this.get(id);
+    if (v !== undefined) {
+      this.values[id & this.mask] = undefined;
+      this.count--;
+    }
     return v;
   }
 

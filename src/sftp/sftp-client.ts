@@ -108,15 +108,14 @@ export class SftpClient extends EventEmitter implements FrameSink {
   }
 
   write(handle: Buffer, position: number, data: Buffer, at: number, length: number, cb: Done): void {
-    let head = 0;
-    const first = (id: number): Buffer => {
-      const header = W.encodeWriteHeader(id, handle, position, length);
-      // The header alone would be an SSH packet of its own (one more encryption and socket
-      // write per request); it goes out with the payload's head, filling the first packet.
-      head = Math.min(length, SSH_PACKET - header.length);
-      return head > 0 ? Buffer.concat([header, data.subarray(at, at + head)]) : header;
-    };
-    if (this.request(first, { kind: 'status', cb }) && head < length) this.channel.write(data.subarray(at + head, at + length));
+    const id = this.track({ kind: 'status', cb });
+    if (id === undefined) return;
+    const header = W.encodeWriteHeader(id, handle, position, length);
+    // The header alone would be an SSH packet of its own (one more encryption and socket
+    // write per request); it goes out with the payload's head, filling the first packet.
+    const head = Math.min(length, SSH_PACKET - header.length);
+    this.channel.write(head > 0 ? Buffer.concat([header, data.subarray(at, at + head)]) : header);
+    if (head < length) this.channel.write(data.subarray(at + head, at + length));
   }
 
   fstat(handle: Buffer, cb: (err: Error | undefined, attrs: W.FileAttrs) => void): void {
@@ -204,15 +203,20 @@ export class SftpClient extends EventEmitter implements FrameSink {
 
   // ----
 
-  /** Sends the request packet `build` makes for its id; false (and the callback failed) when the channel is gone. */
-  private request(build: (id: number) => Buffer, p: Pending): boolean {
+  /** Registers `p` and returns its request id; undefined (and `p` failed) when the channel is gone. */
+  private track(p: Pending): number | undefined {
     if (this.failure) {
       const f = this.failure;
       queueMicrotask(() => failWith(p, f));
-      return false;
+      return undefined;
     }
-    this.channel.write(build(this.pending.add(p)));
-    return true;
+    return this.pending.add(p);
+  }
+
+  /** Sends the request packet `build` makes for `p`'s id, unless the channel is gone. */
+  private request(build: (id: number) => Buffer, p: Pending): void {
+    const id = this.track(p);
+    if (id !== undefined) this.channel.write(build(id));
   }
 
   private peek(id: number, type: number): Pending {

@@ -12,6 +12,12 @@
  * below, which encrypts it in place) and keeps them only if it succeeds and no other call
  * touched them meanwhile; a read fills the cache only with blocks not stamped since it started
  * and with no write pending.
+ *
+ * The stamps are only needed while some call that started before them is in flight, so they
+ * are dropped whenever nothing is; under load that never pauses they are dropped once they
+ * outnumber the cache's slots, and the calls then in flight stop trusting them: such a read
+ * does not fill the cache and such a write does not keep its blocks. That bounds the stamp
+ * map by the cache's size instead of by the blocks written since the last idle moment.
  */
 import { LRUCache } from 'lru-cache';
 import type { BlockCaps, BlockDevice, BlockSizes } from './block-device.js';
@@ -32,8 +38,11 @@ export class SectorCache implements BlockDevice {
   private readonly slab: Buffer;
   private readonly freeSlots: number[] = [];
   private epoch = 0;
-  /** block → epoch of the last write that touched it; pruned when nothing is in flight. */
+  /** block → epoch of the last write that touched it; see forgottenUpTo. */
   private readonly touched = new Map<number, number>();
+  /** Stamps up to this epoch were dropped from `touched`; calls that started by then trust none. */
+  private forgottenUpTo = -1;
+  private readonly stampLimit: number;
   /** block → write-type calls in flight on it (a read must not cache what it saw there). */
   private readonly pending = new Map<number, number>();
   private inFlight = 0;
@@ -46,6 +55,8 @@ export class SectorCache implements BlockDevice {
     maxBytes: number,
     /** Where read results come from (default: fresh buffers). */
     private readonly buffers: RequestBuffers = unpooled,
+    /** Stamps kept while calls are in flight before they are dropped (default: the slots). */
+    stampLimit?: number,
   ) {
     if (!Number.isInteger(granule) || granule < 512 || (granule & (granule - 1)) !== 0) {
       throw new RangeError(`granule must be a power of two ≥ 512, got ${granule}`);
@@ -57,6 +68,7 @@ export class SectorCache implements BlockDevice {
     this.caps = lower.caps;
     this.blockSize = lower.blockSize;
     const slots = Math.floor(maxBytes / granule);
+    this.stampLimit = stampLimit ?? Math.max(slots, 1024);
     // One more than the slots, so the LRU never evicts on its own: store() decides.
     this.lru = new LRUCache<number, number>({ max: slots + 1 });
     this.slab = Buffer.allocUnsafeSlow(slots * granule);
@@ -65,6 +77,11 @@ export class SectorCache implements BlockDevice {
 
   get stats(): CacheStats {
     return { hits: this.hits, misses: this.misses, bytes: this.lru.size * this.granule };
+  }
+
+  /** How many blocks carry a write stamp now: at most the stamp limit each time a write-type call ends. */
+  get stampedBlocks(): number {
+    return this.touched.size;
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -87,7 +104,8 @@ export class SectorCache implements BlockDevice {
         return this.lower.read(offset, length);
       }
       const wide = await this.lower.read(wideStart, wideEnd - wideStart);
-      for (let b = first; b <= last; b++) {
+      const stampsKept = start > this.forgottenUpTo;
+      for (let b = first; b <= last && stampsKept; b++) {
         const at = (b - first) * this.granule;
         if (at + this.granule > wide.length) break; // a short last block is not cached
         if ((this.touched.get(b) ?? -1) < start && !this.pending.has(b)) this.store(b, wide, at);
@@ -182,7 +200,12 @@ export class SectorCache implements BlockDevice {
       else this.pending.set(b, n);
       if (!(keep && current)) this.drop(b);
     });
-    if (this.inFlight === 0) this.touched.clear();
+    if (this.inFlight === 0) {
+      this.touched.clear();
+    } else if (this.touched.size > this.stampLimit) {
+      this.touched.clear();
+      this.forgottenUpTo = this.epoch;
+    }
   }
 
   /** Copies one block from `src` at `at` into the cache, evicting the oldest if full. */

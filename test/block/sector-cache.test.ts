@@ -86,3 +86,45 @@ test('after 8,000 concurrent overlapping calls every cached block matches the de
     }
   }
 });
+
+test('under writes that never pause, the write stamps stay bounded by the stamp limit', async () => {
+  const blocks = 4096;
+  const mem = new MemoryDevice(blocks * 4096);
+  const cache = new SectorCache(jittery(mem), 4096, 64 * 4096, undefined, 100);
+  // Sixteen writers keep calls in flight throughout, so the cache is never idle until the end.
+  let next = 0;
+  let most = 0;
+  const writer = async () => {
+    while (next < 3000) {
+      const b = (next++ * 2741) % blocks;
+      await cache.write(b * 4096, randomBytes(4096));
+      most = Math.max(most, cache.stampedBlocks);
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, writer));
+  assert.ok(most <= 100 + 16, `${most} blocks stamped at once, over the limit of 100 (plus one block per writer)`);
+  assert.equal(cache.stampedBlocks, 0, 'idle: no stamps kept');
+  for (let b = 0; b < blocks; b += 97) assert.deepEqual(await cache.read(b * 4096, 4096), await mem.read(b * 4096, 4096));
+});
+
+test('with stamps dropped every few calls, 8,000 concurrent overlapping calls keep the cache coherent', async () => {
+  const blocks = 64;
+  const mem = new MemoryDevice(blocks * 4096);
+  const cache = new SectorCache(jittery(mem), 4096, 48 * 4096, undefined, 4);
+  const deadline = Date.now() + 60_000;
+  for (let round = 0; round < 40 && Date.now() < deadline; round++) {
+    const ops: Promise<unknown>[] = [];
+    for (let i = 0; i < 200; i++) {
+      const off = randomInt(0, blocks * 4096 - 1);
+      const len = randomInt(1, Math.min(3 * 4096, blocks * 4096 - off) + 1);
+      const kind = randomInt(0, 10);
+      if (kind < 5) ops.push(cache.read(off, len));
+      else if (kind < 8) ops.push(cache.write(off, randomBytes(len), false, kind === 7));
+      else ops.push(cache.writeZeroes(off, len));
+    }
+    await Promise.all(ops);
+    for (let b = 0; b < blocks; b++) {
+      assert.deepEqual(await cache.read(b * 4096, 4096), await mem.read(b * 4096, 4096), `round ${round}: cached block ${b} diverged from the device`);
+    }
+  }
+});

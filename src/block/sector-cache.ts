@@ -55,7 +55,7 @@ export class SectorCache implements BlockDevice {
     maxBytes: number,
     /** Where read results come from (default: fresh buffers). */
     private readonly buffers: RequestBuffers = unpooled,
-    /** Stamps kept while calls are in flight before they are dropped (default: the slots). */
+    /** Stamps kept while calls are in flight before they are dropped (default: the slots, at least 1,024). */
     stampLimit?: number,
   ) {
     if (!Number.isInteger(granule) || granule < 512 || (granule & (granule - 1)) !== 0) {

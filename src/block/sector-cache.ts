@@ -104,11 +104,13 @@ export class SectorCache implements BlockDevice {
         return this.lower.read(offset, length);
       }
       const wide = await this.lower.read(wideStart, wideEnd - wideStart);
-      const stampsKept = start > this.forgottenUpTo;
-      for (let b = first; b <= last && stampsKept; b++) {
-        const at = (b - first) * this.granule;
-        if (at + this.granule > wide.length) break; // a short last block is not cached
-        if ((this.touched.get(b) ?? -1) < start && !this.pending.has(b)) this.store(b, wide, at);
+      // A read that started before the stamps were last dropped cannot tell what changed.
+      if (start > this.forgottenUpTo) {
+        for (let b = first; b <= last; b++) {
+          const at = (b - first) * this.granule;
+          if (at + this.granule > wide.length) break; // a short last block is not cached
+          if ((this.touched.get(b) ?? -1) < start && !this.pending.has(b)) this.store(b, wide, at);
+        }
       }
       return wide.subarray(offset - wideStart, offset - wideStart + length);
     });
